@@ -1,0 +1,92 @@
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { LogController } from 'fastify'
+import { pino, type DestinationStream, type LoggerOptions } from 'pino'
+import { ProfileCache } from './cache/profile-cache.ts'
+import type { Config } from './config.ts'
+import { ConsumerRegistry } from './consumers.ts'
+import accessLog from './http/access-log.ts'
+import problems from './http/problems.ts'
+import { requestId } from './http/request-id.ts'
+import { buildSnapshot, type ProfileSnapshot, type View } from './profile-snapshot.ts'
+import profileRoutes from './routes/profile.ts'
+import { VobizClient } from './vobiz/client.ts'
+import { normalizeProfile } from './vobiz/profile.ts'
+
+export interface AppDeps {
+  /** Where log lines go (default: stdout). Tests pass a stream to read them. */
+  logStream?: DestinationStream
+}
+
+/** Header and field paths that may carry a secret, censored in every log line. */
+const REDACT = [
+  'req.headers["x-api-key"]',
+  'req.headers.authorization',
+  'headers["x-api-key"]',
+  'headers.authorization',
+  'headers["x-auth-id"]',
+  'headers["x-auth-token"]',
+  '*.headers["x-auth-id"]',
+  '*.headers["x-auth-token"]'
+]
+
+export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>): LoggerOptions {
+  return {
+    level: config.LOG_LEVEL,
+    base: { service: 'vobiz-partner-bff' },
+    redact: { paths: REDACT, censor: '[redacted]' }
+  }
+}
+
+/** The one app factory, used by the server, the tests and the benchmark. */
+export async function buildApp (config: Config, deps: AppDeps = {}) {
+  const logger = deps.logStream === undefined ? pino(loggerOptions(config)) : pino(loggerOptions(config), deps.logStream)
+  const app = Fastify({
+    loggerInstance: logger,
+    // One summary line per request comes from the access-log plugin instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: requestId,
+    bodyLimit: 1024,
+    requestTimeout: 30_000,
+    return503OnClosing: true
+  }).withTypeProvider<TypeBoxTypeProvider>()
+  app.setValidatorCompiler(TypeBoxValidatorCompiler)
+
+  const client = new VobizClient({
+    baseUrl: config.VOBIZ_BASE_URL,
+    // loadConfig guarantees both outside sandbox mode, and sandbox mode fills them in before buildApp.
+    authId: config.VOBIZ_AUTH_ID ?? '',
+    authToken: config.VOBIZ_AUTH_TOKEN ?? '',
+    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    maxBodyBytes: config.UPSTREAM_MAX_BODY_BYTES,
+    logger: logger.child({ component: 'vobiz' })
+  })
+  const cache = new ProfileCache<ProfileSnapshot, View>({
+    freshness: {
+      profile: config.PROFILE_TTL_SECONDS * 1000,
+      balance: config.BALANCE_TTL_SECONDS * 1000
+    },
+    load: async (signal, fetchedAt) => {
+      const raw = await client.getPartnerProfile(signal)
+      try {
+        const { profile, dropped } = normalizeProfile(raw)
+        if (dropped.length > 0) app.log.warn({ dropped }, 'vobiz profile fields with unusable values were omitted')
+        return buildSnapshot(profile, fetchedAt)
+      } catch (err) {
+        app.log.warn({ upstream: { outcome: 'upstream_invalid_response' } }, `vobiz profile rejected: ${(err as Error).message}`)
+        throw err
+      }
+    }
+  })
+
+  app.addHook('onClose', async () => {
+    cache.clear()
+    await client.close()
+  })
+
+  await app.register(problems)
+  await app.register(accessLog)
+  await app.register(profileRoutes, { cache, consumers: new ConsumerRegistry(config.consumers) })
+  return app
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>

@@ -1,0 +1,167 @@
+import { readFileSync } from 'node:fs'
+import Type, { type Static, type TSchema } from 'typebox'
+import { Value } from 'typebox/value'
+import { ConsumerListSchema, type Consumer } from './consumers.ts'
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/**
+ * The environment contract. Each property's description is what the start-up error says is expected,
+ * and what .env.example and the README document. Secrets are marked so their values are never echoed.
+ */
+export const EnvSchema = Type.Object({
+  HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'a listen address such as 0.0.0.0, 127.0.0.1 or ::' }),
+  PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535, description: 'an integer port from 0 to 65535 (0 picks a free port)' }),
+  VOBIZ_BASE_URL: Type.String({ default: 'https://api.vobiz.ai', description: 'an https:// origin (http:// only for a loopback host), e.g. https://api.vobiz.ai' }),
+  VOBIZ_AUTH_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 512, secret: true, description: 'the Vobiz partner auth id (X-Auth-ID)' })),
+  VOBIZ_AUTH_TOKEN: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, secret: true, description: 'the Vobiz partner auth token (X-Auth-Token)' })),
+  VOBIZ_SANDBOX: Type.Boolean({ default: false, description: 'true or false; true starts the built-in simulated Vobiz API and uses it' }),
+  PROFILE_TTL_SECONDS: Type.Integer({ default: 30, minimum: 1, maximum: 86400, description: 'an integer number of seconds from 1 to 86400' }),
+  BALANCE_TTL_SECONDS: Type.Integer({ default: 5, minimum: 1, maximum: 3600, description: 'an integer number of seconds from 1 to 3600' }),
+  UPSTREAM_TIMEOUT_MS: Type.Integer({ default: 2500, minimum: 100, maximum: 60000, description: 'an integer number of milliseconds from 100 to 60000' }),
+  UPSTREAM_MAX_BODY_BYTES: Type.Integer({ default: 65536, minimum: 1024, maximum: 10485760, description: 'an integer number of bytes from 1024 to 10485760' }),
+  CONSUMERS: Type.Optional(Type.String({ secret: true, description: 'a JSON array of {"name","key_sha256","scopes":[...],"rate_limit_per_minute"?}' })),
+  CONSUMERS_FILE: Type.Optional(Type.String({ minLength: 1, description: 'the path of a file holding the CONSUMERS JSON array' })),
+  LOG_LEVEL: Type.Enum(LOG_LEVELS, { default: 'info', description: `one of ${LOG_LEVELS.join(', ')}` })
+})
+export type Env = Static<typeof EnvSchema>
+
+export type Config = Omit<Env, 'CONSUMERS' | 'CONSUMERS_FILE'> & {
+  consumers: Consumer[]
+}
+
+/** Thrown by loadConfig with one human-readable line per problem. */
+export class ConfigError extends Error {
+  readonly problems: string[]
+  constructor (problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]'])
+
+function isSecret (name: string): boolean {
+  return (EnvSchema.properties as Record<string, TSchema & { secret?: boolean }>)[name]?.secret === true
+}
+
+function describe (name: string): string {
+  return (EnvSchema.properties as Record<string, TSchema & { description?: string }>)[name]?.description ?? ''
+}
+
+function shown (name: string, raw: unknown): string {
+  return isSecret(name) ? '(value hidden)' : `got ${JSON.stringify(raw)}`
+}
+
+/** Reads the variables the schema knows; an empty string counts as unset. */
+function pickEnv (env: NodeJS.ProcessEnv): Record<string, string> {
+  const picked: Record<string, string> = {}
+  for (const name of Object.keys(EnvSchema.properties)) {
+    const value = env[name]
+    if (value !== undefined && value !== '') picked[name] = value
+  }
+  return picked
+}
+
+function parseConsumers (env: Env, problems: string[]): Consumer[] {
+  let source: string
+  let origin: string
+  if (env.CONSUMERS !== undefined && env.CONSUMERS_FILE !== undefined) {
+    problems.push('CONSUMERS, CONSUMERS_FILE: both are set; expected only one of them')
+    return []
+  }
+  if (env.CONSUMERS_FILE !== undefined) {
+    origin = 'CONSUMERS_FILE'
+    try {
+      source = readFileSync(env.CONSUMERS_FILE, 'utf8')
+    } catch (err) {
+      problems.push(`CONSUMERS_FILE: cannot read ${JSON.stringify(env.CONSUMERS_FILE)} (${(err as NodeJS.ErrnoException).code ?? 'error'}); expected ${describe('CONSUMERS_FILE')}`)
+      return []
+    }
+  } else if (env.CONSUMERS !== undefined) {
+    origin = 'CONSUMERS'
+    source = env.CONSUMERS
+  } else {
+    return []
+  }
+
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(source)
+  } catch {
+    problems.push(`${origin}: not valid JSON; expected ${describe('CONSUMERS')}`)
+    return []
+  }
+  if (!Value.Check(ConsumerListSchema, parsed)) {
+    const seen = new Set<string>()
+    for (const error of Value.Errors(ConsumerListSchema, parsed)) {
+      // One line per offending location; the values are never echoed (an entry may hold a key by mistake).
+      const where = error.instancePath === '' ? 'the top level' : `entry ${error.instancePath}`
+      if (seen.has(where)) continue
+      seen.add(where)
+      problems.push(`${origin}: ${where} ${error.message}; expected ${describe('CONSUMERS')} with name [A-Za-z0-9._-], key_sha256 of 64 hex characters and scopes from profile:read, balance:read`)
+    }
+    return []
+  }
+  const names = new Set<string>()
+  const digests = new Set<string>()
+  for (const consumer of parsed) {
+    if (names.has(consumer.name)) problems.push(`${origin}: consumer name ${JSON.stringify(consumer.name)} appears twice; expected unique names`)
+    const digest = consumer.key_sha256.toLowerCase()
+    if (digests.has(digest)) problems.push(`${origin}: consumer ${JSON.stringify(consumer.name)} reuses another consumer's key_sha256; expected one key per consumer`)
+    names.add(consumer.name)
+    digests.add(digest)
+  }
+  return parsed
+}
+
+function checkBaseUrl (value: string, problems: string[]): void {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    problems.push(`VOBIZ_BASE_URL: not a URL (${shown('VOBIZ_BASE_URL', value)}); expected ${describe('VOBIZ_BASE_URL')}`)
+    return
+  }
+  const secure = url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))
+  if (!secure) {
+    problems.push(`VOBIZ_BASE_URL: ${url.protocol}//${url.host} would send the partner credentials unencrypted; expected ${describe('VOBIZ_BASE_URL')}`)
+  } else if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    problems.push(`VOBIZ_BASE_URL: must not contain credentials, a query or a fragment; expected ${describe('VOBIZ_BASE_URL')}`)
+  }
+}
+
+/**
+ * Validates the environment. Returns a typed Config or throws a ConfigError listing every problem
+ * (variable name, what is wrong, what is expected). Secret values are never part of a message.
+ */
+export function loadConfig (source: NodeJS.ProcessEnv): Config {
+  const problems: string[] = []
+  const raw = pickEnv(source)
+  const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, { ...raw })) as Record<string, unknown>
+
+  const reported = new Set<string>()
+  for (const error of Value.Errors(EnvSchema, env)) {
+    const name = error.instancePath.split('/')[1] ?? ''
+    if (name === '' || reported.has(name)) continue
+    reported.add(name)
+    problems.push(`${name}: ${error.message} (${shown(name, raw[name])}); expected ${describe(name)}`)
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  const valid = env as Env
+  checkBaseUrl(valid.VOBIZ_BASE_URL, problems)
+  const consumers = parseConsumers(valid, problems)
+  if (!valid.VOBIZ_SANDBOX) {
+    if (valid.VOBIZ_AUTH_ID === undefined) problems.push(`VOBIZ_AUTH_ID: missing; expected ${describe('VOBIZ_AUTH_ID')} (or VOBIZ_SANDBOX=true)`)
+    if (valid.VOBIZ_AUTH_TOKEN === undefined) problems.push(`VOBIZ_AUTH_TOKEN: missing; expected ${describe('VOBIZ_AUTH_TOKEN')} (or VOBIZ_SANDBOX=true)`)
+    if (consumers.length === 0 && !problems.some((p) => p.startsWith('CONSUMERS'))) {
+      problems.push(`CONSUMERS: no consumer configured; expected ${describe('CONSUMERS')} in CONSUMERS or CONSUMERS_FILE (npm run keygen makes one)`)
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  const { CONSUMERS: _inline, CONSUMERS_FILE: _file, ...rest } = valid
+  return { ...rest, consumers }
+}

@@ -1,0 +1,64 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import Type, { type Static } from 'typebox'
+
+export const SCOPES = ['profile:read', 'balance:read'] as const
+export const Scope = Type.Enum(SCOPES, {
+  description: 'profile:read reads both routes; balance:read reads /profile/balance only'
+})
+export type Scope = typeof SCOPES[number]
+
+export const ConsumerSchema = Type.Object({
+  name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'consumer name shown in logs' }),
+  key_sha256: Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'SHA-256 of the API key, 64 hex characters' }),
+  scopes: Type.Array(Scope, { minItems: 1, uniqueItems: true }),
+  rate_limit_per_minute: Type.Optional(Type.Integer({ minimum: 1 }))
+}, { additionalProperties: false })
+export type Consumer = Static<typeof ConsumerSchema>
+
+export const ConsumerListSchema = Type.Array(ConsumerSchema)
+
+export function sha256Hex (value: string): string {
+  return createHash('sha256').update(value).digest('hex')
+}
+
+/** A new API key: 32 random bytes, base64url (43 characters). */
+export function generateApiKey (): string {
+  return randomBytes(32).toString('base64url')
+}
+
+/** Longest key the service will hash; longer values are rejected without work. */
+const MAX_KEY_LENGTH = 256
+
+/**
+ * Looks API keys up among the configured consumers. Keys are held only as SHA-256 digests; a presented
+ * key is hashed and compared with every digest in constant time, so the time taken does not depend on
+ * which consumer (if any) matched.
+ */
+export class ConsumerRegistry {
+  readonly #digests: Array<{ digest: Buffer, consumer: Consumer }>
+
+  constructor (consumers: readonly Consumer[]) {
+    this.#digests = consumers.map((consumer) => ({
+      digest: Buffer.from(consumer.key_sha256.toLowerCase(), 'hex'),
+      consumer
+    }))
+  }
+
+  get size (): number {
+    return this.#digests.length
+  }
+
+  authenticate (key: string): Consumer | undefined {
+    if (key.length === 0 || key.length > MAX_KEY_LENGTH) return undefined
+    const presented = createHash('sha256').update(key).digest()
+    let found: Consumer | undefined
+    for (const { digest, consumer } of this.#digests) {
+      if (timingSafeEqual(presented, digest) && found === undefined) found = consumer
+    }
+    return found
+  }
+}
+
+export function hasAnyScope (consumer: Consumer, anyOf: readonly Scope[]): boolean {
+  return anyOf.some((scope) => consumer.scopes.includes(scope))
+}

@@ -1,0 +1,93 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { PROBLEM_CONTENT_TYPE, PROBLEMS, type Problem, type ProblemCode } from '../schemas/problem.ts'
+import { UpstreamError } from '../vobiz/errors.ts'
+
+/** An error that becomes exactly one problem response. Create them with `problem()`. */
+export class ProblemError extends Error {
+  readonly code: ProblemCode
+  readonly headers: Record<string, string>
+
+  constructor (code: ProblemCode, detail: string, headers: Record<string, string> = {}) {
+    super(detail)
+    this.name = 'ProblemError'
+    this.code = code
+    this.headers = headers
+  }
+}
+
+export function problem (code: ProblemCode, detail: string, headers?: Record<string, string>): ProblemError {
+  return new ProblemError(code, detail, headers)
+}
+
+const CODE_BY_STATUS = new Map<number, ProblemCode>(
+  (Object.entries(PROBLEMS) as Array<[ProblemCode, { status: number }]>)
+    .filter(([code]) => code !== 'client_error' && !code.startsWith('upstream_') && code !== 'invalid_api_key')
+    .map(([code, { status }]) => [status, code])
+)
+
+const UPSTREAM_DETAIL: Record<UpstreamError['code'], string> = {
+  upstream_timeout: 'Vobiz did not answer within the upstream deadline. Try again shortly.',
+  upstream_unavailable: 'Vobiz could not be reached or answered with a server error. Try again shortly.',
+  upstream_auth_failed: 'Vobiz rejected the partner credentials this service holds. Operators have been alerted; retrying will not help.',
+  upstream_rate_limited: 'Vobiz is rate-limiting this service. Retry after the time given in Retry-After.',
+  upstream_invalid_response: 'Vobiz sent a response this service could not use. Try again shortly.'
+}
+
+/** Maps any thrown value to a problem; only ProblemError and UpstreamError texts are trusted for `detail`. */
+function toProblem (error: unknown): ProblemError {
+  if (error instanceof ProblemError) return error
+  if (error instanceof UpstreamError) {
+    const headers: Record<string, string> = error.retryAfterSeconds === undefined ? {} : { 'retry-after': String(error.retryAfterSeconds) }
+    return problem(error.code, UPSTREAM_DETAIL[error.code], headers)
+  }
+  const fastifyError = error as Partial<FastifyError>
+  if (fastifyError.validation !== undefined) {
+    return problem('bad_request', `Invalid request: ${fastifyError.message ?? 'validation failed'}`)
+  }
+  const status = fastifyError.statusCode
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const code = CODE_BY_STATUS.get(status) ?? 'client_error'
+    // Fastify's own client-error messages describe the request, never server state.
+    const trusted = typeof fastifyError.code === 'string' && fastifyError.code.startsWith('FST_')
+    return problem(code, trusted && fastifyError.message !== undefined ? fastifyError.message : PROBLEMS[code].title)
+  }
+  if (status === 503) return problem('service_unavailable', 'The service is not accepting requests right now. Try again shortly.', { 'retry-after': '1' })
+  return problem('internal_error', 'An unexpected error occurred. Quote the request_id when reporting it.')
+}
+
+export function sendProblem (request: FastifyRequest, reply: FastifyReply, error: ProblemError): FastifyReply {
+  const { status, title } = PROBLEMS[error.code]
+  const body: Problem = {
+    type: `urn:vobiz-bff:problem:${error.code}`,
+    title,
+    status,
+    detail: error.message,
+    code: error.code,
+    request_id: request.id
+  }
+  return reply
+    .code(status)
+    .headers(error.headers)
+    .header('cache-control', 'no-store')
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(JSON.stringify(body))
+}
+
+/** The one error handler and the one not-found handler: every error leaves as RFC 9457 problem+json. */
+async function problems (app: FastifyInstance): Promise<void> {
+  app.setErrorHandler((error, request, reply) => {
+    const mapped = toProblem(error)
+    const { status } = PROBLEMS[mapped.code]
+    if (status >= 500 && !(error instanceof UpstreamError) && mapped.code !== 'service_unavailable') {
+      request.log.error({ err: error }, 'unhandled error')
+    }
+    return sendProblem(request, reply, mapped)
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    return sendProblem(request, reply, problem('not_found', 'No resource here. The API serves GET /profile and GET /profile/balance.'))
+  })
+}
+
+export default fp(problems, { name: 'problems', fastify: '5.x' })

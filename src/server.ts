@@ -1,0 +1,73 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.ts'
+import { ConfigError, loadConfig, type Config } from './config.ts'
+
+/** How long in-flight requests get to finish after SIGTERM/SIGINT before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 10_000
+
+function readConfig (): Config {
+  try {
+    return loadConfig(process.env)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    process.stderr.write(`vobiz-partner-bff: ${err.message}\n`)
+    process.exit(1)
+  }
+}
+
+function displayUrl (host: string, port: number): string {
+  const name = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host
+  return `http://${name}:${port}`
+}
+
+async function main (): Promise<void> {
+  let config = readConfig()
+  let closeSandbox = async (): Promise<void> => {}
+  let demoKey: string | undefined
+  if (config.VOBIZ_SANDBOX) {
+    // Loaded only in sandbox mode: production never starts the simulated upstream.
+    const { enterSandboxMode } = await import('./sandbox/sandbox-mode.ts')
+    const mode = await enterSandboxMode(config)
+    config = mode.config
+    demoKey = mode.demoKey
+    closeSandbox = () => mode.sandbox.close()
+  }
+
+  const app = await buildApp(config)
+  closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger: app.log }, async ({ signal, err }) => {
+    if (err !== undefined) app.log.error({ err }, 'shutting down after an unexpected error')
+    else app.log.info({ signal }, 'shutting down')
+    await app.close()
+    await closeSandbox()
+  })
+
+  try {
+    await app.listen({ host: config.HOST, port: config.PORT })
+  } catch (err) {
+    app.log.fatal({ err }, `cannot listen on ${config.HOST}:${config.PORT}`)
+    await closeSandbox()
+    process.exit(1)
+  }
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : config.PORT
+  const url = displayUrl(config.HOST, port)
+  app.log.info({ url, upstream: config.VOBIZ_SANDBOX ? 'sandbox' : config.VOBIZ_BASE_URL, consumers: config.consumers.length }, 'vobiz-partner-bff ready')
+  if (config.VOBIZ_SANDBOX) {
+    app.log.warn('SANDBOX MODE: Vobiz is simulated; every profile and balance served is made-up data')
+    const lines = [
+      '',
+      `  Vobiz partner BFF (sandbox: simulated data) listening on ${url}`,
+      ...(demoKey === undefined
+        ? ['  Consumers come from CONSUMERS / CONSUMERS_FILE.']
+        : [
+            `  Demo API key (printed once, valid until this process exits): ${demoKey}`,
+            `  Try: curl -s -H 'X-API-Key: ${demoKey}' ${url}/profile`,
+            `       curl -s -H 'X-API-Key: ${demoKey}' ${url}/profile/balance`
+          ]),
+      ''
+    ]
+    process.stdout.write(lines.join('\n') + '\n')
+  }
+}
+
+await main()

@@ -1,0 +1,178 @@
+import { Pool, errors as undiciErrors } from 'undici'
+import type { Logger } from 'pino'
+import { UpstreamError } from './errors.ts'
+
+export const PARTNER_ME_PATH = '/api/v1/partner/me'
+
+export interface VobizClientOptions {
+  baseUrl: string
+  authId: string
+  authToken: string
+  /** Overall deadline of one fetch: connect, headers and body together. */
+  timeoutMs: number
+  maxBodyBytes: number
+  logger: Logger
+}
+
+/** Retry-After used when Vobiz sends 429 without one. */
+const DEFAULT_RETRY_AFTER_SECONDS = 5
+const MAX_RETRY_AFTER_SECONDS = 3600
+
+/** Seconds from a Retry-After value (delta-seconds or HTTP-date), clamped to [1, 3600]. */
+export function parseRetryAfter (value: string | string[] | undefined, now = Date.now()): number {
+  const text = Array.isArray(value) ? value[0] : value
+  if (text === undefined || text.trim() === '') return DEFAULT_RETRY_AFTER_SECONDS
+  let seconds: number
+  if (/^\d+$/.test(text.trim())) {
+    seconds = Number(text.trim())
+  } else {
+    const date = Date.parse(text)
+    if (Number.isNaN(date)) return DEFAULT_RETRY_AFTER_SECONDS
+    seconds = Math.ceil((date - now) / 1000)
+  }
+  return Math.min(Math.max(seconds, 1), MAX_RETRY_AFTER_SECONDS)
+}
+
+/**
+ * Reads the machine code out of any of Vobiz's documented error bodies — nested
+ * `{"status":"error","error":{"code"}}`, flat `{"error":"code"}` or Plivo-style `{"api_id","error"}` —
+ * keeping it only when it looks like a code (so no free text, which might echo a secret, reaches the logs).
+ */
+export function upstreamErrorCode (body: string): string | undefined {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(body)
+  } catch {
+    return undefined
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined
+  const error = (parsed as Record<string, unknown>).error
+  const code = typeof error === 'object' && error !== null ? (error as Record<string, unknown>).code : error
+  return typeof code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(code) ? code : undefined
+}
+
+async function readCapped (body: AsyncIterable<Buffer>, limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    size += chunk.length
+    if (size > limit) return undefined
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/**
+ * The Vobiz partner API over one keep-alive undici Pool. Knows nothing of HTTP serving or caching:
+ * it fetches /api/v1/partner/me once per call and either returns the parsed JSON or throws an UpstreamError.
+ * No retries here.
+ */
+export class VobizClient {
+  readonly #pool: Pool
+  readonly #path: string
+  readonly #headers: Record<string, string>
+  readonly #timeoutMs: number
+  readonly #maxBodyBytes: number
+  readonly #log: Logger
+
+  constructor (options: VobizClientOptions) {
+    const base = new URL(options.baseUrl)
+    this.#path = base.pathname.replace(/\/+$/, '') + PARTNER_ME_PATH
+    this.#timeoutMs = options.timeoutMs
+    this.#maxBodyBytes = options.maxBodyBytes
+    this.#log = options.logger
+    this.#headers = {
+      'x-auth-id': options.authId,
+      'x-auth-token': options.authToken,
+      accept: 'application/json',
+      'user-agent': 'vobiz-partner-bff'
+    }
+    this.#pool = new Pool(base.origin, {
+      connections: 4,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      connectTimeout: options.timeoutMs,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs
+    })
+  }
+
+  /** GET /api/v1/partner/me → parsed JSON body. `signal` aborts the fetch early (the deadline always applies). */
+  async getPartnerProfile (signal?: AbortSignal): Promise<unknown> {
+    const started = performance.now()
+    const deadline = AbortSignal.timeout(this.#timeoutMs)
+    const combined = signal === undefined ? deadline : AbortSignal.any([signal, deadline])
+    try {
+      const body = await this.#fetch(combined)
+      this.#log.info({ upstream: { outcome: 'ok', status: 200, ms: Math.round(performance.now() - started) } }, 'vobiz fetch')
+      return body
+    } catch (err) {
+      const error = this.#classify(err, deadline, signal)
+      const entry = {
+        upstream: {
+          outcome: error.code,
+          status: error.upstreamStatus,
+          upstreamCode: error.upstreamCode,
+          ms: Math.round(performance.now() - started)
+        }
+      }
+      if (error.code === 'upstream_auth_failed') {
+        this.#log.error(entry, 'vobiz rejected the partner credentials: check VOBIZ_AUTH_ID / VOBIZ_AUTH_TOKEN')
+      } else {
+        this.#log.warn(entry, `vobiz fetch failed: ${error.message}`)
+      }
+      throw error
+    }
+  }
+
+  async #fetch (signal: AbortSignal): Promise<unknown> {
+    const response = await this.#pool.request({ method: 'GET', path: this.#path, headers: this.#headers, signal })
+    const { statusCode } = response
+    const declared = Number(response.headers['content-length'])
+    if (declared > this.#maxBodyBytes) {
+      response.body.destroy()
+      throw new UpstreamError('upstream_invalid_response', `response body of ${declared} bytes exceeds the ${this.#maxBodyBytes}-byte cap`, { upstreamStatus: statusCode })
+    }
+    const text = await readCapped(response.body, this.#maxBodyBytes)
+    if (text === undefined) {
+      response.body.destroy()
+      throw new UpstreamError('upstream_invalid_response', `response body exceeds the ${this.#maxBodyBytes}-byte cap`, { upstreamStatus: statusCode })
+    }
+
+    if (statusCode === 200) {
+      try {
+        return JSON.parse(text)
+      } catch {
+        throw new UpstreamError('upstream_invalid_response', 'response body is not valid JSON', { upstreamStatus: statusCode })
+      }
+    }
+    const details = { upstreamStatus: statusCode, upstreamCode: upstreamErrorCode(text) }
+    if (statusCode === 401 || statusCode === 403) {
+      throw new UpstreamError('upstream_auth_failed', `vobiz answered ${statusCode}`, details)
+    }
+    if (statusCode === 429) {
+      const retryAfterSeconds = parseRetryAfter(response.headers['retry-after'])
+      throw new UpstreamError('upstream_rate_limited', `vobiz answered 429 (retry after ${retryAfterSeconds}s)`, { ...details, retryAfterSeconds })
+    }
+    throw new UpstreamError('upstream_unavailable', `vobiz answered ${statusCode}`, details)
+  }
+
+  #classify (err: unknown, deadline: AbortSignal, signal: AbortSignal | undefined): UpstreamError {
+    if (err instanceof UpstreamError) return err
+    if (deadline.aborted ||
+        err instanceof undiciErrors.HeadersTimeoutError ||
+        err instanceof undiciErrors.BodyTimeoutError ||
+        err instanceof undiciErrors.ConnectTimeoutError) {
+      return new UpstreamError('upstream_timeout', `no complete answer within ${this.#timeoutMs} ms`, { cause: err })
+    }
+    if (signal?.aborted === true) {
+      return new UpstreamError('upstream_unavailable', 'fetch aborted', { cause: err })
+    }
+    const code = (err as { code?: unknown }).code
+    return new UpstreamError('upstream_unavailable', `connection failed (${typeof code === 'string' ? code : 'error'})`, { cause: err })
+  }
+
+  async close (): Promise<void> {
+    await this.#pool.close()
+  }
+}

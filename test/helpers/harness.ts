@@ -1,0 +1,101 @@
+import { Writable } from 'node:stream'
+import type { Test } from 'tap'
+import { request as undiciRequest, Agent } from 'undici'
+import { buildApp, type App } from '../../src/app.ts'
+import { loadConfig } from '../../src/config.ts'
+import { generateApiKey, sha256Hex, type Scope } from '../../src/consumers.ts'
+import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/sandbox.ts'
+
+/** Keys of the consumers every harness configures, by the scopes they hold. */
+export interface Keys {
+  /** `reader`: profile:read */
+  profile: string
+  /** `billing`: balance:read only */
+  balance: string
+}
+
+export interface Harness {
+  app: App
+  sandbox: Sandbox
+  /** Base URL of the app, listening on a loopback port. */
+  url: string
+  keys: Keys
+  /** Every log line the app wrote, parsed. */
+  logs: Array<Record<string, unknown>>
+  /** Raw log output, for leak checks. */
+  rawLogs: () => string
+  get: (path: string, headers?: Record<string, string>) => Promise<Reply>
+}
+
+export interface Reply {
+  status: number
+  headers: Record<string, string>
+  text: string
+  json: () => any
+}
+
+export class LogCapture extends Writable {
+  readonly chunks: string[] = []
+  readonly lines: Array<Record<string, unknown>> = []
+  override _write (chunk: Buffer, _encoding: string, callback: () => void): void {
+    const text = chunk.toString()
+    this.chunks.push(text)
+    for (const line of text.split('\n')) if (line.trim() !== '') this.lines.push(JSON.parse(line))
+    callback()
+  }
+}
+
+const agent = new Agent({ connections: 512, keepAliveTimeout: 1000 })
+
+export async function httpGet (url: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' | 'POST' = 'GET'): Promise<Reply> {
+  const response = await undiciRequest(url, { method, headers, dispatcher: agent })
+  const text = await response.body.text()
+  const flat: Record<string, string> = {}
+  for (const [name, value] of Object.entries(response.headers)) {
+    if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value
+  }
+  return { status: response.statusCode, headers: flat, text, json: () => JSON.parse(text) }
+}
+
+export function consumersJson (keys: Record<string, { key: string, scopes: Scope[] }>): string {
+  return JSON.stringify(Object.entries(keys).map(([name, { key, scopes }]) => ({ name, key_sha256: sha256Hex(key), scopes })))
+}
+
+export interface HarnessOptions {
+  /** Extra environment variables for loadConfig (strings, as an operator would set them). */
+  env?: Record<string, string>
+  sandbox?: SandboxOptions
+}
+
+/** Starts the sandbox and the real app against it on loopback sockets; both close when `t` ends. */
+export async function startHarness (t: Test, options: HarnessOptions = {}): Promise<Harness> {
+  const sandbox = await startSandbox(options.sandbox)
+  const keys: Keys = { profile: generateApiKey(), balance: generateApiKey() }
+  const config = loadConfig({
+    VOBIZ_BASE_URL: sandbox.url,
+    VOBIZ_AUTH_ID: sandbox.authId,
+    VOBIZ_AUTH_TOKEN: sandbox.authToken,
+    CONSUMERS: consumersJson({
+      reader: { key: keys.profile, scopes: ['profile:read'] },
+      billing: { key: keys.balance, scopes: ['balance:read'] }
+    }),
+    LOG_LEVEL: 'info',
+    ...options.env
+  })
+  const logs = new LogCapture()
+  const app = await buildApp(config, { logStream: logs })
+  const address = await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(async () => {
+    await app.close()
+    await sandbox.close()
+  })
+  return {
+    app,
+    sandbox,
+    url: address,
+    keys,
+    logs: logs.lines,
+    rawLogs: () => logs.chunks.join(''),
+    get: (path, headers = {}) => httpGet(address + path, headers)
+  }
+}

@@ -1,0 +1,226 @@
+import t from 'tap'
+import { Value } from 'typebox/value'
+import { Balance, Profile } from '../../src/schemas/profile.ts'
+import { startHarness } from '../helpers/harness.ts'
+
+const DOCUMENTED_FIELDS = ['id', 'name', 'email', 'phone', 'company', 'balance', 'currency', 'gstin', 'gst_status',
+  'tds_applicable', 'tds_percentage', 'account_type', 'status', 'created_at', 'updated_at']
+
+t.test('GET /profile returns the documented profile, normalised, with freshness headers', async (t) => {
+  const h = await startHarness(t)
+  const res = await h.get('/profile', { 'x-api-key': h.keys.profile })
+  t.equal(res.status, 200)
+  t.equal(res.headers['content-type'], 'application/json; charset=utf-8')
+  const body = res.json()
+  t.ok(Value.Check(Profile, body), 'body matches the published Profile schema')
+  t.same(Object.keys(body), DOCUMENTED_FIELDS, 'every documented field, in the documented order')
+  t.equal(body.id, 'partner-882abc')
+  t.equal(body.balance, 48250)
+  t.equal(body.currency, 'INR')
+  t.equal(body.gst_status, 'active')
+  t.equal(body.status, 'active')
+  t.equal(res.headers['cache-control'], 'private, max-age=29')
+  t.equal(res.headers.age, '0')
+  t.match(res.headers.etag, /^"[A-Za-z0-9_-]{27}"$/)
+  t.equal(res.headers['cache-status'], 'vobiz-bff; fwd=miss; fwd-status=200; stored; ttl=29')
+  t.match(res.headers['x-request-id'], /^[0-9a-f-]{36}$/)
+})
+
+t.test('the newer upstream shape is normalised and its extra fields never pass through', async (t) => {
+  const h = await startHarness(t, { sandbox: { shape: 'current' } })
+  const res = await h.get('/profile', { 'x-api-key': h.keys.profile })
+  t.equal(res.status, 200)
+  const body = res.json()
+  t.ok(Value.Check(Profile, body))
+  t.equal(body.id, '6f1c2a4e-8b1d-4c3e-9a57-2d0b5e7f9c11')
+  t.equal(typeof body.balance, 'number', 'the 5-decimal string balance becomes a JSON number')
+  t.equal(body.balance, 48250)
+  for (const absent of ['currency', 'gstin', 'gst_status', 'tds_applicable', 'tds_percentage']) {
+    t.notOk(absent in body, `${absent} is omitted when Vobiz does not send it`)
+  }
+  for (const extra of ['auth_id', 'slug', 'is_active', 'can_transfer_balance']) {
+    t.notOk(extra in body, `${extra} is not passed through`)
+  }
+  t.notOk(res.text.includes(h.sandbox.authId), 'the credential\'s public half appears nowhere in the body')
+
+  const balance = await h.get('/profile/balance', { 'x-api-key': h.keys.profile })
+  t.same(Object.keys(balance.json()), ['partner_id', 'balance', 'as_of'], 'no currency when Vobiz sends none')
+})
+
+t.test('GET /profile/balance returns balance, currency and as_of from the same upstream entry', async (t) => {
+  const h = await startHarness(t)
+  const before = Date.now()
+  const res = await h.get('/profile/balance', { 'x-api-key': h.keys.balance })
+  t.equal(res.status, 200)
+  const body = res.json()
+  t.ok(Value.Check(Balance, body))
+  t.same(Object.keys(body), ['partner_id', 'balance', 'currency', 'as_of'])
+  t.equal(body.partner_id, 'partner-882abc')
+  t.equal(body.currency, 'INR')
+  const asOf = Date.parse(body.as_of)
+  t.ok(asOf >= before - 5 && asOf <= Date.now(), 'as_of is when the data was requested from Vobiz')
+  t.equal(res.headers['cache-control'], 'private, max-age=4')
+
+  const profile = await h.get('/profile', { 'x-api-key': h.keys.profile })
+  t.equal(profile.headers['cache-status'], 'vobiz-bff; hit; ttl=29', 'the profile is served from the entry the balance fetched')
+  t.equal(h.sandbox.requests, 1, 'one upstream call served both routes')
+})
+
+t.test('API keys and scopes', async (t) => {
+  const h = await startHarness(t)
+  const missing = await h.get('/profile')
+  t.equal(missing.status, 401)
+  t.equal(missing.headers['content-type'], 'application/problem+json; charset=utf-8')
+  t.equal(missing.json().code, 'missing_api_key')
+  t.equal(missing.headers['www-authenticate'], 'ApiKey header="X-API-Key"')
+
+  const wrong = await h.get('/profile/balance', { 'x-api-key': 'not-a-key' })
+  t.equal(wrong.status, 401)
+  t.equal(wrong.json().code, 'invalid_api_key')
+
+  const huge = await h.get('/profile', { 'x-api-key': 'k'.repeat(4000) })
+  t.equal(huge.json().code, 'invalid_api_key', 'an oversized key is rejected as unknown')
+
+  const balanceOnly = await h.get('/profile', { 'x-api-key': h.keys.balance })
+  t.equal(balanceOnly.status, 403)
+  t.equal(balanceOnly.json().code, 'insufficient_scope')
+  t.match(balanceOnly.json().detail, /profile:read/)
+
+  const balanceAllowed = await h.get('/profile/balance', { 'x-api-key': h.keys.balance })
+  t.equal(balanceAllowed.status, 200, 'balance:read reads /profile/balance')
+  const profileAllowed = await h.get('/profile/balance', { 'x-api-key': h.keys.profile })
+  t.equal(profileAllowed.status, 200, 'profile:read reads /profile/balance too')
+  t.equal(h.sandbox.requests, 1, 'rejected requests never reach Vobiz')
+})
+
+t.test('200 concurrent cold requests across both routes cause exactly one upstream request', async (t) => {
+  const h = await startHarness(t)
+  h.sandbox.inject({ kind: 'delay', ms: 150 }, 1)
+  const replies = await Promise.all(Array.from({ length: 200 }, (_, i) =>
+    h.get(i % 2 === 0 ? '/profile' : '/profile/balance', { 'x-api-key': h.keys.profile })))
+  t.equal(h.sandbox.requests, 1)
+  t.ok(replies.every((r) => r.status === 200), 'all 200')
+  const statuses = replies.map((r) => r.headers['cache-status'])
+  t.equal(statuses.filter((s) => s?.includes('stored')).length, 1, 'one request fetched')
+  t.equal(statuses.filter((s) => s?.includes('collapsed')).length, 199, 'the rest waited on that fetch')
+  t.equal(new Set(replies.filter((_, i) => i % 2 === 0).map((r) => r.headers.etag)).size, 1, 'everyone saw the same data')
+})
+
+t.test('each route has its own freshness: an expired balance refetches while the profile stays a hit', async (t) => {
+  const h = await startHarness(t, { env: { BALANCE_TTL_SECONDS: '1', PROFILE_TTL_SECONDS: '60' } })
+  const first = await h.get('/profile/balance', { 'x-api-key': h.keys.profile })
+  t.equal(first.headers['cache-status'], 'vobiz-bff; fwd=miss; fwd-status=200; stored; ttl=0')
+  const again = await h.get('/profile/balance', { 'x-api-key': h.keys.profile })
+  t.match(again.headers['cache-status'], /; hit; /)
+  t.equal(h.sandbox.requests, 1)
+
+  await new Promise((resolve) => setTimeout(resolve, 1050))
+  const profile = await h.get('/profile', { 'x-api-key': h.keys.profile })
+  t.match(profile.headers['cache-status'], /; hit; ttl=58/, 'the profile is still fresh after a second')
+  t.equal(profile.headers.age, '1')
+  t.equal(h.sandbox.requests, 1)
+
+  const expired = await h.get('/profile/balance', { 'x-api-key': h.keys.profile })
+  t.equal(expired.headers['cache-status'], 'vobiz-bff; fwd=stale; fwd-status=200; stored; ttl=0')
+  t.equal(h.sandbox.requests, 2, 'the balance expired after BALANCE_TTL_SECONDS and was fetched again')
+  t.ok(Date.parse(expired.json().as_of) > Date.parse(first.json().as_of), 'as_of moved forward')
+  t.equal(expired.headers.age, '0')
+})
+
+t.test('Cache-Control: no-cache or max-age=0 gets data fetched after the request arrived', async (t) => {
+  const h = await startHarness(t)
+  await h.get('/profile', { 'x-api-key': h.keys.profile })
+  t.equal(h.sandbox.requests, 1)
+
+  for (const directive of ['no-cache', 'max-age=0', 'public, MAX-AGE=0']) {
+    const before = h.sandbox.requests
+    const res = await h.get('/profile/balance', { 'x-api-key': h.keys.profile, 'cache-control': directive })
+    t.equal(res.status, 200)
+    t.equal(res.headers['cache-status'], 'vobiz-bff; fwd=request; fwd-status=200; stored; ttl=4', directive)
+    t.equal(h.sandbox.requests, before + 1, `${directive} went upstream`)
+  }
+  const ordinary = await h.get('/profile', { 'x-api-key': h.keys.profile, 'cache-control': 'max-age=10' })
+  t.match(ordinary.headers['cache-status'], /; hit; /, 'other directives do not force a refresh')
+})
+
+t.test('concurrent refreshes coalesce, and a refresh never joins a fetch that began before it arrived', async (t) => {
+  const h = await startHarness(t)
+  // A slow cold fetch is in flight when the refreshes arrive.
+  h.sandbox.inject({ kind: 'delay', ms: 200 }, 1)
+  const cold = h.get('/profile', { 'x-api-key': h.keys.profile })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const refreshes = await Promise.all(Array.from({ length: 20 }, () =>
+    h.get('/profile/balance', { 'x-api-key': h.keys.profile, 'cache-control': 'no-cache' })))
+  const coldReply = await cold
+  t.equal(coldReply.status, 200)
+  t.equal(h.sandbox.requests, 2, 'the cold fetch, then one refresh shared by all 20')
+  const asOfs = new Set(refreshes.map((r) => r.json().as_of))
+  t.equal(asOfs.size, 1)
+  t.ok(refreshes.every((r) => r.status === 200))
+})
+
+t.test('If-None-Match answers 304 with the freshness headers and no body', async (t) => {
+  const h = await startHarness(t)
+  const first = await h.get('/profile', { 'x-api-key': h.keys.profile })
+  const etag = first.headers.etag as string
+  for (const header of [etag, `W/${etag}`, `"other", ${etag}`, '*']) {
+    const res = await h.get('/profile', { 'x-api-key': h.keys.profile, 'if-none-match': header })
+    t.equal(res.status, 304, header)
+    t.equal(res.text, '')
+    t.equal(res.headers.etag, etag)
+    t.match(res.headers['cache-status'], /; hit; /)
+  }
+  const changed = await h.get('/profile', { 'x-api-key': h.keys.profile, 'if-none-match': '"other"' })
+  t.equal(changed.status, 200)
+  const unauthorised = await h.get('/profile', { 'if-none-match': etag })
+  t.equal(unauthorised.status, 401, 'a conditional request still needs a key')
+})
+
+t.test('the profile ETag survives refetches of unchanged data', async (t) => {
+  const h = await startHarness(t, { sandbox: { now: () => Date.parse('2026-01-01T00:00:00Z') } })
+  const first = await h.get('/profile', { 'x-api-key': h.keys.profile })
+  const refreshed = await h.get('/profile', { 'x-api-key': h.keys.profile, 'cache-control': 'no-cache' })
+  t.equal(h.sandbox.requests, 2)
+  t.equal(refreshed.headers.etag, first.headers.etag)
+})
+
+t.test('HEAD is served like GET without a body; other methods and paths are problem+json', async (t) => {
+  const h = await startHarness(t)
+  const head = await fetch(`${h.url}/profile`, { method: 'HEAD', headers: { 'x-api-key': h.keys.profile } })
+  t.equal(head.status, 200)
+  t.equal(await head.text(), '')
+  t.ok(head.headers.get('etag'))
+
+  const post = await fetch(`${h.url}/profile`, { method: 'POST', headers: { 'x-api-key': h.keys.profile } })
+  t.equal(post.status, 404)
+  t.equal(post.headers.get('content-type'), 'application/problem+json; charset=utf-8')
+  const missing = await h.get('/nope?x=1')
+  t.equal(missing.status, 404)
+  t.same(Object.keys(missing.json()), ['type', 'title', 'status', 'detail', 'code', 'request_id'])
+  t.equal(missing.json().code, 'not_found')
+})
+
+t.test('a sane X-Request-Id is kept and echoed; anything else is replaced', async (t) => {
+  const h = await startHarness(t)
+  const kept = await h.get('/profile', { 'x-request-id': 'checkout-42.a:b_c' })
+  t.equal(kept.headers['x-request-id'], 'checkout-42.a:b_c')
+  t.equal(kept.json().request_id, 'checkout-42.a:b_c')
+  const replaced = await h.get('/profile', { 'x-request-id': 'bad id with spaces' })
+  t.match(replaced.headers['x-request-id'], /^[0-9a-f-]{36}$/)
+  const line = h.logs.find((l) => l.msg === 'request' && l.reqId === 'checkout-42.a:b_c')
+  t.ok(line, 'the request id is in the access log line')
+})
+
+t.test('one access log line per request, with route, status, consumer and cache outcome, and no key', async (t) => {
+  const h = await startHarness(t)
+  await h.get('/profile', { 'x-api-key': h.keys.profile })
+  await h.get('/profile/balance', { 'x-api-key': h.keys.balance })
+  const lines = h.logs.filter((l) => l.msg === 'request')
+  t.equal(lines.length, 2)
+  t.match(lines[0], { method: 'GET', route: '/profile', status: 200, consumer: 'reader', cache: /fwd=miss/ })
+  t.match(lines[1], { route: '/profile/balance', consumer: 'billing', cache: /hit/ })
+  t.ok(typeof lines[0]?.ms === 'number')
+  t.notOk(h.rawLogs().includes(h.keys.profile), 'keys never reach the logs')
+  t.notOk(h.rawLogs().includes(h.sandbox.authToken), 'the Vobiz token never reaches the logs')
+  t.ok(h.logs.some((l) => l.msg === 'vobiz fetch'), 'the upstream fetch is logged')
+})
