@@ -96,10 +96,11 @@ function parseConsumers (env: Env, problems: string[]): Consumer[] {
   if (!Value.Check(ConsumerListSchema, parsed)) {
     const seen = new Set<string>()
     for (const error of Value.Errors(ConsumerListSchema, parsed)) {
-      // One line per offending location; the values are never echoed (an entry may hold a key by mistake).
+      // One line per entry; the values are never echoed (an entry may hold a key by mistake).
+      const entry = error.instancePath.split('/')[1] ?? ''
+      if (seen.has(entry) || error.message === 'schema is false') continue
+      seen.add(entry)
       const where = error.instancePath === '' ? 'the top level' : `entry ${error.instancePath}`
-      if (seen.has(where)) continue
-      seen.add(where)
       problems.push(`${origin}: ${where} ${error.message}; expected ${describe('CONSUMERS')} with name [A-Za-z0-9._-], key_sha256 of 64 hex characters and scopes from profile:read, balance:read`)
     }
     return []
@@ -141,21 +142,21 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
   const raw = pickEnv(source)
   const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, { ...raw })) as Record<string, unknown>
 
-  const reported = new Set<string>()
+  const invalid = new Set<string>()
   for (const error of Value.Errors(EnvSchema, env)) {
     const name = error.instancePath.split('/')[1] ?? ''
-    if (name === '' || reported.has(name)) continue
-    reported.add(name)
+    if (name === '' || invalid.has(name)) continue
+    invalid.add(name)
     problems.push(`${name}: ${error.message} (${shown(name, raw[name])}); expected ${describe(name)}`)
   }
-  if (problems.length > 0) throw new ConfigError(problems)
 
+  // The remaining checks run on whatever passed the schema, so one start-up reports every problem.
   const valid = env as Env
-  checkBaseUrl(valid.VOBIZ_BASE_URL, problems)
-  const consumers = parseConsumers(valid, problems)
-  if (!valid.VOBIZ_SANDBOX) {
-    if (valid.VOBIZ_AUTH_ID === undefined) problems.push(`VOBIZ_AUTH_ID: missing; expected ${describe('VOBIZ_AUTH_ID')} (or VOBIZ_SANDBOX=true)`)
-    if (valid.VOBIZ_AUTH_TOKEN === undefined) problems.push(`VOBIZ_AUTH_TOKEN: missing; expected ${describe('VOBIZ_AUTH_TOKEN')} (or VOBIZ_SANDBOX=true)`)
+  if (!invalid.has('VOBIZ_BASE_URL')) checkBaseUrl(valid.VOBIZ_BASE_URL, problems)
+  const consumers = invalid.has('CONSUMERS_FILE') ? [] : parseConsumers(valid, problems)
+  if (valid.VOBIZ_SANDBOX !== true && !invalid.has('VOBIZ_SANDBOX')) {
+    if (valid.VOBIZ_AUTH_ID === undefined && !invalid.has('VOBIZ_AUTH_ID')) problems.push(`VOBIZ_AUTH_ID: missing; expected ${describe('VOBIZ_AUTH_ID')} (or VOBIZ_SANDBOX=true)`)
+    if (valid.VOBIZ_AUTH_TOKEN === undefined && !invalid.has('VOBIZ_AUTH_TOKEN')) problems.push(`VOBIZ_AUTH_TOKEN: missing; expected ${describe('VOBIZ_AUTH_TOKEN')} (or VOBIZ_SANDBOX=true)`)
     if (consumers.length === 0 && !problems.some((p) => p.startsWith('CONSUMERS'))) {
       problems.push(`CONSUMERS: no consumer configured; expected ${describe('CONSUMERS')} in CONSUMERS or CONSUMERS_FILE (npm run keygen makes one)`)
     }

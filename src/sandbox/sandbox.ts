@@ -16,8 +16,8 @@ export type ProfileShape = 'documented' | 'current'
 export type ErrorForm = 'nested' | 'flat' | 'plivo'
 
 export type Fault =
-  /** Answer with this status and an error body (or `body` verbatim when given). */
-  | { kind: 'status', status: number, body?: unknown, headers?: Record<string, string>, form?: ErrorForm }
+  /** Answer with this status and an error body (or `body` verbatim when given), after `delayMs`. */
+  | { kind: 'status', status: number, body?: unknown, headers?: Record<string, string>, form?: ErrorForm, delayMs?: number }
   /** Answer 200 with this JSON value as the body. */
   | { kind: 'body', body: unknown }
   /** Answer 200 with a body that is not JSON. */
@@ -28,8 +28,8 @@ export type Fault =
   | { kind: 'stall-body', ms: number }
   /** Destroy the connection before any response, or after part of the body. */
   | { kind: 'reset', when: 'before-headers' | 'mid-body' }
-  /** Answer 200 with a valid profile padded to `bytes` bytes. */
-  | { kind: 'oversize', bytes: number }
+  /** Answer 200 with a valid profile padded by `bytes` bytes; `chunked` leaves Content-Length out. */
+  | { kind: 'oversize', bytes: number, chunked?: boolean }
 
 export interface SandboxOptions {
   authId?: string
@@ -75,7 +75,7 @@ export class Sandbox {
   errorForm: ErrorForm
   /** Requests received on the partner route (any outcome). */
   requests = 0
-  /** The most recent requests, newest last (at most 50). */
+  /** The most recent requests on any path, newest last (at most 50). */
   readonly recorded: RecordedRequest[] = []
 
   readonly #server: Server
@@ -186,22 +186,23 @@ export class Sandbox {
   }
 
   #handle (req: IncomingMessage, res: ServerResponse): void {
+    this.recorded.push({ method: req.method ?? 'GET', url: req.url ?? '', headers: req.headers })
+    if (this.recorded.length > 50) this.recorded.shift()
     const url = new URL(req.url ?? '/', 'http://sandbox')
     if (url.pathname !== PATH) {
       this.#send(res, 404, errorBody(this.errorForm, 404, 'NOT_FOUND', 'Not found'))
       return
     }
     this.requests += 1
-    this.recorded.push({ method: req.method ?? 'GET', url: req.url ?? '', headers: req.headers })
-    if (this.recorded.length > 50) this.recorded.shift()
 
     if (req.method !== 'GET') {
       this.#send(res, 405, errorBody(this.errorForm, 405, 'METHOD_NOT_ALLOWED', 'Method not allowed'), { allow: 'GET' })
       return
     }
     const fault = this.#nextFault()
-    if (fault?.kind === 'delay') {
-      const timer = setTimeout(() => { this.#answer(req, res, undefined) }, fault.ms)
+    const delay = fault?.kind === 'delay' ? fault.ms : fault?.kind === 'status' ? fault.delayMs ?? 0 : 0
+    if (delay > 0) {
+      const timer = setTimeout(() => { this.#answer(req, res, fault?.kind === 'delay' ? undefined : fault) }, delay)
       res.on('close', () => clearTimeout(timer))
       return
     }
@@ -229,9 +230,16 @@ export class Sandbox {
       case 'malformed':
         this.#send(res, 200, '{"id": "partner-882abc", "balance": 12')
         return
-      case 'oversize':
-        this.#send(res, 200, { ...this.profile(), padding: 'x'.repeat(fault.bytes) })
+      case 'oversize': {
+        const text = JSON.stringify({ ...this.profile(), padding: 'x'.repeat(fault.bytes) })
+        if (fault.chunked === true) {
+          res.writeHead(200, { 'content-type': 'application/json' })
+          res.end(text)
+        } else {
+          this.#send(res, 200, text)
+        }
         return
+      }
       case 'stall-body':
       case 'reset': {
         const text = JSON.stringify(this.profile())

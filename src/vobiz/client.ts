@@ -51,6 +51,12 @@ export function upstreamErrorCode (body: string): string | undefined {
   return typeof code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(code) ? code : undefined
 }
 
+/** Drops a response body we will not read. undici emits 'error' on destroy: without a listener that would crash the process. */
+function discard (body: NodeJS.ReadableStream & { destroy: () => void }): void {
+  body.on('error', () => {})
+  body.destroy()
+}
+
 async function readCapped (body: AsyncIterable<Buffer>, limit: number): Promise<string | undefined> {
   const chunks: Buffer[] = []
   let size = 0
@@ -130,12 +136,12 @@ export class VobizClient {
     const { statusCode } = response
     const declared = Number(response.headers['content-length'])
     if (declared > this.#maxBodyBytes) {
-      response.body.destroy()
+      discard(response.body)
       throw new UpstreamError('upstream_invalid_response', `response body of ${declared} bytes exceeds the ${this.#maxBodyBytes}-byte cap`, { upstreamStatus: statusCode })
     }
     const text = await readCapped(response.body, this.#maxBodyBytes)
     if (text === undefined) {
-      response.body.destroy()
+      discard(response.body)
       throw new UpstreamError('upstream_invalid_response', `response body exceeds the ${this.#maxBodyBytes}-byte cap`, { upstreamStatus: statusCode })
     }
 

@@ -1,0 +1,118 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { ConfigError, EnvSchema, loadConfig } from '../src/config.ts'
+import { sha256Hex } from '../src/consumers.ts'
+
+const consumer = { name: 'svc', key_sha256: sha256Hex('k'), scopes: ['profile:read'] }
+const base = {
+  VOBIZ_AUTH_ID: 'MA_ID_SECRET_1234',
+  VOBIZ_AUTH_TOKEN: 'TOKEN_SECRET_5678',
+  CONSUMERS: JSON.stringify([consumer])
+}
+
+function problems (env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(env)
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems
+    throw err
+  }
+  return []
+}
+
+t.test('defaults', async (t) => {
+  const config = loadConfig(base)
+  t.match(config, {
+    HOST: '0.0.0.0',
+    PORT: 3000,
+    VOBIZ_BASE_URL: 'https://api.vobiz.ai',
+    VOBIZ_SANDBOX: false,
+    PROFILE_TTL_SECONDS: 30,
+    BALANCE_TTL_SECONDS: 5,
+    UPSTREAM_TIMEOUT_MS: 2500,
+    UPSTREAM_MAX_BODY_BYTES: 65536,
+    LOG_LEVEL: 'info'
+  })
+  t.same(config.consumers, [consumer])
+  t.notOk('CONSUMERS' in config)
+})
+
+t.test('values are converted from strings; empty strings count as unset', async (t) => {
+  const config = loadConfig({ ...base, PORT: '8080', VOBIZ_SANDBOX: 'false', BALANCE_TTL_SECONDS: '2', HOST: '', LOG_LEVEL: 'warn' })
+  t.equal(config.PORT, 8080)
+  t.equal(config.BALANCE_TTL_SECONDS, 2)
+  t.equal(config.HOST, '0.0.0.0')
+  t.equal(config.LOG_LEVEL, 'warn')
+})
+
+t.test('one line per problem, naming the variable, what is wrong and what is expected', async (t) => {
+  const lines = problems({ ...base, PORT: 'eighty', PROFILE_TTL_SECONDS: '0', LOG_LEVEL: 'loud', UPSTREAM_TIMEOUT_MS: '1.5' })
+  t.equal(lines.length, 4)
+  t.match(lines[0], /^PORT: must be integer \(got "eighty"\); expected an integer port from 0 to 65535/)
+  t.ok(lines.some((l) => /^PROFILE_TTL_SECONDS: .*got "0".*expected an integer number of seconds from 1 to 86400/.test(l)))
+  t.ok(lines.some((l) => /^LOG_LEVEL: .*got "loud".*expected one of fatal, error, warn, info, debug, trace, silent/.test(l)))
+  t.ok(lines.some((l) => l.startsWith('UPSTREAM_TIMEOUT_MS: ')))
+})
+
+t.test('credentials and consumers are required outside sandbox mode', async (t) => {
+  const lines = problems({})
+  t.same(lines.map((l) => l.split(':')[0]), ['VOBIZ_AUTH_ID', 'VOBIZ_AUTH_TOKEN', 'CONSUMERS'])
+  t.match(lines[2], /npm run keygen/)
+  t.same(problems({ VOBIZ_SANDBOX: 'true' }), [], 'sandbox mode needs neither')
+})
+
+t.test('secret values are never echoed', async (t) => {
+  const secret = 'S3CRET-'.repeat(800)
+  const lines = problems({ ...base, VOBIZ_AUTH_TOKEN: secret, CONSUMERS: `[{"name":"x","key_sha256":"${secret}"}]` })
+  t.ok(lines.length >= 2)
+  t.notOk(lines.join('\n').includes('S3CRET'), lines.join('\n'))
+  t.match(lines.join('\n'), /VOBIZ_AUTH_TOKEN: .*\(value hidden\)/)
+})
+
+t.test('VOBIZ_BASE_URL must be https, or http on loopback, without credentials', async (t) => {
+  t.equal(loadConfig({ ...base, VOBIZ_BASE_URL: 'http://127.0.0.1:8080' }).VOBIZ_BASE_URL, 'http://127.0.0.1:8080')
+  t.equal(loadConfig({ ...base, VOBIZ_BASE_URL: 'https://proxy.internal/vobiz' }).VOBIZ_BASE_URL, 'https://proxy.internal/vobiz')
+  t.match(problems({ ...base, VOBIZ_BASE_URL: 'http://api.vobiz.ai' })[0], /^VOBIZ_BASE_URL: http:\/\/api.vobiz.ai would send the partner credentials unencrypted/)
+  t.match(problems({ ...base, VOBIZ_BASE_URL: 'not a url' })[0], /^VOBIZ_BASE_URL: not a URL/)
+  t.match(problems({ ...base, VOBIZ_BASE_URL: 'https://u:p@api.vobiz.ai' })[0], /must not contain credentials/)
+  t.match(problems({ ...base, VOBIZ_BASE_URL: 'ftp://api.vobiz.ai' })[0], /unencrypted/)
+})
+
+t.test('CONSUMERS is validated: JSON, shape, hash format, scopes, unique names and keys', async (t) => {
+  const check = (value: unknown) => problems({ ...base, CONSUMERS: typeof value === 'string' ? value : JSON.stringify(value) })
+  t.match(check('[{'), [/^CONSUMERS: not valid JSON/])
+  t.match(check({}), [/^CONSUMERS: the top level must be array/])
+  t.match(check([{ ...consumer, key_sha256: 'abc' }]), [/^CONSUMERS: entry \/0\/key_sha256 must match pattern/])
+  t.match(check([{ ...consumer, scopes: ['admin'] }]), [/^CONSUMERS: entry \/0\/scopes\/0 /])
+  t.match(check([{ ...consumer, scopes: [] }]), [/^CONSUMERS: entry \/0\/scopes /])
+  t.match(check([{ ...consumer, extra: 1 }]), [/^CONSUMERS: entry \/0 /])
+  t.match(check([consumer, { ...consumer, key_sha256: sha256Hex('other') }]), [/^CONSUMERS: consumer name "svc" appears twice/])
+  t.match(check([consumer, { ...consumer, name: 'svc2' }]), [/^CONSUMERS: consumer "svc2" reuses another consumer's key_sha256/])
+  t.same(check([{ ...consumer, key_sha256: consumer.key_sha256.toUpperCase(), rate_limit_per_minute: 60 }]), [], 'upper-case hex and a rate limit are fine')
+})
+
+t.test('CONSUMERS_FILE is read from disk, and only one of the two may be set', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'consumers-'))
+  const file = join(dir, 'consumers.json')
+  writeFileSync(file, JSON.stringify([consumer]))
+  const { CONSUMERS: _unused, ...withoutInline } = base
+  t.same(loadConfig({ ...withoutInline, CONSUMERS_FILE: file }).consumers, [consumer])
+  t.match(problems({ ...withoutInline, CONSUMERS_FILE: join(dir, 'missing.json') }), [/^CONSUMERS_FILE: cannot read ".*missing.json" \(ENOENT\)/])
+  t.match(problems({ ...base, CONSUMERS_FILE: file }), [/^CONSUMERS, CONSUMERS_FILE: both are set/])
+})
+
+t.test('.env.example documents every variable of the schema', async (t) => {
+  const example = readFileSync(new URL('../.env.example', import.meta.url), 'utf8')
+  for (const name of Object.keys(EnvSchema.properties)) {
+    t.match(example, new RegExp(`^#? ?${name}=`, 'm'), name)
+  }
+})
+
+t.test('the README configuration table lists every variable', async (t) => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  for (const name of Object.keys(EnvSchema.properties)) {
+    t.match(readme, new RegExp(`^\\| \`${name}\``, 'm'), name)
+  }
+})

@@ -1,0 +1,32 @@
+import t from 'tap'
+import { loadConfig } from '../src/config.ts'
+import { ConsumerRegistry } from '../src/consumers.ts'
+import { run } from './helpers/processes.ts'
+
+t.test('keygen prints a new key once and the CONSUMERS entry that accepts it', async (t) => {
+  const keygen = run('keygen.js', ['--name', 'billing', '--scopes', 'balance:read', '--rate-limit', '120'], {})
+  t.equal((await keygen.exited).code, 0)
+  const [, key, entry] = keygen.stdout().match(/^ {2}(\S+)\n.*\n {2}(\{.*\})$/m) ?? []
+  t.match(key, /^[A-Za-z0-9_-]{43}$/)
+  const consumer = JSON.parse(entry as string)
+  t.same(Object.keys(consumer), ['name', 'key_sha256', 'scopes', 'rate_limit_per_minute'])
+  t.match(consumer, { name: 'billing', scopes: ['balance:read'], rate_limit_per_minute: 120 })
+  t.notOk((entry as string).includes(key as string), 'the entry holds only the hash')
+
+  const config = loadConfig({ VOBIZ_AUTH_ID: 'a', VOBIZ_AUTH_TOKEN: 'b', CONSUMERS: `[${entry as string}]` })
+  t.equal(new ConsumerRegistry(config.consumers).authenticate(key as string)?.name, 'billing', 'the pasted entry accepts the key')
+
+  const again = run('keygen.js', ['--name', 'billing'], {})
+  await again.exited
+  t.notOk(again.stdout().includes(key as string), 'every run makes a new key')
+  t.match(again.stdout(), /"scopes":\["profile:read"\]/, 'profile:read by default')
+})
+
+t.test('keygen refuses bad arguments with usage and exit code 2', async (t) => {
+  for (const args of [[], ['--name', 'bad name'], ['--name', 'x', '--scopes', 'admin'], ['--name', 'x', '--rate-limit', '0'], ['--bogus']]) {
+    const keygen = run('keygen.js', args, {})
+    t.equal((await keygen.exited).code, 2, args.join(' '))
+    t.match(keygen.stderr(), /usage: npm run keygen -- --name NAME/)
+    t.equal(keygen.stdout(), '')
+  }
+})
