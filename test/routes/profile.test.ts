@@ -19,10 +19,10 @@ t.test('GET /profile returns the documented profile, normalised, with freshness 
   t.equal(body.currency, 'INR')
   t.equal(body.gst_status, 'active')
   t.equal(body.status, 'active')
-  t.equal(res.headers['cache-control'], 'private, max-age=29')
+  t.match(res.headers['cache-control'], /^private, max-age=(29|30)$/, 'max-age is the freshness left (30 s minus the age)')
   t.equal(res.headers.age, '0')
   t.match(res.headers.etag, /^"[A-Za-z0-9_-]{27}"$/)
-  t.equal(res.headers['cache-status'], 'vobiz-bff; fwd=miss; fwd-status=200; stored; ttl=29')
+  t.match(res.headers['cache-status'], /^vobiz-bff; fwd=miss; fwd-status=200; stored; ttl=(29|30)$/)
   t.match(res.headers['x-request-id'], /^[0-9a-f-]{36}$/)
 })
 
@@ -59,10 +59,10 @@ t.test('GET /profile/balance returns balance, currency and as_of from the same u
   t.equal(body.currency, 'INR')
   const asOf = Date.parse(body.as_of)
   t.ok(asOf >= before - 5 && asOf <= Date.now(), 'as_of is when the data was requested from Vobiz')
-  t.equal(res.headers['cache-control'], 'private, max-age=4')
+  t.match(res.headers['cache-control'], /^private, max-age=[45]$/)
 
   const profile = await h.get('/profile', { 'x-api-key': h.keys.profile })
-  t.equal(profile.headers['cache-status'], 'vobiz-bff; hit; ttl=29', 'the profile is served from the entry the balance fetched')
+  t.match(profile.headers['cache-status'], /^vobiz-bff; hit; ttl=(29|30)$/, 'the profile is served from the entry the balance fetched')
   t.equal(h.sandbox.requests, 1, 'one upstream call served both routes')
 })
 
@@ -109,19 +109,19 @@ t.test('200 concurrent cold requests across both routes cause exactly one upstre
 t.test('each route has its own freshness: an expired balance refetches while the profile stays a hit', async (t) => {
   const h = await startHarness(t, { env: { BALANCE_TTL_SECONDS: '1', PROFILE_TTL_SECONDS: '60' } })
   const first = await h.get('/profile/balance', { 'x-api-key': h.keys.profile })
-  t.equal(first.headers['cache-status'], 'vobiz-bff; fwd=miss; fwd-status=200; stored; ttl=0')
+  t.match(first.headers['cache-status'], /^vobiz-bff; fwd=miss; fwd-status=200; stored; ttl=[01]$/)
   const again = await h.get('/profile/balance', { 'x-api-key': h.keys.profile })
   t.match(again.headers['cache-status'], /; hit; /)
   t.equal(h.sandbox.requests, 1)
 
   await new Promise((resolve) => setTimeout(resolve, 1050))
   const profile = await h.get('/profile', { 'x-api-key': h.keys.profile })
-  t.match(profile.headers['cache-status'], /; hit; ttl=58/, 'the profile is still fresh after a second')
+  t.match(profile.headers['cache-status'], /; hit; ttl=5[78]$/, 'the profile is still fresh after a second')
   t.equal(profile.headers.age, '1')
   t.equal(h.sandbox.requests, 1)
 
   const expired = await h.get('/profile/balance', { 'x-api-key': h.keys.profile })
-  t.equal(expired.headers['cache-status'], 'vobiz-bff; fwd=stale; fwd-status=200; stored; ttl=0')
+  t.match(expired.headers['cache-status'], /^vobiz-bff; fwd=stale; fwd-status=200; stored; ttl=[01]$/)
   t.equal(h.sandbox.requests, 2, 'the balance expired after BALANCE_TTL_SECONDS and was fetched again')
   t.ok(Date.parse(expired.json().as_of) > Date.parse(first.json().as_of), 'as_of moved forward')
   t.equal(expired.headers.age, '0')
@@ -136,7 +136,7 @@ t.test('Cache-Control: no-cache or max-age=0 gets data fetched after the request
     const before = h.sandbox.requests
     const res = await h.get('/profile/balance', { 'x-api-key': h.keys.profile, 'cache-control': directive })
     t.equal(res.status, 200)
-    t.equal(res.headers['cache-status'], 'vobiz-bff; fwd=request; fwd-status=200; stored; ttl=4', directive)
+    t.match(res.headers['cache-status'], /^vobiz-bff; fwd=request; fwd-status=200; stored; ttl=[45]$/, directive)
     t.equal(h.sandbox.requests, before + 1, `${directive} went upstream`)
   }
   const ordinary = await h.get('/profile', { 'x-api-key': h.keys.profile, 'cache-control': 'max-age=10' })
@@ -223,4 +223,14 @@ t.test('one access log line per request, with route, status, consumer and cache 
   t.notOk(h.rawLogs().includes(h.keys.profile), 'keys never reach the logs')
   t.notOk(h.rawLogs().includes(h.sandbox.authToken), 'the Vobiz token never reaches the logs')
   t.ok(h.logs.some((l) => l.msg === 'vobiz fetch'), 'the upstream fetch is logged')
+})
+
+t.test('unusable upstream fields are omitted from the profile and logged as a warning', async (t) => {
+  const h = await startHarness(t)
+  h.sandbox.inject({ kind: 'body', body: { ...h.sandbox.profile(), status: 'pending', tds_percentage: 'lots' } })
+  const res = await h.get('/profile', { 'x-api-key': h.keys.profile })
+  t.equal(res.status, 200)
+  t.notOk('status' in res.json())
+  t.notOk('tds_percentage' in res.json())
+  t.match(h.logs.find((l) => l.level === 40), { dropped: ['tds_percentage', 'status'], msg: /omitted/ })
 })

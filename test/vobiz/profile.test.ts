@@ -64,6 +64,10 @@ t.test('known fields with unusable values are omitted and reported, never publis
   })
   t.same(profile, { id: 'p', balance: 1 })
   t.same(dropped.sort(), ['created_at', 'currency', 'email', 'gst_status', 'gstin', 'name', 'status', 'tds_applicable', 'tds_percentage', 'updated_at'])
+
+  const wrongTypes = normalizeProfile({ id: 'p', balance: 1, status: 1, created_at: 1700000000, updated_at: '2024-13-45T99:00:00Z', account_type: {} })
+  t.same(wrongTypes.profile, { id: 'p', balance: 1 })
+  t.same(wrongTypes.dropped.sort(), ['account_type', 'created_at', 'status', 'updated_at'])
 })
 
 t.test('a response without a usable id or balance is rejected as upstream_invalid_response', async (t) => {
