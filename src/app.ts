@@ -78,7 +78,15 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     }
   })
 
+  // On close, Node stops accepting connections and drops the idle ones, but a keep-alive connection that
+  // was busy stays open after its response. Keep dropping idle connections until the server has closed.
+  let draining: NodeJS.Timeout | undefined
+  app.addHook('preClose', (done) => {
+    draining = setInterval(() => app.server.closeIdleConnections(), 50).unref()
+    done()
+  })
   app.addHook('onClose', async () => {
+    clearInterval(draining)
     cache.clear()
     await client.close()
   })

@@ -42,22 +42,25 @@ export class ConfigError extends Error {
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]'])
 
-function isSecret (name: string): boolean {
-  return (EnvSchema.properties as Record<string, TSchema & { secret?: boolean }>)[name]?.secret === true
+type EnvName = keyof typeof EnvSchema.properties
+const PROPERTIES = EnvSchema.properties as unknown as Record<EnvName, TSchema & { description: string, secret?: boolean }>
+
+function isSecret (name: EnvName): boolean {
+  return PROPERTIES[name].secret === true
 }
 
-function describe (name: string): string {
-  return (EnvSchema.properties as Record<string, TSchema & { description?: string }>)[name]?.description ?? ''
+function describe (name: EnvName): string {
+  return PROPERTIES[name].description
 }
 
-function shown (name: string, raw: unknown): string {
+function shown (name: EnvName, raw: unknown): string {
   return isSecret(name) ? '(value hidden)' : `got ${JSON.stringify(raw)}`
 }
 
 /** Reads the variables the schema knows; an empty string counts as unset. */
 function pickEnv (env: NodeJS.ProcessEnv): Record<string, string> {
   const picked: Record<string, string> = {}
-  for (const name of Object.keys(EnvSchema.properties)) {
+  for (const name of Object.keys(PROPERTIES)) {
     const value = env[name]
     if (value !== undefined && value !== '') picked[name] = value
   }
@@ -76,7 +79,7 @@ function parseConsumers (env: Env, problems: string[]): Consumer[] {
     try {
       source = readFileSync(env.CONSUMERS_FILE, 'utf8')
     } catch (err) {
-      problems.push(`CONSUMERS_FILE: cannot read ${JSON.stringify(env.CONSUMERS_FILE)} (${(err as NodeJS.ErrnoException).code ?? 'error'}); expected ${describe('CONSUMERS_FILE')}`)
+      problems.push(`CONSUMERS_FILE: cannot read ${JSON.stringify(env.CONSUMERS_FILE)} (${String((err as NodeJS.ErrnoException).code)}); expected ${describe('CONSUMERS_FILE')}`)
       return []
     }
   } else if (env.CONSUMERS !== undefined) {
@@ -142,21 +145,19 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
   const raw = pickEnv(source)
   const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, { ...raw })) as Record<string, unknown>
 
-  const invalid = new Set<string>()
   for (const error of Value.Errors(EnvSchema, env)) {
-    const name = error.instancePath.split('/')[1] ?? ''
-    if (name === '' || invalid.has(name)) continue
-    invalid.add(name)
+    // The schema is flat: every error is at /NAME.
+    const name = error.instancePath.slice(1) as EnvName
     problems.push(`${name}: ${error.message} (${shown(name, raw[name])}); expected ${describe(name)}`)
   }
 
   // The remaining checks run on whatever passed the schema, so one start-up reports every problem.
   const valid = env as Env
-  if (!invalid.has('VOBIZ_BASE_URL')) checkBaseUrl(valid.VOBIZ_BASE_URL, problems)
-  const consumers = invalid.has('CONSUMERS_FILE') ? [] : parseConsumers(valid, problems)
-  if (valid.VOBIZ_SANDBOX !== true && !invalid.has('VOBIZ_SANDBOX')) {
-    if (valid.VOBIZ_AUTH_ID === undefined && !invalid.has('VOBIZ_AUTH_ID')) problems.push(`VOBIZ_AUTH_ID: missing; expected ${describe('VOBIZ_AUTH_ID')} (or VOBIZ_SANDBOX=true)`)
-    if (valid.VOBIZ_AUTH_TOKEN === undefined && !invalid.has('VOBIZ_AUTH_TOKEN')) problems.push(`VOBIZ_AUTH_TOKEN: missing; expected ${describe('VOBIZ_AUTH_TOKEN')} (or VOBIZ_SANDBOX=true)`)
+  checkBaseUrl(valid.VOBIZ_BASE_URL, problems)
+  const consumers = parseConsumers(valid, problems)
+  if (valid.VOBIZ_SANDBOX === false) {
+    if (valid.VOBIZ_AUTH_ID === undefined) problems.push(`VOBIZ_AUTH_ID: missing; expected ${describe('VOBIZ_AUTH_ID')} (or VOBIZ_SANDBOX=true)`)
+    if (valid.VOBIZ_AUTH_TOKEN === undefined) problems.push(`VOBIZ_AUTH_TOKEN: missing; expected ${describe('VOBIZ_AUTH_TOKEN')} (or VOBIZ_SANDBOX=true)`)
     if (consumers.length === 0 && !problems.some((p) => p.startsWith('CONSUMERS'))) {
       problems.push(`CONSUMERS: no consumer configured; expected ${describe('CONSUMERS')} in CONSUMERS or CONSUMERS_FILE (npm run keygen makes one)`)
     }

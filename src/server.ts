@@ -1,5 +1,7 @@
+import type { AddressInfo } from 'node:net'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
+import { displayUrl, sandboxBanner } from './banner.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 
 /** How long in-flight requests get to finish after SIGTERM/SIGINT before the process exits anyway. */
@@ -9,15 +11,11 @@ function readConfig (): Config {
   try {
     return loadConfig(process.env)
   } catch (err) {
+    /* c8 ignore next */
     if (!(err instanceof ConfigError)) throw err
     process.stderr.write(`vobiz-partner-bff: ${err.message}\n`)
     process.exit(1)
   }
-}
-
-function displayUrl (host: string, port: number): string {
-  const name = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host
-  return `http://${name}:${port}`
 }
 
 async function main (): Promise<void> {
@@ -35,6 +33,8 @@ async function main (): Promise<void> {
 
   const app = await buildApp(config)
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger: app.log }, async ({ signal, err }) => {
+    // An uncaught exception or unhandled rejection also shuts down through here (exit code 1).
+    /* c8 ignore next */
     if (err !== undefined) app.log.error({ err }, 'shutting down after an unexpected error')
     else app.log.info({ signal }, 'shutting down')
     await app.close()
@@ -48,25 +48,11 @@ async function main (): Promise<void> {
     await closeSandbox()
     process.exit(1)
   }
-  const address = app.server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : config.PORT
-  const url = displayUrl(config.HOST, port)
+  const url = displayUrl(config.HOST, (app.server.address() as AddressInfo).port)
   app.log.info({ url, upstream: config.VOBIZ_SANDBOX ? 'sandbox' : config.VOBIZ_BASE_URL, consumers: config.consumers.length }, 'vobiz-partner-bff ready')
   if (config.VOBIZ_SANDBOX) {
     app.log.warn('SANDBOX MODE: Vobiz is simulated; every profile and balance served is made-up data')
-    const lines = [
-      '',
-      `  Vobiz partner BFF (sandbox: simulated data) listening on ${url}`,
-      ...(demoKey === undefined
-        ? ['  Consumers come from CONSUMERS / CONSUMERS_FILE.']
-        : [
-            `  Demo API key (printed once, valid until this process exits): ${demoKey}`,
-            `  Try: curl -s -H 'X-API-Key: ${demoKey}' ${url}/profile`,
-            `       curl -s -H 'X-API-Key: ${demoKey}' ${url}/profile/balance`
-          ]),
-      ''
-    ]
-    process.stdout.write(lines.join('\n') + '\n')
+    process.stdout.write(sandboxBanner(url, demoKey))
   }
 }
 

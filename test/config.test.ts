@@ -61,6 +61,7 @@ t.test('credentials and consumers are required outside sandbox mode', async (t) 
   t.same(lines.map((l) => l.split(':')[0]), ['VOBIZ_AUTH_ID', 'VOBIZ_AUTH_TOKEN', 'CONSUMERS'])
   t.match(lines[2], /npm run keygen/)
   t.same(problems({ VOBIZ_SANDBOX: 'true' }), [], 'sandbox mode needs neither')
+  t.match(problems({ VOBIZ_SANDBOX: 'maybe' }), [/^VOBIZ_SANDBOX: must be boolean \(got "maybe"\); expected true or false/], 'an unreadable VOBIZ_SANDBOX is the only problem reported')
 })
 
 t.test('secret values are never echoed', async (t) => {

@@ -23,7 +23,7 @@ t.test('keygen prints a new key once and the CONSUMERS entry that accepts it', a
 })
 
 t.test('keygen refuses bad arguments with usage and exit code 2', async (t) => {
-  for (const args of [[], ['--name', 'bad name'], ['--name', 'x', '--scopes', 'admin'], ['--name', 'x', '--rate-limit', '0'], ['--bogus']]) {
+  for (const args of [[], ['--name', 'bad name'], ['--name', 'x', '--scopes', 'admin'], ['--name', 'x', '--scopes', ','], ['--name', 'x', '--rate-limit', '0'], ['--bogus']]) {
     const keygen = run('keygen.js', args, {})
     t.equal((await keygen.exited).code, 2, args.join(' '))
     t.match(keygen.stderr(), /usage: npm run keygen -- --name NAME/)

@@ -20,11 +20,16 @@ export function problem (code: ProblemCode, detail: string, headers?: Record<str
   return new ProblemError(code, detail, headers)
 }
 
-const CODE_BY_STATUS = new Map<number, ProblemCode>(
-  (Object.entries(PROBLEMS) as Array<[ProblemCode, { status: number }]>)
-    .filter(([code]) => code !== 'client_error' && !code.startsWith('upstream_') && code !== 'invalid_api_key')
-    .map(([code, { status }]) => [status, code])
-)
+/** Codes for the client errors Fastify and Node raise themselves; any other 4xx is `client_error`. */
+const CODE_BY_STATUS = new Map<number, ProblemCode>([
+  [400, 'bad_request'],
+  [404, 'not_found'],
+  [405, 'method_not_allowed'],
+  [406, 'not_acceptable'],
+  [413, 'payload_too_large'],
+  [415, 'unsupported_media_type'],
+  [431, 'headers_too_large']
+])
 
 const UPSTREAM_DETAIL: Record<UpstreamError['code'], string> = {
   upstream_timeout: 'Vobiz did not answer within the upstream deadline. Try again shortly.',
@@ -43,7 +48,7 @@ function toProblem (error: unknown): ProblemError {
   }
   const fastifyError = error as Partial<FastifyError>
   if (fastifyError.validation !== undefined) {
-    return problem('bad_request', `Invalid request: ${fastifyError.message ?? 'validation failed'}`)
+    return problem('bad_request', `Invalid request: ${String(fastifyError.message)}`)
   }
   const status = fastifyError.statusCode
   if (typeof status === 'number' && status >= 400 && status < 500) {

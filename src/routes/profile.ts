@@ -41,10 +41,9 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
       write(view, hit, HIT, request, reply)
       return
     }
-    cache.get(view, refresh).then(
-      ({ entry, outcome }) => write(view, entry, outcome, request, reply),
-      (err: unknown) => reply.send(err)
-    )
+    cache.get(view, refresh)
+      .then(({ entry, outcome }) => write(view, entry, outcome, request, reply))
+      .catch((err: unknown) => reply.send(err))
   }
 
   app.get('/profile', {

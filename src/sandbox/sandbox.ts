@@ -35,8 +35,6 @@ export interface SandboxOptions {
   authId?: string
   authToken?: string
   shape?: ProfileShape
-  host?: string
-  port?: number
   /** Form of the 401 body for bad credentials. */
   errorForm?: ErrorForm
   now?: () => number
@@ -104,11 +102,11 @@ export class Sandbox {
     return this.#url
   }
 
-  async listen (host = '127.0.0.1', port = 0): Promise<this> {
-    this.#server.listen(port, host)
+  /** Listens on an ephemeral loopback port. */
+  async listen (): Promise<this> {
+    this.#server.listen(0, '127.0.0.1')
     await once(this.#server, 'listening')
-    const address = this.#server.address() as AddressInfo
-    this.#url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
+    this.#url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`
     return this
   }
 
@@ -186,9 +184,9 @@ export class Sandbox {
   }
 
   #handle (req: IncomingMessage, res: ServerResponse): void {
-    this.recorded.push({ method: req.method ?? 'GET', url: req.url ?? '', headers: req.headers })
+    this.recorded.push({ method: String(req.method), url: String(req.url), headers: req.headers })
     if (this.recorded.length > 50) this.recorded.shift()
-    const url = new URL(req.url ?? '/', 'http://sandbox')
+    const url = new URL(String(req.url), 'http://sandbox')
     if (url.pathname !== PATH) {
       this.#send(res, 404, errorBody(this.errorForm, 404, 'NOT_FOUND', 'Not found'))
       return
@@ -268,5 +266,5 @@ export class Sandbox {
 }
 
 export async function startSandbox (options: SandboxOptions = {}): Promise<Sandbox> {
-  return new Sandbox(options).listen(options.host, options.port)
+  return new Sandbox(options).listen()
 }

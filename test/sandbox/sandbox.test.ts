@@ -24,6 +24,9 @@ t.test('the sandbox checks credentials and answers in each documented error form
   t.equal((await httpGet(`${sandbox.url}/other`)).status, 404)
   t.equal(sandbox.requests, 5, 'only the partner route is counted')
   t.equal(sandbox.recorded.length, 6, 'every request is recorded')
+  for (let i = 0; i < 50; i++) await httpGet(`${sandbox.url}/other?i=${i}`)
+  t.equal(sandbox.recorded.length, 50, 'the record keeps the latest 50')
+  t.equal(sandbox.recorded[49]?.url, '/other?i=49')
 })
 
 t.test('the simulated balance moves with time; the current shape sends it as a 5-decimal string', async (t) => {
