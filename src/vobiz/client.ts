@@ -174,8 +174,8 @@ export class VobizClient {
     if (signal?.aborted === true) {
       return new UpstreamError('upstream_unavailable', 'fetch aborted', { cause: err })
     }
-    const code = (err as { code?: unknown }).code
-    return new UpstreamError('upstream_unavailable', `connection failed (${typeof code === 'string' ? code : 'error'})`, { cause: err })
+    // undici's connection error messages name the socket problem and address, never headers.
+    return new UpstreamError('upstream_unavailable', `connection failed: ${String((err as Error).message)}`, { cause: err })
   }
 
   async close (): Promise<void> {
