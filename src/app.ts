@@ -5,6 +5,7 @@ import { ProfileCache } from './cache/profile-cache.ts'
 import type { Config } from './config.ts'
 import { ConsumerRegistry } from './consumers.ts'
 import accessLog from './http/access-log.ts'
+import openapi from './http/openapi.ts'
 import problems from './http/problems.ts'
 import { requestId } from './http/request-id.ts'
 import { buildSnapshot, type ProfileSnapshot, type View } from './profile-snapshot.ts'
@@ -93,6 +94,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
 
   await app.register(problems)
   await app.register(accessLog)
+  await app.register(openapi, { docsEnabled: config.DOCS_ENABLED })
   await app.register(profileRoutes, { cache, consumers: new ConsumerRegistry(config.consumers) })
   return app
 }

@@ -22,6 +22,7 @@ export const EnvSchema = Type.Object({
   UPSTREAM_MAX_BODY_BYTES: Type.Integer({ default: 65536, minimum: 1024, maximum: 10485760, description: 'an integer number of bytes from 1024 to 10485760' }),
   CONSUMERS: Type.Optional(Type.String({ secret: true, description: 'a JSON array of {"name","key_sha256","scopes":[...],"rate_limit_per_minute"?}' })),
   CONSUMERS_FILE: Type.Optional(Type.String({ minLength: 1, description: 'the path of a file holding the CONSUMERS JSON array' })),
+  DOCS_ENABLED: Type.Boolean({ default: true, description: 'true or false; false turns off /docs, /openapi.json and /openapi.yaml' }),
   LOG_LEVEL: Type.Enum(LOG_LEVELS, { default: 'info', description: `one of ${LOG_LEVELS.join(', ')}` })
 })
 export type Env = Static<typeof EnvSchema>

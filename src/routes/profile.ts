@@ -5,8 +5,8 @@ import type { ConsumerRegistry } from '../consumers.ts'
 import { authorize } from '../http/auth.ts'
 import { freshnessHeaders, matchesIfNoneMatch, wantsRefresh } from '../http/cache-headers.ts'
 import type { ProfileSnapshot, View } from '../profile-snapshot.ts'
-import { Problem } from '../schemas/problem.ts'
-import { Balance, Profile } from '../schemas/profile.ts'
+import { Balance, BALANCE_EXAMPLE, Profile, PROFILE_EXAMPLE } from '../schemas/profile.ts'
+import { NOT_MODIFIED, okResponse, upstreamAndAuthResponses } from '../schemas/responses.ts'
 
 export interface ProfileRoutesOptions {
   cache: ProfileCache<ProfileSnapshot, View>
@@ -14,10 +14,6 @@ export interface ProfileRoutesOptions {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8'
-
-function errorResponses () {
-  return { 401: Problem, 403: Problem, 502: Problem, 503: Problem, 504: Problem }
-}
 
 const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (app, { cache, consumers }) => {
   function write (view: View, entry: CacheEntry<ProfileSnapshot>, outcome: CacheOutcome, request: FastifyRequest, reply: FastifyReply): void {
@@ -49,16 +45,36 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
   app.get('/profile', {
     onRequest: authorize(consumers, ['profile:read']),
     schema: {
+      operationId: 'getProfile',
+      tags: ['profile'],
       summary: 'The partner profile',
-      response: { 200: Profile, ...errorResponses() }
+      description: 'The Vobiz partner profile, normalised: permanent partner id (capture it once), contact, balance, ' +
+        'GSTIN / GST status, TDS settings, account status and timestamps. Fresh for PROFILE_TTL_SECONDS (default 30). ' +
+        'Send `Cache-Control: no-cache` for data fetched from Vobiz after your request arrived.',
+      security: [{ apiKey: ['profile:read'] }],
+      response: {
+        200: okResponse(Profile, 'The partner profile', PROFILE_EXAMPLE),
+        304: NOT_MODIFIED,
+        ...upstreamAndAuthResponses()
+      }
     }
   }, (request, reply) => { serve('profile', request, reply) })
 
   app.get('/profile/balance', {
     onRequest: authorize(consumers, ['profile:read', 'balance:read']),
     schema: {
+      operationId: 'getBalance',
+      tags: ['profile'],
       summary: 'The partner balance and how fresh it is',
-      response: { 200: Balance, ...errorResponses() }
+      description: 'Balance, currency and `as_of`, the time the figure was requested from Vobiz. Fresh for ' +
+        'BALANCE_TTL_SECONDS (default 5); before a balance transfer, send `Cache-Control: no-cache` to get a figure ' +
+        'fetched after your request arrived.',
+      security: [{ apiKey: ['profile:read'] }, { apiKey: ['balance:read'] }],
+      response: {
+        200: okResponse(Balance, 'The partner balance', BALANCE_EXAMPLE),
+        304: NOT_MODIFIED,
+        ...upstreamAndAuthResponses()
+      }
     }
   }, (request, reply) => { serve('balance', request, reply) })
 }

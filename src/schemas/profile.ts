@@ -30,3 +30,29 @@ export const Balance = Type.Object({
   as_of: Type.String({ format: 'date-time', description: 'When this data was requested from Vobiz' })
 }, { additionalProperties: false, description: 'The partner balance and when it was read from Vobiz' })
 export type Balance = Static<typeof Balance>
+
+/** The documented example partner (made-up data), used in the published spec. */
+export const PROFILE_EXAMPLE: Profile = {
+  id: 'partner-882abc',
+  name: 'Acme Telecom Pvt Ltd',
+  email: 'billing@acme.example',
+  phone: '+919876543210',
+  company: 'Acme Telecom Pvt Ltd',
+  balance: 48250,
+  currency: 'INR',
+  gstin: '29ABCDE1234F1Z5',
+  gst_status: 'active',
+  tds_applicable: true,
+  tds_percentage: 2,
+  account_type: 'partner',
+  status: 'active',
+  created_at: '2024-01-15T10:30:00.000Z',
+  updated_at: '2026-11-26T22:50:00.000Z'
+}
+
+export const BALANCE_EXAMPLE: Balance = {
+  partner_id: 'partner-882abc',
+  balance: 48250,
+  currency: 'INR',
+  as_of: '2026-11-26T22:50:00.430Z'
+}

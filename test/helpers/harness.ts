@@ -5,6 +5,7 @@ import { buildApp, type App } from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { generateApiKey, sha256Hex, type Scope } from '../../src/consumers.ts'
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/sandbox.ts'
+import { contractViolations } from './contract.ts'
 
 /** Keys of the consumers every harness configures, by the scopes they hold. */
 export interface Keys {
@@ -96,6 +97,12 @@ export async function startHarness (t: Test, options: HarnessOptions = {}): Prom
     keys,
     logs: logs.lines,
     rawLogs: () => logs.chunks.join(''),
-    get: (path, headers = {}) => httpGet(address + path, headers)
+    get: async (path, headers = {}) => {
+      const reply = await httpGet(address + path, headers)
+      // Every reply a test receives must match the published OpenAPI contract.
+      const violations = contractViolations('GET', path, reply)
+      if (violations.length > 0) t.fail(`GET ${path} breaks the OpenAPI contract`, { violations })
+      return reply
+    }
   }
 }

@@ -1,0 +1,92 @@
+import Type, { type TSchema } from 'typebox'
+import { PROBLEM_CONTENT_TYPE, PROBLEMS, Problem, type ProblemCode } from './problem.ts'
+
+/**
+ * Route response definitions: the body schema plus what OpenAPI needs around it (description, headers,
+ * content type, examples). Routes use these as Fastify response schemas; @fastify/swagger turns them into
+ * the published spec, so the spec and the code share one source.
+ */
+
+const RequestIdHeader = Type.String({ description: 'The request id: the caller\'s X-Request-Id when it is a sane token, else a UUID' })
+
+/** Headers of every success (and 304), describing freshness. */
+export const FRESHNESS_HEADERS = {
+  'Cache-Control': Type.String({ description: '`private, max-age=N`: N is the seconds of freshness left for this route', examples: ['private, max-age=25'] }),
+  Age: Type.Integer({ minimum: 0, description: 'Seconds since this data was requested from Vobiz' }),
+  ETag: Type.String({ description: 'Strong validator of the body; send it in If-None-Match to get 304', examples: ['"mCU2xBvHMTVQjYbUzx8iYnZIw4m"'] }),
+  'Cache-Status': Type.String({
+    description: 'RFC 9211. `vobiz-bff; hit; ttl=N` when served from cache; `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request\'s fetch)',
+    examples: ['vobiz-bff; hit; ttl=25', 'vobiz-bff; fwd=miss; fwd-status=200; stored; ttl=30']
+  }),
+  'X-Request-Id': RequestIdHeader
+}
+
+export function okResponse (schema: TSchema, description: string, example: unknown) {
+  return {
+    description,
+    headers: FRESHNESS_HEADERS,
+    content: { 'application/json': { schema, example } }
+  }
+}
+
+export const NOT_MODIFIED = {
+  description: 'Not Modified: If-None-Match matched the current ETag. Same headers as 200, no body',
+  headers: FRESHNESS_HEADERS,
+  type: 'null'
+}
+
+const EXTRA_HEADERS: Partial<Record<ProblemCode, Record<string, TSchema>>> = {
+  missing_api_key: { 'WWW-Authenticate': Type.String({ examples: ['ApiKey header="X-API-Key"'] }) },
+  invalid_api_key: { 'WWW-Authenticate': Type.String({ examples: ['ApiKey header="X-API-Key"'] }) },
+  upstream_rate_limited: { 'Retry-After': Type.Integer({ minimum: 1, description: 'Seconds to wait before retrying' }) },
+  service_unavailable: { 'Retry-After': Type.Integer({ minimum: 1, description: 'Seconds to wait before retrying' }) }
+}
+
+const EXAMPLE_DETAIL: Partial<Record<ProblemCode, string>> = {
+  missing_api_key: 'Send your API key in the X-API-Key header.',
+  invalid_api_key: 'The X-API-Key sent is not a valid key.',
+  insufficient_scope: 'This route needs the profile:read scope; the key\'s consumer does not have it.',
+  upstream_timeout: 'Vobiz did not answer within the upstream deadline. Try again shortly.'
+}
+
+/** A problem+json response whose `code` is one of `codes` (all sharing one HTTP status). */
+export function problemResponse (description: string, codes: ProblemCode[]) {
+  const first = codes[0] as ProblemCode
+  const { status, title } = PROBLEMS[first]
+  const headers: Record<string, TSchema> = { 'X-Request-Id': RequestIdHeader, 'Cache-Control': Type.Literal('no-store') }
+  for (const code of codes) Object.assign(headers, EXTRA_HEADERS[code])
+  const schema = Type.Object({
+    ...Problem.properties,
+    status: Type.Literal(status),
+    code: Type.Enum(codes, { description: codes.map((c) => `\`${c}\`: ${PROBLEMS[c].title}`).join('; ') })
+  }, { additionalProperties: false, description: 'RFC 9457 problem details' })
+  return {
+    description: `${description} (${codes.map((c) => `\`${c}\``).join(', ')})`,
+    headers,
+    content: {
+      [PROBLEM_CONTENT_TYPE]: {
+        schema,
+        example: {
+          type: `urn:vobiz-bff:problem:${first}`,
+          title,
+          status,
+          detail: EXAMPLE_DETAIL[first] ?? title,
+          code: first,
+          request_id: '4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b'
+        }
+      }
+    }
+  }
+}
+
+/** The error responses every API route can give, besides its own 403 rules. */
+export function upstreamAndAuthResponses () {
+  return {
+    401: problemResponse('No API key, or one that matches no consumer', ['missing_api_key', 'invalid_api_key']),
+    403: problemResponse('The key\'s consumer lacks the scope this route needs', ['insufficient_scope']),
+    500: problemResponse('An unexpected error; quote request_id when reporting it', ['internal_error']),
+    502: problemResponse('Vobiz failed: unreachable or 5xx, rejected our credentials, or sent an unusable response', ['upstream_unavailable', 'upstream_auth_failed', 'upstream_invalid_response']),
+    503: problemResponse('Vobiz is rate-limiting this service, or the service is overloaded; see Retry-After', ['upstream_rate_limited', 'service_unavailable']),
+    504: problemResponse('Vobiz did not answer within UPSTREAM_TIMEOUT_MS', ['upstream_timeout'])
+  }
+}

@@ -1,0 +1,99 @@
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import SwaggerParser from '@apidevtools/swagger-parser'
+import t from 'tap'
+import { parse as parseYaml } from 'yaml'
+import { generateOpenApiFiles, writeOpenApiFiles } from '../../scripts/openapi.ts'
+import { PROBLEMS } from '../../src/schemas/problem.ts'
+import { startHarness } from '../helpers/harness.ts'
+
+const root = new URL('../../', import.meta.url)
+const committed = (path: string) => readFileSync(new URL(path, root), 'utf8')
+const spec = JSON.parse(committed('openapi/openapi.json'))
+
+t.test('the committed openapi/ files are exactly what the code generates', async (t) => {
+  const generated = await generateOpenApiFiles()
+  t.same(Object.keys(generated).sort(), ['openapi/openapi.json', 'openapi/openapi.yaml', 'openapi/schema.d.ts'])
+  for (const [path, content] of Object.entries(generated)) {
+    t.ok(content === committed(path), `${path} is out of date: run \`npm run openapi\` and commit the result`)
+  }
+  t.same(parseYaml(committed('openapi/openapi.yaml')), spec, 'the YAML and JSON say the same')
+})
+
+t.test('npm run openapi writes those files (into a directory of its own here)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'openapi-'))
+  const written = await writeOpenApiFiles(dir)
+  t.equal(written.length, 3)
+  for (const path of ['openapi/openapi.json', 'openapi/openapi.yaml', 'openapi/schema.d.ts']) {
+    t.ok(readFileSync(join(dir, path), 'utf8') === committed(path), `${path} matches the committed copy`)
+  }
+})
+
+t.test('the spec is valid OpenAPI 3.1 (swagger-parser)', async (t) => {
+  const api = await SwaggerParser.validate(structuredClone(spec))
+  t.equal((api as { openapi: string }).openapi, '3.1.0')
+})
+
+t.test('the spec documents every route, status, header and scope', async (t) => {
+  const { version } = JSON.parse(committed('package.json'))
+  t.equal(spec.info.version, version, 'info.version comes from package.json')
+  t.match(spec.info.description, /PROFILE_TTL_SECONDS/)
+  t.same(Object.keys(spec.paths), ['/profile', '/profile/balance'], 'only the API; docs routes are hidden')
+  t.same(spec.components.securitySchemes.apiKey, { type: 'apiKey', in: 'header', name: 'X-API-Key', description: String(spec.components.securitySchemes.apiKey.description) })
+  t.same(spec.paths['/profile'].get.security, [{ apiKey: ['profile:read'] }])
+  t.same(spec.paths['/profile/balance'].get.security, [{ apiKey: ['profile:read'] }, { apiKey: ['balance:read'] }])
+
+  const documentedCodes = new Set<string>()
+  for (const [path, item] of Object.entries<any>(spec.paths)) {
+    const responses = item.get.responses
+    t.same(Object.keys(responses), ['200', '304', '401', '403', '500', '502', '503', '504'], path)
+    t.same(Object.keys(responses['200'].headers), ['Cache-Control', 'Age', 'ETag', 'Cache-Status', 'X-Request-Id'])
+    t.ok(Object.values<any>(responses['200'].headers).every((h) => h.required === true), 'success headers are required')
+    t.same(Object.keys(responses['304'].headers), Object.keys(responses['200'].headers))
+    t.notOk('content' in responses['304'], '304 has no body')
+    t.ok(responses['200'].content['application/json'].example, 'a realistic example')
+    for (const status of ['401', '403', '500', '502', '503', '504']) {
+      const content = responses[status].content['application/problem+json']
+      t.ok(content, `${path} ${status} is application/problem+json`)
+      for (const code of content.schema.properties.code.enum) {
+        documentedCodes.add(code)
+        t.equal(PROBLEMS[code as keyof typeof PROBLEMS].status, Number(status), `${code} is sent with ${status}`)
+      }
+    }
+    t.ok(responses['503'].headers['Retry-After'])
+    t.ok(responses['401'].headers['WWW-Authenticate'])
+  }
+  t.same([...documentedCodes].sort(), ['insufficient_scope', 'internal_error', 'invalid_api_key', 'missing_api_key', 'service_unavailable',
+    'upstream_auth_failed', 'upstream_invalid_response', 'upstream_rate_limited', 'upstream_timeout', 'upstream_unavailable'])
+  t.notMatch(JSON.stringify(spec), /auth_id|X-Auth-Token|x-auth-token/i, 'nothing about the Vobiz credentials')
+})
+
+t.test('the running service serves the same spec at /openapi.json and /openapi.yaml, and Swagger UI at /docs', async (t) => {
+  const h = await startHarness(t)
+  const json = await fetch(`${h.url}/openapi.json`)
+  t.equal(json.status, 200)
+  t.equal(json.headers.get('content-type'), 'application/json; charset=utf-8')
+  t.same(await json.json(), spec)
+  const yaml = await fetch(`${h.url}/openapi.yaml`)
+  t.equal(yaml.headers.get('content-type'), 'application/yaml; charset=utf-8')
+  t.same(parseYaml(await yaml.text()), spec)
+  const docs = await fetch(`${h.url}/docs`)
+  t.equal(docs.status, 200)
+  t.match(await docs.text(), /swagger-ui/i)
+  const csp = docs.headers.get('content-security-policy') ?? ''
+  t.match(csp, /script-src 'self' ?;/, 'Swagger UI is served with a CSP allowing only its own scripts')
+  t.match(csp, /style-src 'self' 'unsafe-inline';/)
+  t.notMatch(csp, /upgrade-insecure-requests|validator\.swagger\.io/)
+  const api = await h.get('/profile', { 'x-api-key': h.keys.profile })
+  t.notOk('content-security-policy' in api.headers, 'the docs CSP hook stays inside the docs routes')
+  t.equal(h.sandbox.requests, 1, 'the docs needed no key and no upstream call; only /profile did')
+})
+
+t.test('DOCS_ENABLED=false turns the docs routes off', async (t) => {
+  const h = await startHarness(t, { env: { DOCS_ENABLED: 'false' } })
+  for (const path of ['/openapi.json', '/openapi.yaml', '/docs', '/docs/static/index.html']) {
+    t.equal((await h.get(path)).status, 404, path)
+  }
+  t.equal((await h.get('/profile', { 'x-api-key': h.keys.profile })).status, 200)
+})
