@@ -74,6 +74,10 @@ export interface operations {
                     "Cache-Status": string;
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -134,16 +138,64 @@ export interface operations {
                     "Cache-Status": string;
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description No API key, or one that matches no consumer (`missing_api_key`, `invalid_api_key`) */
+            /** @description The request has query parameters; the API takes none (`bad_request`) */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:vobiz-bff:problem:bad_request",
+                     *       "title": "Bad request",
+                     *       "status": 400,
+                     *       "detail": "Bad request",
+                     *       "code": "bad_request",
+                     *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                        type: string;
+                        title: string;
+                        /** @enum {number} */
+                        status: 400;
+                        detail: string;
+                        /**
+                         * @description `bad_request`: Bad request
+                         * @enum {unknown}
+                         */
+                        code: "bad_request";
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                        request_id: string;
+                    };
+                };
+            };
+            /** @description No credentials, a key that matches no consumer, or a bearer token that does not verify (`missing_api_key`, `invalid_api_key`, `invalid_token`) */
             401: {
                 headers: {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
                     "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
@@ -166,21 +218,25 @@ export interface operations {
                         status: 401;
                         detail: string;
                         /**
-                         * @description `missing_api_key`: API key required; `invalid_api_key`: API key not recognised
+                         * @description `missing_api_key`: API key required; `invalid_api_key`: API key not recognised; `invalid_token`: Bearer token refused
                          * @enum {unknown}
                          */
-                        code: "missing_api_key" | "invalid_api_key";
+                        code: "missing_api_key" | "invalid_api_key" | "invalid_token";
                         /** @description Echoes X-Request-Id; quote it when reporting a problem */
                         request_id: string;
                     };
                 };
             };
-            /** @description The key's consumer lacks the scope this route needs (`insufficient_scope`) */
+            /** @description The key's consumer or the token lacks the scope this route needs (`insufficient_scope`) */
             403: {
                 headers: {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
                     "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -211,12 +267,58 @@ export interface operations {
                     };
                 };
             };
+            /** @description The caller's requests for this minute are spent; see Retry-After and RateLimit (`rate_limited`) */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
+                    /** @description Seconds until the rate-limit window resets */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:vobiz-bff:problem:rate_limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests",
+                     *       "code": "rate_limited",
+                     *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                        type: string;
+                        title: string;
+                        /** @enum {number} */
+                        status: 429;
+                        detail: string;
+                        /**
+                         * @description `rate_limited`: Too many requests
+                         * @enum {unknown}
+                         */
+                        code: "rate_limited";
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                        request_id: string;
+                    };
+                };
+            };
             /** @description An unexpected error; quote request_id when reporting it (`internal_error`) */
             500: {
                 headers: {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
                     "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -253,6 +355,10 @@ export interface operations {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
                     "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -289,6 +395,10 @@ export interface operations {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
                     "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     /** @description Seconds to wait before retrying */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -327,6 +437,10 @@ export interface operations {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
                     "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -381,6 +495,10 @@ export interface operations {
                     "Cache-Status": string;
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -417,16 +535,64 @@ export interface operations {
                     "Cache-Status": string;
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description No API key, or one that matches no consumer (`missing_api_key`, `invalid_api_key`) */
+            /** @description The request has query parameters; the API takes none (`bad_request`) */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:vobiz-bff:problem:bad_request",
+                     *       "title": "Bad request",
+                     *       "status": 400,
+                     *       "detail": "Bad request",
+                     *       "code": "bad_request",
+                     *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                        type: string;
+                        title: string;
+                        /** @enum {number} */
+                        status: 400;
+                        detail: string;
+                        /**
+                         * @description `bad_request`: Bad request
+                         * @enum {unknown}
+                         */
+                        code: "bad_request";
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                        request_id: string;
+                    };
+                };
+            };
+            /** @description No credentials, a key that matches no consumer, or a bearer token that does not verify (`missing_api_key`, `invalid_api_key`, `invalid_token`) */
             401: {
                 headers: {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
                     "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
@@ -449,21 +615,25 @@ export interface operations {
                         status: 401;
                         detail: string;
                         /**
-                         * @description `missing_api_key`: API key required; `invalid_api_key`: API key not recognised
+                         * @description `missing_api_key`: API key required; `invalid_api_key`: API key not recognised; `invalid_token`: Bearer token refused
                          * @enum {unknown}
                          */
-                        code: "missing_api_key" | "invalid_api_key";
+                        code: "missing_api_key" | "invalid_api_key" | "invalid_token";
                         /** @description Echoes X-Request-Id; quote it when reporting a problem */
                         request_id: string;
                     };
                 };
             };
-            /** @description The key's consumer lacks the scope this route needs (`insufficient_scope`) */
+            /** @description The key's consumer or the token lacks the scope this route needs (`insufficient_scope`) */
             403: {
                 headers: {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
                     "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -494,12 +664,58 @@ export interface operations {
                     };
                 };
             };
+            /** @description The caller's requests for this minute are spent; see Retry-After and RateLimit (`rate_limited`) */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
+                    /** @description Seconds until the rate-limit window resets */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:vobiz-bff:problem:rate_limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests",
+                     *       "code": "rate_limited",
+                     *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                        type: string;
+                        title: string;
+                        /** @enum {number} */
+                        status: 429;
+                        detail: string;
+                        /**
+                         * @description `rate_limited`: Too many requests
+                         * @enum {unknown}
+                         */
+                        code: "rate_limited";
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                        request_id: string;
+                    };
+                };
+            };
             /** @description An unexpected error; quote request_id when reporting it (`internal_error`) */
             500: {
                 headers: {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
                     "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -536,6 +752,10 @@ export interface operations {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
                     "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -572,6 +792,10 @@ export interface operations {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
                     "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     /** @description Seconds to wait before retrying */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -610,6 +834,10 @@ export interface operations {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
                     "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     [name: string]: unknown;
                 };
                 content: {

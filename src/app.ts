@@ -5,6 +5,10 @@ import { ProfileCache } from './cache/profile-cache.ts'
 import type { Config } from './config.ts'
 import { ConsumerRegistry } from './consumers.ts'
 import accessLog from './http/access-log.ts'
+import browser from './http/browser.ts'
+import { identify } from './http/identity.ts'
+import { JwtVerifier } from './http/jwt.ts'
+import { createLimiters } from './http/rate-limit.ts'
 import openapi from './http/openapi.ts'
 import problems from './http/problems.ts'
 import { requestId } from './http/request-id.ts'
@@ -48,7 +52,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     genReqId: requestId,
     bodyLimit: 1024,
     requestTimeout: 30_000,
-    return503OnClosing: true
+    return503OnClosing: true,
+    trustProxy: config.TRUST_PROXY
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
 
@@ -92,10 +97,31 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     await client.close()
   })
 
+  app.decorateRequest('identity', null as never)
   await app.register(problems)
   await app.register(accessLog)
+  await app.register(browser, { corsOrigins: config.corsOrigins })
   await app.register(openapi, { docsEnabled: config.DOCS_ENABLED })
-  await app.register(profileRoutes, { cache, consumers: new ConsumerRegistry(config.consumers) })
+  const jwt = config.JWT_JWKS_URL === undefined || config.JWT_ISSUER === undefined || config.JWT_AUDIENCE === undefined
+    ? undefined
+    : new JwtVerifier({
+      jwksUrl: config.JWT_JWKS_URL,
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+      algorithms: config.jwtAlgorithms,
+      clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
+      cooldownMs: config.JWT_JWKS_COOLDOWN_SECONDS * 1000
+    })
+  await app.register(profileRoutes, {
+    cache,
+    identify: identify({
+      consumers: new ConsumerRegistry(config.consumers),
+      jwt,
+      defaultLimit: config.RATE_LIMIT_PER_MINUTE,
+      anonymousLimit: config.ANONYMOUS_RATE_LIMIT_PER_MINUTE
+    }),
+    limiters: await createLimiters(app, { refreshPerMinute: config.REFRESH_PER_MINUTE })
+  })
   return app
 }
 

@@ -4,6 +4,8 @@ import { Value } from 'typebox/value'
 import { ConsumerListSchema, type Consumer } from './consumers.ts'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+/** Signature algorithms accepted for frontend JWTs: asymmetric only, so `none` and HS* can never verify. */
+const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
 
 /**
  * The environment contract. Each property's description is what the start-up error says is expected,
@@ -22,13 +24,28 @@ export const EnvSchema = Type.Object({
   UPSTREAM_MAX_BODY_BYTES: Type.Integer({ default: 65536, minimum: 1024, maximum: 10485760, description: 'an integer number of bytes from 1024 to 10485760' }),
   CONSUMERS: Type.Optional(Type.String({ secret: true, description: 'a JSON array of {"name","key_sha256","scopes":[...],"rate_limit_per_minute"?}' })),
   CONSUMERS_FILE: Type.Optional(Type.String({ minLength: 1, description: 'the path of a file holding the CONSUMERS JSON array' })),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({ default: 600, minimum: 1, maximum: 1000000, description: 'an integer from 1 to 1000000: requests per minute per consumer without rate_limit_per_minute' }),
+  ANONYMOUS_RATE_LIMIT_PER_MINUTE: Type.Integer({ default: 30, minimum: 1, maximum: 100000, description: 'an integer from 1 to 100000: requests per minute per client IP without valid credentials' }),
+  REFRESH_PER_MINUTE: Type.Integer({ default: 30, minimum: 0, maximum: 100000, description: 'an integer from 0 to 100000: forced refreshes (Cache-Control: no-cache) per minute per consumer' }),
+  TRUST_PROXY: Type.Boolean({ default: false, description: 'true or false; true believes X-Forwarded-For (only behind a proxy that sets it)' }),
+  JWT_JWKS_URL: Type.Optional(Type.String({ description: 'the https:// URL of the JWKS that signs frontend tokens (http:// only on loopback)' })),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1, description: 'the required iss claim of frontend tokens' })),
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: 'the required aud claim of frontend tokens' })),
+  JWT_ALGORITHMS: Type.String({ default: 'RS256,ES256,PS256,EdDSA', description: `a comma-separated list of asymmetric JWS algorithms from ${ASYMMETRIC_ALGORITHMS.join(', ')}` }),
+  JWT_CLOCK_TOLERANCE_SECONDS: Type.Integer({ default: 30, minimum: 0, maximum: 300, description: 'an integer number of seconds from 0 to 300 allowed for clock skew on exp/nbf' }),
+  JWT_JWKS_COOLDOWN_SECONDS: Type.Integer({ default: 30, minimum: 0, maximum: 3600, description: 'an integer number of seconds from 0 to 3600 between JWKS refetches on an unknown kid' }),
+  CORS_ORIGINS: Type.Optional(Type.String({ description: 'a comma-separated list of allowed browser origins (https://app.example.com), or *' })),
   DOCS_ENABLED: Type.Boolean({ default: true, description: 'true or false; false turns off /docs, /openapi.json and /openapi.yaml' }),
   LOG_LEVEL: Type.Enum(LOG_LEVELS, { default: 'info', description: `one of ${LOG_LEVELS.join(', ')}` })
 })
 export type Env = Static<typeof EnvSchema>
 
-export type Config = Omit<Env, 'CONSUMERS' | 'CONSUMERS_FILE'> & {
+export type Config = Omit<Env, 'CONSUMERS' | 'CONSUMERS_FILE' | 'JWT_ALGORITHMS' | 'CORS_ORIGINS'> & {
   consumers: Consumer[]
+  /** JWT_ALGORITHMS as a list. */
+  jwtAlgorithms: string[]
+  /** CORS_ORIGINS as a list (empty: no browser origin is allowed). */
+  corsOrigins: string[]
 }
 
 /** Thrown by loadConfig with one human-readable line per problem. */
@@ -121,20 +138,52 @@ function parseConsumers (env: Env, problems: string[]): Consumer[] {
   return parsed
 }
 
-function checkBaseUrl (value: string, problems: string[]): void {
+/** An https:// URL (http:// on loopback only) without credentials, query or fragment. */
+function checkSecureUrl (name: 'VOBIZ_BASE_URL' | 'JWT_JWKS_URL', value: string, problems: string[]): void {
   let url: URL
   try {
     url = new URL(value)
   } catch {
-    problems.push(`VOBIZ_BASE_URL: not a URL (${shown('VOBIZ_BASE_URL', value)}); expected ${describe('VOBIZ_BASE_URL')}`)
+    problems.push(`${name}: not a URL (${shown(name, value)}); expected ${describe(name)}`)
     return
   }
   const secure = url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))
   if (!secure) {
-    problems.push(`VOBIZ_BASE_URL: ${url.protocol}//${url.host} would send the partner credentials unencrypted; expected ${describe('VOBIZ_BASE_URL')}`)
+    problems.push(`${name}: ${url.protocol}//${url.host} is not encrypted; expected ${describe(name)}`)
   } else if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
-    problems.push(`VOBIZ_BASE_URL: must not contain credentials, a query or a fragment; expected ${describe('VOBIZ_BASE_URL')}`)
+    problems.push(`${name}: must not contain credentials, a query or a fragment; expected ${describe(name)}`)
   }
+}
+
+function checkJwt (env: Env, problems: string[]): string[] {
+  const set = (['JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE'] as const).filter((name) => env[name] !== undefined)
+  if (set.length > 0 && set.length < 3) {
+    problems.push(`JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE: only ${set.join(', ')} set; expected all three (to accept frontend JWTs) or none`)
+  }
+  if (env.JWT_JWKS_URL !== undefined) checkSecureUrl('JWT_JWKS_URL', env.JWT_JWKS_URL, problems)
+  const algorithms = env.JWT_ALGORITHMS.split(',').map((a) => a.trim()).filter((a) => a !== '')
+  const unknown = algorithms.filter((a) => !(ASYMMETRIC_ALGORITHMS as readonly string[]).includes(a))
+  if (algorithms.length === 0 || unknown.length > 0) {
+    problems.push(`JWT_ALGORITHMS: ${JSON.stringify(unknown[0] ?? '')} is not accepted; expected ${describe('JWT_ALGORITHMS')}`)
+  }
+  return algorithms
+}
+
+function parseOrigins (value: string | undefined, problems: string[]): string[] {
+  if (value === undefined) return []
+  const origins = value.split(',').map((o) => o.trim()).filter((o) => o !== '')
+  for (const origin of origins) {
+    if (origin === '*') continue
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(origin)
+    } catch {}
+    if (parsed === undefined || parsed.origin !== origin) {
+      problems.push(`CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin; expected ${describe('CORS_ORIGINS')}`)
+    }
+  }
+  if (origins.includes('*') && origins.length > 1) problems.push(`CORS_ORIGINS: * cannot be combined with other origins; expected ${describe('CORS_ORIGINS')}`)
+  return origins
 }
 
 /**
@@ -154,8 +203,10 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
 
   // The remaining checks run on whatever passed the schema, so one start-up reports every problem.
   const valid = env as Env
-  checkBaseUrl(valid.VOBIZ_BASE_URL, problems)
+  checkSecureUrl('VOBIZ_BASE_URL', valid.VOBIZ_BASE_URL, problems)
   const consumers = parseConsumers(valid, problems)
+  const jwtAlgorithms = checkJwt(valid, problems)
+  const corsOrigins = parseOrigins(valid.CORS_ORIGINS, problems)
   if (valid.VOBIZ_SANDBOX === false) {
     if (valid.VOBIZ_AUTH_ID === undefined) problems.push(`VOBIZ_AUTH_ID: missing; expected ${describe('VOBIZ_AUTH_ID')} (or VOBIZ_SANDBOX=true)`)
     if (valid.VOBIZ_AUTH_TOKEN === undefined) problems.push(`VOBIZ_AUTH_TOKEN: missing; expected ${describe('VOBIZ_AUTH_TOKEN')} (or VOBIZ_SANDBOX=true)`)
@@ -165,6 +216,6 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems)
 
-  const { CONSUMERS: _inline, CONSUMERS_FILE: _file, ...rest } = valid
-  return { ...rest, consumers }
+  const { CONSUMERS: _inline, CONSUMERS_FILE: _file, JWT_ALGORITHMS: _algorithms, CORS_ORIGINS: _origins, ...rest } = valid
+  return { ...rest, consumers, jwtAlgorithms, corsOrigins }
 }

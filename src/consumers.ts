@@ -59,6 +59,6 @@ export class ConsumerRegistry {
   }
 }
 
-export function hasAnyScope (consumer: Consumer, anyOf: readonly Scope[]): boolean {
-  return anyOf.some((scope) => consumer.scopes.includes(scope))
+export function hasAnyScope (holder: { scopes: readonly Scope[] }, anyOf: readonly Scope[]): boolean {
+  return anyOf.some((scope) => holder.scopes.includes(scope))
 }

@@ -75,10 +75,10 @@ t.test('secret values are never echoed', async (t) => {
 t.test('VOBIZ_BASE_URL must be https, or http on loopback, without credentials', async (t) => {
   t.equal(loadConfig({ ...base, VOBIZ_BASE_URL: 'http://127.0.0.1:8080' }).VOBIZ_BASE_URL, 'http://127.0.0.1:8080')
   t.equal(loadConfig({ ...base, VOBIZ_BASE_URL: 'https://proxy.internal/vobiz' }).VOBIZ_BASE_URL, 'https://proxy.internal/vobiz')
-  t.match(problems({ ...base, VOBIZ_BASE_URL: 'http://api.vobiz.ai' })[0], /^VOBIZ_BASE_URL: http:\/\/api.vobiz.ai would send the partner credentials unencrypted/)
+  t.match(problems({ ...base, VOBIZ_BASE_URL: 'http://api.vobiz.ai' })[0], /^VOBIZ_BASE_URL: http:\/\/api.vobiz.ai is not encrypted/)
   t.match(problems({ ...base, VOBIZ_BASE_URL: 'not a url' })[0], /^VOBIZ_BASE_URL: not a URL/)
   t.match(problems({ ...base, VOBIZ_BASE_URL: 'https://u:p@api.vobiz.ai' })[0], /must not contain credentials/)
-  t.match(problems({ ...base, VOBIZ_BASE_URL: 'ftp://api.vobiz.ai' })[0], /unencrypted/)
+  t.match(problems({ ...base, VOBIZ_BASE_URL: 'ftp://api.vobiz.ai' })[0], /is not encrypted/)
 })
 
 t.test('CONSUMERS is validated: JSON, shape, hash format, scopes, unique names and keys', async (t) => {
@@ -116,4 +116,25 @@ t.test('the README configuration table lists every variable', async (t) => {
   for (const name of Object.keys(EnvSchema.properties)) {
     t.match(readme, new RegExp(`^\\| \`${name}\``, 'm'), name)
   }
+})
+
+t.test('JWT settings come all together, over a secure JWKS URL, with asymmetric algorithms only', async (t) => {
+  const jwt = { JWT_JWKS_URL: 'https://login.example.com/jwks.json', JWT_ISSUER: 'https://login.example.com/', JWT_AUDIENCE: 'vobiz-bff' }
+  const config = loadConfig({ ...base, ...jwt, JWT_ALGORITHMS: 'ES256, EdDSA' })
+  t.same(config.jwtAlgorithms, ['ES256', 'EdDSA'])
+  t.same(loadConfig(base).jwtAlgorithms, ['RS256', 'ES256', 'PS256', 'EdDSA'])
+  t.match(problems({ ...base, JWT_ISSUER: 'x' }), [/^JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE: only JWT_ISSUER set; expected all three/])
+  t.match(problems({ ...base, ...jwt, JWT_JWKS_URL: 'http://login.example.com/jwks' }), [/^JWT_JWKS_URL: http:\/\/login.example.com is not encrypted/])
+  t.match(problems({ ...base, ...jwt, JWT_ALGORITHMS: 'RS256,HS256' }), [/^JWT_ALGORITHMS: "HS256" is not accepted; expected a comma-separated list of asymmetric/])
+  t.match(problems({ ...base, JWT_ALGORITHMS: 'none' }), [/^JWT_ALGORITHMS: "none" is not accepted/])
+  t.match(problems({ ...base, JWT_ALGORITHMS: ',' }), [/^JWT_ALGORITHMS: "" is not accepted/])
+})
+
+t.test('CORS_ORIGINS is a list of origins, or *', async (t) => {
+  t.same(loadConfig(base).corsOrigins, [])
+  t.same(loadConfig({ ...base, CORS_ORIGINS: 'https://app.example.com, http://localhost:5173' }).corsOrigins, ['https://app.example.com', 'http://localhost:5173'])
+  t.same(loadConfig({ ...base, CORS_ORIGINS: '*' }).corsOrigins, ['*'])
+  t.match(problems({ ...base, CORS_ORIGINS: 'https://app.example.com/path' }), [/^CORS_ORIGINS: "https:\/\/app.example.com\/path" is not an origin/])
+  t.match(problems({ ...base, CORS_ORIGINS: 'app.example.com' }), [/^CORS_ORIGINS: "app.example.com" is not an origin/])
+  t.match(problems({ ...base, CORS_ORIGINS: '*,https://a.example' }), [/^CORS_ORIGINS: \* cannot be combined/])
 })

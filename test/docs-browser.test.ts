@@ -32,9 +32,10 @@ t.test('Swagger UI: authorize with a key, try GET /profile/balance, see the bala
   await page.goto(`${h.url}/docs`)
   await page.getByRole('button', { name: 'Authorize' }).first().click()
   const dialog = page.locator('.dialog-ux')
-  await dialog.locator('input').fill(h.keys.balance)
-  await dialog.locator('button.authorize').click()
-  await dialog.locator('button.btn-done').click()
+  const apiKey = dialog.locator('.auth-container').filter({ hasText: 'X-API-Key' })
+  await apiKey.locator('input').fill(h.keys.balance)
+  await apiKey.locator('button.authorize').click()
+  await dialog.locator('button.btn-done').first().click()
 
   const operation = page.locator('#operations-profile-getBalance')
   await operation.locator('.opblock-summary').click()

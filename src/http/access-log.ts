@@ -15,7 +15,7 @@ async function accessLog (app: FastifyInstance): Promise<void> {
       method: request.method,
       route: request.routeOptions.url ?? '(no route)',
       status: reply.statusCode,
-      consumer: request.consumer?.name,
+      consumer: request.identity == null || request.identity.kind === 'anonymous' ? undefined : request.identity.name,
       cache: reply.getHeader('cache-status'),
       ms: Math.round(reply.elapsedTime * 10) / 10
     }, 'request')

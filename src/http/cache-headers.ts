@@ -23,23 +23,25 @@ export function matchesIfNoneMatch (ifNoneMatch: string | undefined, etag: strin
   return false
 }
 
-function cacheStatus (outcome: CacheOutcome, ttlSeconds: number): string {
-  if (outcome.hit) return `${CACHE_NAME}; hit; ttl=${ttlSeconds}`
+function cacheStatus (outcome: CacheOutcome, ttlSeconds: number, refreshRefused: boolean): string {
+  const detail = refreshRefused ? '; detail=refresh-refused' : ''
+  if (outcome.hit) return `${CACHE_NAME}; hit; ttl=${ttlSeconds}${detail}`
   const how = outcome.collapsed ? 'collapsed' : 'stored'
-  return `${CACHE_NAME}; fwd=${outcome.fwd}; fwd-status=200; ${how}; ttl=${ttlSeconds}`
+  return `${CACHE_NAME}; fwd=${outcome.fwd}; fwd-status=200; ${how}; ttl=${ttlSeconds}${detail}`
 }
 
 /**
  * The freshness headers of a cached representation: Cache-Control with the remaining freshness, Age,
- * ETag and Cache-Status. `ageMs` is how long ago the data was requested from Vobiz.
+ * ETag and Cache-Status. `ageMs` is how long ago the data was requested from Vobiz; `refreshRefused` says a
+ * forced refresh was asked for but the caller's refresh budget was spent.
  */
-export function freshnessHeaders (outcome: CacheOutcome, etag: string, ageMs: number, freshForMs: number): Record<string, string> {
+export function freshnessHeaders (outcome: CacheOutcome, etag: string, ageMs: number, freshForMs: number, refreshRefused = false): Record<string, string> {
   const age = Math.max(0, Math.floor(ageMs / 1000))
   const remaining = Math.max(0, Math.floor((freshForMs - ageMs) / 1000))
   return {
     'cache-control': `private, max-age=${remaining}`,
     age: String(age),
     etag,
-    'cache-status': cacheStatus(outcome, remaining)
+    'cache-status': cacheStatus(outcome, remaining, refreshRefused)
   }
 }

@@ -65,6 +65,13 @@ async function openapi (app: FastifyInstance, { docsEnabled }: OpenApiOptions): 
             in: 'header',
             name: 'X-API-Key',
             description: 'A consumer key issued with `npm run keygen`. Scopes: `profile:read` reads both routes; `balance:read` reads /profile/balance only.'
+          },
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'For frontends, when the service is configured with JWT_JWKS_URL, JWT_ISSUER and JWT_AUDIENCE: a JWT signed by ' +
+              'that issuer (asymmetric algorithms only), with `iss`, `aud`, `exp` and `sub`; scopes from `scope` (space-separated) or `scp`.'
           }
         }
       }

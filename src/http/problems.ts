@@ -90,7 +90,11 @@ async function problems (app: FastifyInstance): Promise<void> {
     return sendProblem(request, reply, mapped)
   })
 
-  app.setNotFoundHandler((request, reply) => {
+  app.setNotFoundHandler(function notFound (request, reply) {
+    const path = request.url.split('?', 1)[0] as string
+    if (this.hasRoute({ method: 'GET', url: path })) {
+      return sendProblem(request, reply, problem('method_not_allowed', `${request.method} is not supported on ${path}; use GET or HEAD.`, { allow: 'GET, HEAD' }))
+    }
     return sendProblem(request, reply, problem('not_found', 'No resource here. The API serves GET /profile and GET /profile/balance.'))
   })
 }

@@ -20,6 +20,8 @@ export type Fault =
   | { kind: 'status', status: number, body?: unknown, headers?: Record<string, string>, form?: ErrorForm, delayMs?: number }
   /** Answer 200 with this JSON value as the body. */
   | { kind: 'body', body: unknown }
+  /** Answer `status` with a body that echoes the request headers, credentials included (as some APIs' errors do). */
+  | { kind: 'echo', status: number }
   /** Answer 200 with a body that is not JSON. */
   | { kind: 'malformed' }
   /** Wait before sending anything, then answer normally. */
@@ -210,6 +212,10 @@ export class Sandbox {
   #answer (req: IncomingMessage, res: ServerResponse, fault: Fault | undefined): void {
     if (fault?.kind === 'reset' && fault.when === 'before-headers') {
       req.socket.destroy()
+      return
+    }
+    if (fault?.kind === 'echo') {
+      this.#send(res, fault.status, { error: { code: 'ECHO', message: `request headers: ${JSON.stringify(req.headers)}` }, headers: req.headers })
       return
     }
     if (fault?.kind === 'status') {

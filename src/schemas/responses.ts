@@ -9,6 +9,15 @@ import { PROBLEM_CONTENT_TYPE, PROBLEMS, Problem, type ProblemCode } from './pro
 
 const RequestIdHeader = Type.String({ description: 'The request id: the caller\'s X-Request-Id when it is a sane token, else a UUID' })
 
+/** draft-ietf-httpapi-ratelimit-headers-10, on every response of the API routes. */
+const RATE_LIMIT_HEADERS = {
+  'RateLimit-Policy': Type.String({
+    description: 'The caller\'s quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials',
+    examples: ['"default";q=600;w=60']
+  }),
+  RateLimit: Type.String({ description: 'What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`', examples: ['"default";r=597;t=42'] })
+}
+
 /** Headers of every success (and 304), describing freshness. */
 export const FRESHNESS_HEADERS = {
   'Cache-Control': Type.String({ description: '`private, max-age=N`: N is the seconds of freshness left for this route', examples: ['private, max-age=25'] }),
@@ -18,7 +27,8 @@ export const FRESHNESS_HEADERS = {
     description: 'RFC 9211. `vobiz-bff; hit; ttl=N` when served from cache; `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request\'s fetch)',
     examples: ['vobiz-bff; hit; ttl=25', 'vobiz-bff; fwd=miss; fwd-status=200; stored; ttl=30']
   }),
-  'X-Request-Id': RequestIdHeader
+  'X-Request-Id': RequestIdHeader,
+  ...RATE_LIMIT_HEADERS
 }
 
 export function okResponse (schema: TSchema, description: string, example: unknown) {
@@ -38,6 +48,8 @@ export const NOT_MODIFIED = {
 const EXTRA_HEADERS: Partial<Record<ProblemCode, Record<string, TSchema>>> = {
   missing_api_key: { 'WWW-Authenticate': Type.String({ examples: ['ApiKey header="X-API-Key"'] }) },
   invalid_api_key: { 'WWW-Authenticate': Type.String({ examples: ['ApiKey header="X-API-Key"'] }) },
+  invalid_token: { 'WWW-Authenticate': Type.String({ examples: ['Bearer error="invalid_token"'] }) },
+  rate_limited: { 'Retry-After': Type.Integer({ minimum: 0, description: 'Seconds until the rate-limit window resets' }) },
   upstream_rate_limited: { 'Retry-After': Type.Integer({ minimum: 1, description: 'Seconds to wait before retrying' }) },
   service_unavailable: { 'Retry-After': Type.Integer({ minimum: 1, description: 'Seconds to wait before retrying' }) }
 }
@@ -53,7 +65,7 @@ const EXAMPLE_DETAIL: Partial<Record<ProblemCode, string>> = {
 export function problemResponse (description: string, codes: ProblemCode[]) {
   const first = codes[0] as ProblemCode
   const { status, title } = PROBLEMS[first]
-  const headers: Record<string, TSchema> = { 'X-Request-Id': RequestIdHeader, 'Cache-Control': Type.Literal('no-store') }
+  const headers: Record<string, TSchema> = { 'X-Request-Id': RequestIdHeader, 'Cache-Control': Type.Literal('no-store'), ...RATE_LIMIT_HEADERS }
   for (const code of codes) Object.assign(headers, EXTRA_HEADERS[code])
   const schema = Type.Object({
     ...Problem.properties,
@@ -79,11 +91,13 @@ export function problemResponse (description: string, codes: ProblemCode[]) {
   }
 }
 
-/** The error responses every API route can give, besides its own 403 rules. */
-export function upstreamAndAuthResponses () {
+/** The error responses every API route can give. */
+export function apiErrorResponses () {
   return {
-    401: problemResponse('No API key, or one that matches no consumer', ['missing_api_key', 'invalid_api_key']),
-    403: problemResponse('The key\'s consumer lacks the scope this route needs', ['insufficient_scope']),
+    400: problemResponse('The request has query parameters; the API takes none', ['bad_request']),
+    401: problemResponse('No credentials, a key that matches no consumer, or a bearer token that does not verify', ['missing_api_key', 'invalid_api_key', 'invalid_token']),
+    403: problemResponse('The key\'s consumer or the token lacks the scope this route needs', ['insufficient_scope']),
+    429: problemResponse('The caller\'s requests for this minute are spent; see Retry-After and RateLimit', ['rate_limited']),
     500: problemResponse('An unexpected error; quote request_id when reporting it', ['internal_error']),
     502: problemResponse('Vobiz failed: unreachable or 5xx, rejected our credentials, or sent an unusable response', ['upstream_unavailable', 'upstream_auth_failed', 'upstream_invalid_response']),
     503: problemResponse('Vobiz is rate-limiting this service, or the service is overloaded; see Retry-After', ['upstream_rate_limited', 'service_unavailable']),

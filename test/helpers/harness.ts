@@ -58,8 +58,9 @@ export async function httpGet (url: string, headers: Record<string, string> = {}
   return { status: response.statusCode, headers: flat, text, json: () => JSON.parse(text) }
 }
 
-export function consumersJson (keys: Record<string, { key: string, scopes: Scope[] }>): string {
-  return JSON.stringify(Object.entries(keys).map(([name, { key, scopes }]) => ({ name, key_sha256: sha256Hex(key), scopes })))
+export function consumersJson (keys: Record<string, { key: string, scopes: Scope[], limit?: number }>): string {
+  return JSON.stringify(Object.entries(keys).map(([name, { key, scopes, limit }]) =>
+    ({ name, key_sha256: sha256Hex(key), scopes, ...(limit === undefined ? {} : { rate_limit_per_minute: limit }) })))
 }
 
 export interface HarnessOptions {

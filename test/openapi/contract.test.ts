@@ -14,11 +14,20 @@ const freshness = {
   etag: '"abc"',
   'cache-status': 'vobiz-bff; hit; ttl=4',
   'x-request-id': 'r1',
-  'content-type': 'application/json; charset=utf-8'
+  'content-type': 'application/json; charset=utf-8',
+  'ratelimit-policy': '"default";q=600;w=60',
+  ratelimit: '"default";r=599;t=60'
 }
 const balance = { partner_id: 'p', balance: 1, currency: 'INR', as_of: '2026-01-01T00:00:00.000Z' }
 const problem = { type: 'urn:vobiz-bff:problem:missing_api_key', title: 'x', status: 401, detail: 'd', code: 'missing_api_key', request_id: 'r1' }
-const problemHeaders = { 'content-type': 'application/problem+json; charset=utf-8', 'x-request-id': 'r1', 'cache-control': 'no-store', 'www-authenticate': 'ApiKey header="X-API-Key"' }
+const problemHeaders = {
+  'content-type': 'application/problem+json; charset=utf-8',
+  'x-request-id': 'r1',
+  'cache-control': 'no-store',
+  'www-authenticate': 'ApiKey header="X-API-Key"',
+  'ratelimit-policy': '"anonymous";q=30;w=60',
+  ratelimit: '"anonymous";r=29;t=60'
+}
 
 t.test('a conforming reply passes', async (t) => {
   t.same(contractViolations('GET', '/profile/balance?x=1', reply(200, freshness, balance)), [])

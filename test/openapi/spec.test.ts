@@ -40,20 +40,23 @@ t.test('the spec documents every route, status, header and scope', async (t) => 
   t.equal(spec.info.version, version, 'info.version comes from package.json')
   t.match(spec.info.description, /PROFILE_TTL_SECONDS/)
   t.same(Object.keys(spec.paths), ['/profile', '/profile/balance'], 'only the API; docs routes are hidden')
-  t.same(spec.components.securitySchemes.apiKey, { type: 'apiKey', in: 'header', name: 'X-API-Key', description: String(spec.components.securitySchemes.apiKey.description) })
-  t.same(spec.paths['/profile'].get.security, [{ apiKey: ['profile:read'] }])
-  t.same(spec.paths['/profile/balance'].get.security, [{ apiKey: ['profile:read'] }, { apiKey: ['balance:read'] }])
+  t.match(spec.components.securitySchemes, {
+    apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+    bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }
+  })
+  t.same(spec.paths['/profile'].get.security, [{ apiKey: ['profile:read'] }, { bearer: ['profile:read'] }])
+  t.same(spec.paths['/profile/balance'].get.security, [{ apiKey: ['profile:read'] }, { apiKey: ['balance:read'] }, { bearer: ['profile:read'] }, { bearer: ['balance:read'] }])
 
   const documentedCodes = new Set<string>()
   for (const [path, item] of Object.entries<any>(spec.paths)) {
     const responses = item.get.responses
-    t.same(Object.keys(responses), ['200', '304', '401', '403', '500', '502', '503', '504'], path)
-    t.same(Object.keys(responses['200'].headers), ['Cache-Control', 'Age', 'ETag', 'Cache-Status', 'X-Request-Id'])
+    t.same(Object.keys(responses), ['200', '304', '400', '401', '403', '429', '500', '502', '503', '504'], path)
+    t.same(Object.keys(responses['200'].headers), ['Cache-Control', 'Age', 'ETag', 'Cache-Status', 'X-Request-Id', 'RateLimit-Policy', 'RateLimit'])
     t.ok(Object.values<any>(responses['200'].headers).every((h) => h.required === true), 'success headers are required')
     t.same(Object.keys(responses['304'].headers), Object.keys(responses['200'].headers))
     t.notOk('content' in responses['304'], '304 has no body')
     t.ok(responses['200'].content['application/json'].example, 'a realistic example')
-    for (const status of ['401', '403', '500', '502', '503', '504']) {
+    for (const status of ['400', '401', '403', '429', '500', '502', '503', '504']) {
       const content = responses[status].content['application/problem+json']
       t.ok(content, `${path} ${status} is application/problem+json`)
       for (const code of content.schema.properties.code.enum) {
@@ -62,9 +65,11 @@ t.test('the spec documents every route, status, header and scope', async (t) => 
       }
     }
     t.ok(responses['503'].headers['Retry-After'])
+    t.ok(responses['429'].headers['Retry-After'])
+    t.ok(responses['429'].headers.RateLimit)
     t.ok(responses['401'].headers['WWW-Authenticate'])
   }
-  t.same([...documentedCodes].sort(), ['insufficient_scope', 'internal_error', 'invalid_api_key', 'missing_api_key', 'service_unavailable',
+  t.same([...documentedCodes].sort(), ['bad_request', 'insufficient_scope', 'internal_error', 'invalid_api_key', 'invalid_token', 'missing_api_key', 'rate_limited', 'service_unavailable',
     'upstream_auth_failed', 'upstream_invalid_response', 'upstream_rate_limited', 'upstream_timeout', 'upstream_unavailable'])
   t.notMatch(JSON.stringify(spec), /auth_id|X-Auth-Token|x-auth-token/i, 'nothing about the Vobiz credentials')
 })
@@ -86,7 +91,7 @@ t.test('the running service serves the same spec at /openapi.json and /openapi.y
   t.match(csp, /style-src 'self' 'unsafe-inline';/)
   t.notMatch(csp, /upgrade-insecure-requests|validator\.swagger\.io/)
   const api = await h.get('/profile', { 'x-api-key': h.keys.profile })
-  t.notOk('content-security-policy' in api.headers, 'the docs CSP hook stays inside the docs routes')
+  t.equal(api.headers['content-security-policy'], "default-src 'none';frame-ancestors 'none'", 'the API keeps its own, stricter CSP')
   t.equal(h.sandbox.requests, 1, 'the docs needed no key and no upstream call; only /profile did')
 })
 

@@ -191,9 +191,14 @@ t.test('HEAD is served like GET without a body; other methods and paths are prob
   t.equal(await head.text(), '')
   t.ok(head.headers.get('etag'))
 
-  const post = await fetch(`${h.url}/profile`, { method: 'POST', headers: { 'x-api-key': h.keys.profile } })
-  t.equal(post.status, 404)
-  t.equal(post.headers.get('content-type'), 'application/problem+json; charset=utf-8')
+  for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
+    const wrong = await fetch(`${h.url}/profile/balance?x=1`, { method, headers: { 'x-api-key': h.keys.profile } })
+    t.equal(wrong.status, 405, method)
+    t.equal(wrong.headers.get('allow'), 'GET, HEAD')
+    t.equal(wrong.headers.get('content-type'), 'application/problem+json; charset=utf-8')
+    t.equal(((await wrong.json()) as { code: string }).code, 'method_not_allowed')
+  }
+  t.equal((await fetch(`${h.url}/profile/nope`, { method: 'POST' })).status, 404, 'unknown paths stay 404 whatever the method')
   const missing = await h.get('/nope?x=1')
   t.equal(missing.status, 404)
   t.same(Object.keys(missing.json()), ['type', 'title', 'status', 'detail', 'code', 'request_id'])
