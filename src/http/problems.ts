@@ -90,9 +90,17 @@ async function problems (app: FastifyInstance): Promise<void> {
     return sendProblem(request, reply, mapped)
   })
 
-  app.setNotFoundHandler(function notFound (request, reply) {
+  // Paths served to GET, to tell "wrong method" (405) from "no such path" (404). A set lookup, not the router:
+  // find-my-way's hasRoute() throws on paths it would not accept as route definitions (e.g. with a `*`).
+  const getPaths = new Set<string>()
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    if (methods.includes('GET')) getPaths.add(route.url)
+  })
+
+  app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?', 1)[0] as string
-    if (this.hasRoute({ method: 'GET', url: path })) {
+    if (getPaths.has(path)) {
       return sendProblem(request, reply, problem('method_not_allowed', `${request.method} is not supported on ${path}; use GET or HEAD.`, { allow: 'GET, HEAD' }))
     }
     return sendProblem(request, reply, problem('not_found', 'No resource here. The API serves GET /profile and GET /profile/balance.'))

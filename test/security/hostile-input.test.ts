@@ -93,5 +93,10 @@ t.test('the defined 4xx answers: oversized headers, unknown query parameters, wr
   const wrong = await raw(port, Buffer.from('DELETE /profile/balance HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))
   t.equal(wrong.status, 405)
   t.match(wrong.head, /allow: GET, HEAD/i)
+  // Regression: the 404/405 decision used the router's hasRoute(), which throws on a `*` mid-path (was a 500).
+  for (const path of ['/docs*748', '/profile*/x', '/*', '/profile:id', '/profile/(a)']) {
+    const odd = await raw(port, Buffer.from(`HEAD ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`))
+    t.equal(odd.status, 404, path)
+  }
   t.equal(h.sandbox.requests, 0)
 })
