@@ -349,7 +349,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Vobiz failed: unreachable or 5xx, rejected our credentials, or sent an unusable response (`upstream_unavailable`, `upstream_auth_failed`, `upstream_invalid_response`) */
+            /** @description Vobiz failed (unreachable or 5xx, rejected our credentials, or sent an unusable response), or the circuit breaker is open — and no stale copy was usable (`upstream_unavailable`, `upstream_auth_failed`, `upstream_invalid_response`) */
             502: {
                 headers: {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
@@ -431,7 +431,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Vobiz did not answer within UPSTREAM_TIMEOUT_MS (`upstream_timeout`) */
+            /** @description Vobiz did not answer within UPSTREAM_TIMEOUT_MS, or only-if-cached found nothing usable cached (`upstream_timeout`, `not_cached`) */
             504: {
                 headers: {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
@@ -462,10 +462,10 @@ export interface operations {
                         status: 504;
                         detail: string;
                         /**
-                         * @description `upstream_timeout`: Vobiz did not answer in time
+                         * @description `upstream_timeout`: Vobiz did not answer in time; `not_cached`: Not cached
                          * @enum {unknown}
                          */
-                        code: "upstream_timeout";
+                        code: "upstream_timeout" | "not_cached";
                         /** @description Echoes X-Request-Id; quote it when reporting a problem */
                         request_id: string;
                     };
@@ -746,7 +746,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Vobiz failed: unreachable or 5xx, rejected our credentials, or sent an unusable response (`upstream_unavailable`, `upstream_auth_failed`, `upstream_invalid_response`) */
+            /** @description Vobiz failed (unreachable or 5xx, rejected our credentials, or sent an unusable response), or the circuit breaker is open — and no stale copy was usable (`upstream_unavailable`, `upstream_auth_failed`, `upstream_invalid_response`) */
             502: {
                 headers: {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
@@ -828,7 +828,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Vobiz did not answer within UPSTREAM_TIMEOUT_MS (`upstream_timeout`) */
+            /** @description Vobiz did not answer within UPSTREAM_TIMEOUT_MS, or only-if-cached found nothing usable cached (`upstream_timeout`, `not_cached`) */
             504: {
                 headers: {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
@@ -859,10 +859,10 @@ export interface operations {
                         status: 504;
                         detail: string;
                         /**
-                         * @description `upstream_timeout`: Vobiz did not answer in time
+                         * @description `upstream_timeout`: Vobiz did not answer in time; `not_cached`: Not cached
                          * @enum {unknown}
                          */
-                        code: "upstream_timeout";
+                        code: "upstream_timeout" | "not_cached";
                         /** @description Echoes X-Request-Id; quote it when reporting a problem */
                         request_id: string;
                     };

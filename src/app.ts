@@ -15,11 +15,15 @@ import { requestId } from './http/request-id.ts'
 import { buildSnapshot, type ProfileSnapshot, type View } from './profile-snapshot.ts'
 import profileRoutes from './routes/profile.ts'
 import { VobizClient } from './vobiz/client.ts'
+import { UpstreamError } from './vobiz/errors.ts'
 import { normalizeProfile } from './vobiz/profile.ts'
+import { ResilientUpstream } from './vobiz/upstream.ts'
 
 export interface AppDeps {
   /** Where log lines go (default: stdout). Tests pass a stream to read them. */
   logStream?: DestinationStream
+  /** The cache's clock (default Date.now); tests move it to age entries without waiting. */
+  now?: () => number
 }
 
 /** Header and field paths that may carry a secret, censored in every log line. */
@@ -57,31 +61,48 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
 
+  const vobizLog = logger.child({ component: 'vobiz' })
   const client = new VobizClient({
     baseUrl: config.VOBIZ_BASE_URL,
     // loadConfig guarantees both outside sandbox mode, and sandbox mode fills them in before buildApp.
     authId: config.VOBIZ_AUTH_ID ?? '',
     authToken: config.VOBIZ_AUTH_TOKEN ?? '',
+    attemptTimeoutMs: Math.min(config.UPSTREAM_ATTEMPT_TIMEOUT_MS, config.UPSTREAM_TIMEOUT_MS),
+    maxBodyBytes: config.UPSTREAM_MAX_BODY_BYTES
+  })
+  const upstream = new ResilientUpstream({
+    client,
+    parse: (raw) => {
+      const { profile, dropped } = normalizeProfile(raw)
+      if (dropped.length > 0) vobizLog.warn({ dropped }, 'vobiz profile fields with unusable values were omitted')
+      return profile
+    },
     timeoutMs: config.UPSTREAM_TIMEOUT_MS,
-    maxBodyBytes: config.UPSTREAM_MAX_BODY_BYTES,
-    logger: logger.child({ component: 'vobiz' })
+    attemptTimeoutMs: config.UPSTREAM_ATTEMPT_TIMEOUT_MS,
+    retries: config.UPSTREAM_RETRIES,
+    breakerThreshold: config.BREAKER_FAILURE_THRESHOLD,
+    breakerOpenMs: config.BREAKER_OPEN_SECONDS * 1000,
+    logger: vobizLog
   })
   const cache = new ProfileCache<ProfileSnapshot, View>({
     freshness: {
-      profile: config.PROFILE_TTL_SECONDS * 1000,
-      balance: config.BALANCE_TTL_SECONDS * 1000
-    },
-    load: async (signal, fetchedAt) => {
-      const raw = await client.getPartnerProfile(signal)
-      try {
-        const { profile, dropped } = normalizeProfile(raw)
-        if (dropped.length > 0) app.log.warn({ dropped }, 'vobiz profile fields with unusable values were omitted')
-        return buildSnapshot(profile, fetchedAt)
-      } catch (err) {
-        app.log.warn({ upstream: { outcome: 'upstream_invalid_response' } }, `vobiz profile rejected: ${(err as Error).message}`)
-        throw err
+      profile: {
+        ttlMs: config.PROFILE_TTL_SECONDS * 1000,
+        staleWhileRevalidateMs: config.PROFILE_STALE_WHILE_REVALIDATE_SECONDS * 1000,
+        staleIfErrorMs: config.PROFILE_STALE_IF_ERROR_SECONDS * 1000
+      },
+      // A balance checked before a transfer must wait for fresh data: no stale-while-revalidate.
+      balance: {
+        ttlMs: config.BALANCE_TTL_SECONDS * 1000,
+        staleWhileRevalidateMs: 0,
+        staleIfErrorMs: config.BALANCE_STALE_IF_ERROR_SECONDS * 1000
       }
-    }
+    },
+    load: async (signal, fetchedAt) => buildSnapshot(await upstream.fetch(signal), fetchedAt),
+    staleDetail: (error) => error instanceof UpstreamError && error.shortCircuit === 'breaker-open' ? 'breaker-open' : 'stale-if-error',
+    // Already logged by the upstream; the stale entry keeps serving.
+    onBackgroundError: () => {},
+    now: deps.now
   })
 
   // On close, Node stops accepting connections and drops the idle ones, but a keep-alive connection that
@@ -114,6 +135,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     })
   await app.register(profileRoutes, {
     cache,
+    now: deps.now ?? Date.now,
     identify: identify({
       consumers: new ConsumerRegistry(config.consumers),
       jwt,

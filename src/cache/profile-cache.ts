@@ -10,20 +10,48 @@ export interface CacheEntry<T> {
 export type Forward = 'miss' | 'stale' | 'request'
 
 export type CacheOutcome =
-  | { hit: true }
-  | { hit: false, fwd: Forward, collapsed: boolean }
+  /** Served fresh from cache; `detail: 'refresh-failed'` when a forced refresh failed and this copy was still fresh. */
+  | { kind: 'hit', detail?: string }
+  | { kind: 'fetched', fwd: Forward, collapsed: boolean }
+  /** Served past its freshness; `detail` says why (stale-while-revalidate, stale-if-error, breaker-open, ...). */
+  | { kind: 'stale', detail: string }
 
 export interface CacheResult<T> {
   entry: CacheEntry<T>
   outcome: CacheOutcome
 }
 
+/** How long an entry is usable for one class of requests, in ms past the fetch. */
+export interface Freshness {
+  /** Fresh: served as is. */
+  ttlMs: number
+  /** Past ttl, for this long: served at once while one background fetch refreshes it. 0 for none. */
+  staleWhileRevalidateMs: number
+  /** Past ttl, for this long: served when a fetch fails. */
+  staleIfErrorMs: number
+}
+
 export interface ProfileCacheOptions<T, C extends string> {
   /** Fetches a new value. `fetchedAt` is the time the fetch started, for values that record their own age. */
   load: (signal: AbortSignal, fetchedAt: number) => Promise<T>
-  /** How long an entry stays fresh for each freshness class, in ms. */
-  freshness: Record<C, number>
+  freshness: Record<C, Freshness>
+  /** The `detail` of a stale-if-error answer for this failure, e.g. `stale-if-error` or `breaker-open`. */
+  staleDetail: (error: unknown) => string
+  /** Called when a background (stale-while-revalidate) refresh fails; the stale entry stays. */
+  onBackgroundError: (error: unknown) => void
   now?: () => number
+}
+
+export interface GetOptions {
+  /** Data fetched after this call started (Cache-Control: no-cache). */
+  refresh?: boolean
+  /** Never go upstream (Cache-Control: only-if-cached): the usable cached entry, or NotCachedError. */
+  onlyIfCached?: boolean
+}
+
+/** Thrown for only-if-cached when nothing usable is cached. */
+export class NotCachedError extends Error {
+  override readonly name = 'NotCachedError'
 }
 
 interface FetchContext {
@@ -31,29 +59,33 @@ interface FetchContext {
   initiated: boolean
 }
 
-export const HIT: CacheOutcome = Object.freeze({ hit: true })
+export const HIT: CacheOutcome = Object.freeze({ kind: 'hit' })
 const KEY = 'partner'
 
 /**
  * One upstream entry served to several freshness classes. Knows neither HTTP nor Vobiz.
  *
  * lru-cache's fetch() does the single-flight: while a fetch is in flight, every other fetch() for the key
- * joins it, so any number of concurrent requests on a cold or too-old entry cause one load. A request in a
- * class whose freshness the entry still meets is a hit, even while another class refreshes it. A failed
- * load leaves the previous entry in place.
+ * joins it, so any number of concurrent requests on a cold or too-old entry cause one load. Each class judges
+ * the entry by its own windows: fresh, then stale-while-revalidate, then stale-if-error. A failed load never
+ * removes the entry.
  */
 export class ProfileCache<T, C extends string> {
   readonly #lru: LRUCache<string, CacheEntry<T>, FetchContext>
-  readonly #freshness: Record<C, number>
+  readonly #freshness: Record<C, Freshness>
   readonly #now: () => number
+  readonly #staleDetail: (error: unknown) => string
+  readonly #onBackgroundError: (error: unknown) => void
 
   constructor (options: ProfileCacheOptions<T, C>) {
     this.#freshness = options.freshness
     this.#now = options.now ?? Date.now
+    this.#staleDetail = options.staleDetail
+    this.#onBackgroundError = options.onBackgroundError
     const { load } = options
     this.#lru = new LRUCache<string, CacheEntry<T>, FetchContext>({
       max: 1,
-      // Freshness is judged per class in get(); the entry itself never expires, so a failed refresh
+      // Windows are judged per class in get(); the entry itself never expires, so a failed refresh
       // cannot lose it.
       noDeleteOnFetchRejection: true,
       fetchMethod: async (_key, _stale, { signal, context }) => {
@@ -64,40 +96,62 @@ export class ProfileCache<T, C extends string> {
     })
   }
 
-  freshnessMs (cls: C): number {
+  freshness (cls: C): Freshness {
     return this.#freshness[cls]
   }
 
   /** The cached entry when it is fresh for `cls`; never goes upstream. The synchronous hit path. */
   fresh (cls: C): CacheEntry<T> | undefined {
     const cached = this.#lru.get(KEY)
-    return cached !== undefined && this.#now() - cached.fetchedAt < this.#freshness[cls] ? cached : undefined
+    return cached !== undefined && this.#now() - cached.fetchedAt < this.#freshness[cls].ttlMs ? cached : undefined
   }
 
   /**
-   * The entry for `cls`: from cache when fresh enough, otherwise from a (shared) fetch. With `refresh`, the
-   * value comes from a fetch that started after this call, joined with other refreshes in flight.
+   * The entry for `cls`: fresh from cache; stale at once while a background fetch refreshes it; or from a
+   * (shared) fetch — and when that fails, stale within the stale-if-error window, else the fetch's error.
    */
-  async get (cls: C, refresh = false): Promise<CacheResult<T>> {
+  async get (cls: C, options: GetOptions = {}): Promise<CacheResult<T>> {
+    const { ttlMs, staleWhileRevalidateMs, staleIfErrorMs } = this.#freshness[cls]
     const arrivedAt = this.#now()
-    const fresh = refresh ? undefined : this.fresh(cls)
-    if (fresh !== undefined) return { entry: fresh, outcome: HIT }
     const cached = this.#lru.get(KEY)
-    const fwd: Forward = refresh ? 'request' : cached === undefined ? 'miss' : 'stale'
-    const context: FetchContext = { initiated: false }
-    let entry = await this.#fetch(context)
-    if (refresh && entry.fetchedAt < arrivedAt) {
-      // We joined a fetch that had started before this request arrived: its data may predate the
-      // request, so take part in the next one.
-      entry = await this.#fetch(context)
+    const age = cached === undefined ? Number.POSITIVE_INFINITY : arrivedAt - cached.fetchedAt
+
+    if (options.onlyIfCached === true) {
+      if (cached === undefined || age >= ttlMs + staleIfErrorMs) throw new NotCachedError('nothing usable is cached')
+      return { entry: cached, outcome: age < ttlMs ? HIT : { kind: 'stale', detail: 'only-if-cached' } }
     }
-    return { entry, outcome: { hit: false, fwd, collapsed: !context.initiated } }
+    if (options.refresh !== true && cached !== undefined) {
+      if (age < ttlMs) return { entry: cached, outcome: HIT }
+      if (age < ttlMs + staleWhileRevalidateMs) {
+        this.#fetch({ initiated: false }).catch(this.#onBackgroundError)
+        return { entry: cached, outcome: { kind: 'stale', detail: 'stale-while-revalidate' } }
+      }
+    }
+
+    const fwd: Forward = options.refresh === true ? 'request' : cached === undefined ? 'miss' : 'stale'
+    const context: FetchContext = { initiated: false }
+    try {
+      let entry = await this.#fetch(context)
+      if (options.refresh === true && entry.fetchedAt < arrivedAt) {
+        // We joined a fetch that had started before this request arrived: its data may predate the
+        // request, so take part in the next one.
+        entry = await this.#fetch(context)
+      }
+      return { entry, outcome: { kind: 'fetched', fwd, collapsed: !context.initiated } }
+    } catch (error) {
+      const fallback = this.#lru.get(KEY) ?? cached
+      const fallbackAge = fallback === undefined ? Number.POSITIVE_INFINITY : this.#now() - fallback.fetchedAt
+      if (fallback === undefined || fallbackAge >= ttlMs + staleIfErrorMs) throw error
+      const outcome: CacheOutcome = fallbackAge < ttlMs ? { kind: 'hit', detail: 'refresh-failed' } : { kind: 'stale', detail: this.#staleDetail(error) }
+      return { entry: fallback, outcome }
+    }
   }
 
   async #fetch (context: FetchContext): Promise<CacheEntry<T>> {
     const entry = await this.#lru.fetch(KEY, { forceRefresh: true, context })
+    // lru-cache resolves undefined only when clear() aborted the fetch (shutdown).
     /* c8 ignore next */
-    if (entry === undefined) throw new Error('cache fetch was aborted')
+    if (entry === undefined) throw new Error('the cache was cleared during the fetch')
     return entry
   }
 

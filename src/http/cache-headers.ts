@@ -3,14 +3,22 @@ import type { CacheOutcome } from '../cache/profile-cache.ts'
 /** The cache's name in RFC 9211 Cache-Status. */
 export const CACHE_NAME = 'vobiz-bff'
 
-/** True when the request's Cache-Control asks for data fetched after it arrived (no-cache or max-age=0). */
-export function wantsRefresh (cacheControl: string | undefined): boolean {
-  if (cacheControl === undefined) return false
+/** What a request's Cache-Control asks of the cache. */
+export type RequestDirective = 'refresh' | 'only-if-cached' | undefined
+
+/**
+ * `refresh` for no-cache or max-age=0 (data fetched after the request arrived), `only-if-cached` for
+ * only-if-cached (never go upstream; it wins over the others), otherwise nothing.
+ */
+export function requestDirective (cacheControl: string | undefined): RequestDirective {
+  if (cacheControl === undefined) return undefined
+  let directive: RequestDirective
   for (const part of cacheControl.toLowerCase().split(',')) {
-    const directive = part.trim()
-    if (directive === 'no-cache' || /^max-age\s*=\s*"?0+"?$/.test(directive)) return true
+    const token = part.trim()
+    if (token === 'only-if-cached') return 'only-if-cached'
+    if (token === 'no-cache' || /^max-age\s*=\s*"?0+"?$/.test(token)) directive = 'refresh'
   }
-  return false
+  return directive
 }
 
 /** RFC 9110 weak comparison of If-None-Match against our (strong) ETag; `*` matches any. */
@@ -24,24 +32,30 @@ export function matchesIfNoneMatch (ifNoneMatch: string | undefined, etag: strin
 }
 
 function cacheStatus (outcome: CacheOutcome, ttlSeconds: number, refreshRefused: boolean): string {
-  const detail = refreshRefused ? '; detail=refresh-refused' : ''
-  if (outcome.hit) return `${CACHE_NAME}; hit; ttl=${ttlSeconds}${detail}`
-  const how = outcome.collapsed ? 'collapsed' : 'stored'
-  return `${CACHE_NAME}; fwd=${outcome.fwd}; fwd-status=200; ${how}; ttl=${ttlSeconds}${detail}`
+  const refused = refreshRefused ? '; detail=refresh-refused' : ''
+  switch (outcome.kind) {
+    case 'hit': return `${CACHE_NAME}; hit; ttl=${ttlSeconds}${outcome.detail === undefined ? refused : `; detail=${outcome.detail}`}`
+    case 'fetched': return `${CACHE_NAME}; fwd=${outcome.fwd}; fwd-status=200; ${outcome.collapsed ? 'collapsed' : 'stored'}; ttl=${ttlSeconds}${refused}`
+    // Staleness is the more important news: its reason takes the one detail slot.
+    case 'stale': return `${CACHE_NAME}; fwd=stale; ttl=${ttlSeconds}; detail=${outcome.detail}`
+  }
 }
 
 /**
  * The freshness headers of a cached representation: Cache-Control with the remaining freshness, Age,
  * ETag and Cache-Status. `ageMs` is how long ago the data was requested from Vobiz; `refreshRefused` says a
- * forced refresh was asked for but the caller's refresh budget was spent.
+ * forced refresh was asked for but the caller's refresh budget was spent. A stale answer has max-age=0 and a
+ * negative Cache-Status ttl (how long ago it stopped being fresh).
  */
 export function freshnessHeaders (outcome: CacheOutcome, etag: string, ageMs: number, freshForMs: number, refreshRefused = false): Record<string, string> {
   const age = Math.max(0, Math.floor(ageMs / 1000))
-  const remaining = Math.max(0, Math.floor((freshForMs - ageMs) / 1000))
+  const leftMs = freshForMs - ageMs
+  // Positive: whole seconds of freshness left. Negative (stale): whole seconds since it went stale, at least 1.
+  const ttl = outcome.kind === 'stale' ? -Math.max(1, Math.floor(-leftMs / 1000)) : Math.max(0, Math.floor(leftMs / 1000))
   return {
-    'cache-control': `private, max-age=${remaining}`,
+    'cache-control': `private, max-age=${Math.max(0, ttl)}`,
     age: String(age),
     etag,
-    'cache-status': cacheStatus(outcome, remaining, refreshRefused)
+    'cache-status': cacheStatus(outcome, ttl, refreshRefused)
   }
 }

@@ -44,7 +44,10 @@ function toProblem (error: unknown): ProblemError {
   if (error instanceof ProblemError) return error
   if (error instanceof UpstreamError) {
     const headers: Record<string, string> = error.retryAfterSeconds === undefined ? {} : { 'retry-after': String(error.retryAfterSeconds) }
-    return problem(error.code, UPSTREAM_DETAIL[error.code], headers)
+    const detail = error.shortCircuit === 'breaker-open'
+      ? 'Vobiz has been failing, so this service has stopped calling it for a moment. Retry after the time given in Retry-After.'
+      : UPSTREAM_DETAIL[error.code]
+    return problem(error.code, detail, headers)
   }
   const fastifyError = error as Partial<FastifyError>
   if (fastifyError.validation !== undefined) {

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import Type from 'typebox'
-import { HIT, type CacheEntry, type CacheOutcome, type ProfileCache } from '../cache/profile-cache.ts'
-import { freshnessHeaders, matchesIfNoneMatch, wantsRefresh } from '../http/cache-headers.ts'
+import { HIT, NotCachedError, type CacheEntry, type CacheOutcome, type GetOptions, type ProfileCache } from '../cache/profile-cache.ts'
+import { freshnessHeaders, matchesIfNoneMatch, requestDirective } from '../http/cache-headers.ts'
 import { authorize } from '../http/identity.ts'
+import { problem } from '../http/problems.ts'
 import type { Limiters } from '../http/rate-limit.ts'
 import type { ProfileSnapshot, View } from '../profile-snapshot.ts'
 import { Balance, BALANCE_EXAMPLE, Profile, PROFILE_EXAMPLE } from '../schemas/profile.ts'
@@ -11,6 +12,8 @@ import { apiErrorResponses, NOT_MODIFIED, okResponse } from '../schemas/response
 
 export interface ProfileRoutesOptions {
   cache: ProfileCache<ProfileSnapshot, View>
+  /** The clock the cache uses, for Age. */
+  now: () => number
   /** Works out request.identity (API key or JWT); never rejects. */
   identify: onRequestHookHandler
   limiters: Limiters
@@ -21,10 +24,10 @@ const JSON_TYPE = 'application/json; charset=utf-8'
 /** The API takes no query parameters: unknown ones are a 400, not silently ignored. */
 const NO_QUERY = Type.Object({}, { additionalProperties: false })
 
-const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (app, { cache, identify, limiters }) => {
+const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (app, { cache, now, identify, limiters }) => {
   function write (view: View, entry: CacheEntry<ProfileSnapshot>, outcome: CacheOutcome, refused: boolean, request: FastifyRequest, reply: FastifyReply): void {
     const representation = entry.value.views[view]
-    reply.headers(freshnessHeaders(outcome, representation.etag, Date.now() - entry.fetchedAt, cache.freshnessMs(view), refused))
+    reply.headers(freshnessHeaders(outcome, representation.etag, now() - entry.fetchedAt, cache.freshness(view).ttlMs, refused))
     if (matchesIfNoneMatch(request.headers['if-none-match'], representation.etag)) {
       reply.code(304).send()
     } else {
@@ -37,25 +40,31 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
    * answered synchronously, anything else waits for the (shared) upstream fetch.
    */
   function serve (view: View, request: FastifyRequest, reply: FastifyReply): void {
-    if (wantsRefresh(request.headers['cache-control'])) {
-      refresh(view, request, reply).catch((err: unknown) => reply.send(err))
-      return
+    const directive = requestDirective(request.headers['cache-control'])
+    if (directive === undefined) {
+      const hit = cache.fresh(view)
+      if (hit !== undefined) {
+        write(view, hit, HIT, false, request, reply)
+        return
+      }
     }
-    const hit = cache.fresh(view)
-    if (hit !== undefined) {
-      write(view, hit, HIT, false, request, reply)
-      return
-    }
-    cache.get(view)
-      .then(({ entry, outcome }) => write(view, entry, outcome, false, request, reply))
-      .catch((err: unknown) => reply.send(err))
+    answer(view, directive, request, reply).catch((err: unknown) => {
+      reply.send(err instanceof NotCachedError ? problem('not_cached', 'Nothing usable is cached, and only-if-cached forbids asking Vobiz.') : err)
+    })
   }
 
-  /** A forced refresh, if the caller's refresh budget allows; otherwise the cached answer, saying so. */
-  async function refresh (view: View, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const allowed = await limiters.allowRefresh(request)
-    const { entry, outcome } = await cache.get(view, allowed)
-    write(view, entry, outcome, !allowed, request, reply)
+  /** Anything but a plain hit: a fetch, a stale answer, only-if-cached, or a refresh the caller's budget allows. */
+  async function answer (view: View, directive: ReturnType<typeof requestDirective>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const options: GetOptions = {}
+    let refused = false
+    if (directive === 'only-if-cached') {
+      options.onlyIfCached = true
+    } else if (directive === 'refresh') {
+      options.refresh = await limiters.allowRefresh(request)
+      refused = !options.refresh
+    }
+    const { entry, outcome } = await cache.get(view, options)
+    write(view, entry, outcome, refused, request, reply)
   }
 
   const guard = (scopes: Parameters<typeof authorize>[0]) => ({

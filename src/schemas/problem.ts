@@ -24,7 +24,8 @@ export const PROBLEMS = {
   upstream_invalid_response: { status: 502, title: 'Vobiz sent an invalid response' },
   upstream_rate_limited: { status: 503, title: 'Vobiz is rate-limiting this service' },
   service_unavailable: { status: 503, title: 'Service unavailable' },
-  upstream_timeout: { status: 504, title: 'Vobiz did not answer in time' }
+  upstream_timeout: { status: 504, title: 'Vobiz did not answer in time' },
+  not_cached: { status: 504, title: 'Not cached' }
 } as const satisfies Record<string, { status: number, title: string }>
 
 export type ProblemCode = keyof typeof PROBLEMS

@@ -99,8 +99,8 @@ export function apiErrorResponses () {
     403: problemResponse('The key\'s consumer or the token lacks the scope this route needs', ['insufficient_scope']),
     429: problemResponse('The caller\'s requests for this minute are spent; see Retry-After and RateLimit', ['rate_limited']),
     500: problemResponse('An unexpected error; quote request_id when reporting it', ['internal_error']),
-    502: problemResponse('Vobiz failed: unreachable or 5xx, rejected our credentials, or sent an unusable response', ['upstream_unavailable', 'upstream_auth_failed', 'upstream_invalid_response']),
+    502: problemResponse('Vobiz failed (unreachable or 5xx, rejected our credentials, or sent an unusable response), or the circuit breaker is open — and no stale copy was usable', ['upstream_unavailable', 'upstream_auth_failed', 'upstream_invalid_response']),
     503: problemResponse('Vobiz is rate-limiting this service, or the service is overloaded; see Retry-After', ['upstream_rate_limited', 'service_unavailable']),
-    504: problemResponse('Vobiz did not answer within UPSTREAM_TIMEOUT_MS', ['upstream_timeout'])
+    504: problemResponse('Vobiz did not answer within UPSTREAM_TIMEOUT_MS, or only-if-cached found nothing usable cached', ['upstream_timeout', 'not_cached'])
   }
 }

@@ -1,5 +1,4 @@
 import { Pool, errors as undiciErrors } from 'undici'
-import type { Logger } from 'pino'
 import { UpstreamError } from './errors.ts'
 
 export const PARTNER_ME_PATH = '/api/v1/partner/me'
@@ -8,10 +7,9 @@ export interface VobizClientOptions {
   baseUrl: string
   authId: string
   authToken: string
-  /** Overall deadline of one fetch: connect, headers and body together. */
-  timeoutMs: number
+  /** Longest one attempt may take: connect, headers and body together. */
+  attemptTimeoutMs: number
   maxBodyBytes: number
-  logger: Logger
 }
 
 /** Retry-After used when Vobiz sends 429 without one. */
@@ -69,24 +67,20 @@ async function readCapped (body: AsyncIterable<Buffer>, limit: number): Promise<
 }
 
 /**
- * The Vobiz partner API over one keep-alive undici Pool. Knows nothing of HTTP serving or caching:
- * it fetches /api/v1/partner/me once per call and either returns the parsed JSON or throws an UpstreamError.
- * No retries here.
+ * The Vobiz partner API over one keep-alive undici Pool. Knows nothing of HTTP serving or caching: one call,
+ * one request to /api/v1/partner/me, returning the parsed JSON or throwing an UpstreamError. Retries, the
+ * breaker and the 429 cool-down are upstream.ts's.
  */
 export class VobizClient {
   readonly #pool: Pool
   readonly #path: string
   readonly #headers: Record<string, string>
-  readonly #timeoutMs: number
   readonly #maxBodyBytes: number
-  readonly #log: Logger
 
   constructor (options: VobizClientOptions) {
     const base = new URL(options.baseUrl)
     this.#path = base.pathname.replace(/\/+$/, '') + PARTNER_ME_PATH
-    this.#timeoutMs = options.timeoutMs
     this.#maxBodyBytes = options.maxBodyBytes
-    this.#log = options.logger
     this.#headers = {
       'x-auth-id': options.authId,
       'x-auth-token': options.authToken,
@@ -97,42 +91,29 @@ export class VobizClient {
       connections: 4,
       pipelining: 1,
       keepAliveTimeout: 30_000,
-      connectTimeout: options.timeoutMs,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs
+      connectTimeout: options.attemptTimeoutMs,
+      headersTimeout: options.attemptTimeoutMs,
+      bodyTimeout: options.attemptTimeoutMs
     })
   }
 
-  /** GET /api/v1/partner/me → parsed JSON body. `signal` aborts the fetch early (the deadline always applies). */
-  async getPartnerProfile (signal?: AbortSignal): Promise<unknown> {
-    const started = performance.now()
-    const deadline = AbortSignal.timeout(this.#timeoutMs)
-    const combined = signal === undefined ? deadline : AbortSignal.any([signal, deadline])
+  /**
+   * One attempt at GET /api/v1/partner/me → parsed JSON body, within `timeoutMs` (connect, headers and body)
+   * and `signal`. Failures are UpstreamErrors, marked retryable when another attempt could succeed.
+   */
+  async attempt (signal: AbortSignal, timeoutMs: number): Promise<unknown> {
+    const deadline = AbortSignal.timeout(timeoutMs)
+    const state = { headers: false }
     try {
-      const body = await this.#fetch(combined)
-      this.#log.info({ upstream: { outcome: 'ok', status: 200, ms: Math.round(performance.now() - started) } }, 'vobiz fetch')
-      return body
+      return await this.#fetch(AbortSignal.any([signal, deadline]), state)
     } catch (err) {
-      const error = this.#classify(err, deadline, signal)
-      const entry = {
-        upstream: {
-          outcome: error.code,
-          status: error.upstreamStatus,
-          upstreamCode: error.upstreamCode,
-          ms: Math.round(performance.now() - started)
-        }
-      }
-      if (error.code === 'upstream_auth_failed') {
-        this.#log.error(entry, 'vobiz rejected the partner credentials: check VOBIZ_AUTH_ID / VOBIZ_AUTH_TOKEN')
-      } else {
-        this.#log.warn(entry, `vobiz fetch failed: ${error.message}`)
-      }
-      throw error
+      throw this.#classify(err, deadline, signal, state.headers, timeoutMs)
     }
   }
 
-  async #fetch (signal: AbortSignal): Promise<unknown> {
+  async #fetch (signal: AbortSignal, state: { headers: boolean }): Promise<unknown> {
     const response = await this.#pool.request({ method: 'GET', path: this.#path, headers: this.#headers, signal })
+    state.headers = true
     const { statusCode } = response
     const declared = Number(response.headers['content-length'])
     if (declared > this.#maxBodyBytes) {
@@ -156,26 +137,30 @@ export class VobizClient {
     if (statusCode === 401 || statusCode === 403) {
       throw new UpstreamError('upstream_auth_failed', `vobiz answered ${statusCode}`, details)
     }
+    const retryAfter = response.headers['retry-after']
     if (statusCode === 429) {
-      const retryAfterSeconds = parseRetryAfter(response.headers['retry-after'])
-      throw new UpstreamError('upstream_rate_limited', `vobiz answered 429 (retry after ${retryAfterSeconds}s)`, { ...details, retryAfterSeconds })
+      const retryAfterSeconds = parseRetryAfter(retryAfter)
+      throw new UpstreamError('upstream_rate_limited', `vobiz answered 429 (retry after ${retryAfterSeconds}s)`, { ...details, retryAfterSeconds, retryable: true })
     }
-    throw new UpstreamError('upstream_unavailable', `vobiz answered ${statusCode}`, details)
+    const retryable = statusCode === 502 || statusCode === 503 || statusCode === 504
+    const retryAfterSeconds = retryable && retryAfter !== undefined ? parseRetryAfter(retryAfter) : undefined
+    throw new UpstreamError('upstream_unavailable', `vobiz answered ${statusCode}`, { ...details, retryable, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) })
   }
 
-  #classify (err: unknown, deadline: AbortSignal, signal: AbortSignal | undefined): UpstreamError {
+  #classify (err: unknown, deadline: AbortSignal, signal: AbortSignal, headers: boolean, timeoutMs: number): UpstreamError {
     if (err instanceof UpstreamError) return err
+    if (signal.aborted) {
+      return new UpstreamError('upstream_unavailable', 'fetch aborted', { cause: err })
+    }
     if (deadline.aborted ||
         err instanceof undiciErrors.HeadersTimeoutError ||
         err instanceof undiciErrors.BodyTimeoutError ||
         err instanceof undiciErrors.ConnectTimeoutError) {
-      return new UpstreamError('upstream_timeout', `no complete answer within ${this.#timeoutMs} ms`, { cause: err })
-    }
-    if (signal?.aborted === true) {
-      return new UpstreamError('upstream_unavailable', 'fetch aborted', { cause: err })
+      // A timeout before the response headers may be retried; one mid-body may not (Vobiz answered, slowly).
+      return new UpstreamError('upstream_timeout', `no complete answer within ${timeoutMs} ms`, { cause: err, retryable: !headers })
     }
     // undici's connection error messages name the socket problem and address, never headers.
-    return new UpstreamError('upstream_unavailable', `connection failed: ${String((err as Error).message)}`, { cause: err })
+    return new UpstreamError('upstream_unavailable', `connection failed: ${String((err as Error).message)}`, { cause: err, retryable: true })
   }
 
   async close (): Promise<void> {

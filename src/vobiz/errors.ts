@@ -11,8 +11,12 @@ export interface UpstreamErrorDetails {
   upstreamStatus?: number
   /** Machine code from Vobiz's error body (sanitised), for logs only. */
   upstreamCode?: string
-  /** Seconds to wait before trying again (upstream 429). */
+  /** Seconds to wait before trying again (upstream 429, an open breaker, a cool-down). */
   retryAfterSeconds?: number
+  /** Worth another attempt: a connection failure, a timeout before response headers, 429, 502, 503 or 504. */
+  retryable?: boolean
+  /** Set when no request was sent: the circuit breaker is open, or the service is cooling down after a 429. */
+  shortCircuit?: 'breaker-open' | 'cooling-down'
   cause?: unknown
 }
 
@@ -25,6 +29,8 @@ export class UpstreamError extends Error {
   readonly upstreamStatus: number | undefined
   readonly upstreamCode: string | undefined
   readonly retryAfterSeconds: number | undefined
+  readonly retryable: boolean
+  readonly shortCircuit: 'breaker-open' | 'cooling-down' | undefined
 
   constructor (code: UpstreamErrorCode, message: string, details: UpstreamErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause })
@@ -33,5 +39,7 @@ export class UpstreamError extends Error {
     this.upstreamStatus = details.upstreamStatus
     this.upstreamCode = details.upstreamCode
     this.retryAfterSeconds = details.retryAfterSeconds
+    this.retryable = details.retryable ?? false
+    this.shortCircuit = details.shortCircuit
   }
 }

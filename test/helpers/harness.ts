@@ -67,6 +67,8 @@ export interface HarnessOptions {
   /** Extra environment variables for loadConfig (strings, as an operator would set them). */
   env?: Record<string, string>
   sandbox?: SandboxOptions
+  /** The app's cache clock (default Date.now). */
+  now?: () => number
 }
 
 /** Starts the sandbox and the real app against it on loopback sockets; both close when `t` ends. */
@@ -85,7 +87,7 @@ export async function startHarness (t: Test, options: HarnessOptions = {}): Prom
     ...options.env
   })
   const logs = new LogCapture()
-  const app = await buildApp(config, { logStream: logs })
+  const app = await buildApp(config, { logStream: logs, ...(options.now === undefined ? {} : { now: options.now }) })
   const address = await app.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(async () => {
     await app.close()

@@ -69,7 +69,7 @@ t.test('the spec documents every route, status, header and scope', async (t) => 
     t.ok(responses['429'].headers.RateLimit)
     t.ok(responses['401'].headers['WWW-Authenticate'])
   }
-  t.same([...documentedCodes].sort(), ['bad_request', 'insufficient_scope', 'internal_error', 'invalid_api_key', 'invalid_token', 'missing_api_key', 'rate_limited', 'service_unavailable',
+  t.same([...documentedCodes].sort(), ['bad_request', 'insufficient_scope', 'internal_error', 'invalid_api_key', 'invalid_token', 'missing_api_key', 'not_cached', 'rate_limited', 'service_unavailable',
     'upstream_auth_failed', 'upstream_invalid_response', 'upstream_rate_limited', 'upstream_timeout', 'upstream_unavailable'])
   t.notMatch(JSON.stringify(spec), /auth_id|X-Auth-Token|x-auth-token/i, 'nothing about the Vobiz credentials')
 })

@@ -1,82 +1,100 @@
 import t, { type Test } from 'tap'
-import { pino } from 'pino'
-import { startSandbox } from '../../src/sandbox/sandbox.ts'
+import { startSandbox, type Fault } from '../../src/sandbox/sandbox.ts'
 import { parseRetryAfter, upstreamErrorCode, VobizClient } from '../../src/vobiz/client.ts'
-import { LogCapture } from '../helpers/harness.ts'
 
-async function setup (t: Test, options: { timeoutMs?: number, basePath?: string } = {}) {
+const never = new AbortController().signal
+
+async function setup (t: Test, options: { basePath?: string } = {}) {
   const sandbox = await startSandbox()
-  const logs = new LogCapture()
   const client = new VobizClient({
     baseUrl: sandbox.url + (options.basePath ?? ''),
     authId: sandbox.authId,
     authToken: sandbox.authToken,
-    timeoutMs: options.timeoutMs ?? 1000,
-    maxBodyBytes: 4096,
-    logger: pino(logs)
+    attemptTimeoutMs: 1000,
+    maxBodyBytes: 4096
   })
   t.teardown(async () => {
     await client.close()
     await sandbox.close()
   })
-  return { sandbox, client, logs }
+  const get = (timeoutMs = 1000, signal = never) => client.attempt(signal, timeoutMs)
+  return { sandbox, client, get }
 }
 
 t.test('sends the credentials and Accept header to /api/v1/partner/me and returns the JSON', async (t) => {
-  const { sandbox, client, logs } = await setup(t)
-  const body = await client.getPartnerProfile() as Record<string, unknown>
+  const { sandbox, get } = await setup(t)
+  const body = await get() as Record<string, unknown>
   t.equal(body.id, 'partner-882abc')
   const seen = sandbox.recorded[0]
   t.equal(seen?.url, '/api/v1/partner/me')
   t.equal(seen?.headers['x-auth-id'], sandbox.authId)
   t.equal(seen?.headers['x-auth-token'], sandbox.authToken)
   t.equal(seen?.headers.accept, 'application/json')
-  t.match(logs.lines[0], { msg: 'vobiz fetch', upstream: { outcome: 'ok', status: 200 } })
 })
 
 t.test('a base URL with a path prefix is kept (for egress proxies)', async (t) => {
-  const { sandbox, client } = await setup(t, { basePath: '/vobiz/' })
-  await t.rejects(client.getPartnerProfile(), { code: 'upstream_unavailable', upstreamStatus: 404 })
+  const { sandbox, get } = await setup(t, { basePath: '/vobiz/' })
+  await t.rejects(get(), { code: 'upstream_unavailable', upstreamStatus: 404, retryable: false })
   t.equal(sandbox.recorded[0]?.url, '/vobiz/api/v1/partner/me')
 })
 
 t.test('keeps the connection alive between fetches', async (t) => {
-  const { sandbox, client } = await setup(t)
-  await client.getPartnerProfile()
-  await client.getPartnerProfile()
+  const { sandbox, get } = await setup(t)
+  await get()
+  await get()
   t.equal(sandbox.recorded.length, 2)
   t.equal(sandbox.recorded[1]?.headers.connection, 'keep-alive')
 })
 
 t.test('a declared Content-Length over the cap is refused without reading the body', async (t) => {
-  const { sandbox, client } = await setup(t)
+  const { sandbox, get } = await setup(t)
   sandbox.inject({ kind: 'oversize', bytes: 10_000 }, 1)
-  await t.rejects(client.getPartnerProfile(), { code: 'upstream_invalid_response', message: /exceeds the 4096-byte cap/ })
+  await t.rejects(get(), { code: 'upstream_invalid_response', message: /exceeds the 4096-byte cap/, retryable: false })
 })
 
 t.test('a chunked body is cut off once it passes the cap', async (t) => {
-  const { sandbox, client } = await setup(t)
+  const { sandbox, get } = await setup(t)
   sandbox.inject({ kind: 'oversize', bytes: 100_000, chunked: true }, 1)
-  await t.rejects(client.getPartnerProfile(), { code: 'upstream_invalid_response', message: /body exceeds the 4096-byte cap/ })
-  t.ok(await client.getPartnerProfile(), 'the client is usable afterwards')
+  await t.rejects(get(), { code: 'upstream_invalid_response', message: /body exceeds the 4096-byte cap/ })
+  t.ok(await get(), 'the client is usable afterwards')
 })
 
 t.test('a caller abort ends the fetch early', async (t) => {
-  const { sandbox, client } = await setup(t)
+  const { sandbox, get } = await setup(t)
   sandbox.inject({ kind: 'delay', ms: 500 }, 1)
   const controller = new AbortController()
   const started = Date.now()
   setTimeout(() => controller.abort(), 20)
-  await t.rejects(client.getPartnerProfile(controller.signal), { code: 'upstream_unavailable', message: 'fetch aborted' })
+  await t.rejects(get(1000, controller.signal), { code: 'upstream_unavailable', message: 'fetch aborted' })
   t.ok(Date.now() - started < 400)
 })
 
-t.test('the deadline covers the whole fetch', async (t) => {
-  const { sandbox, client } = await setup(t, { timeoutMs: 150 })
+t.test('the attempt timeout covers the whole attempt; only a timeout before headers is retryable', async (t) => {
+  const { sandbox, get } = await setup(t)
   sandbox.inject({ kind: 'stall-body', ms: 1000 }, 1)
   const started = Date.now()
-  await t.rejects(client.getPartnerProfile(), { code: 'upstream_timeout' })
+  await t.rejects(get(150), { code: 'upstream_timeout', retryable: false })
   t.ok(Date.now() - started < 900, 'gave up at the deadline, not when the body finished')
+  sandbox.inject({ kind: 'delay', ms: 1000 }, 1)
+  await t.rejects(get(150), { code: 'upstream_timeout', retryable: true })
+})
+
+t.test('which failures are retryable', async (t) => {
+  const { sandbox, get } = await setup(t)
+  const cases: Array<[Fault, { code: string, retryable: boolean, retryAfterSeconds?: number }]> = [
+    [{ kind: 'status', status: 502 }, { code: 'upstream_unavailable', retryable: true }],
+    [{ kind: 'status', status: 503, headers: { 'retry-after': '2' } }, { code: 'upstream_unavailable', retryable: true, retryAfterSeconds: 2 }],
+    [{ kind: 'status', status: 504 }, { code: 'upstream_unavailable', retryable: true, retryAfterSeconds: undefined }],
+    [{ kind: 'status', status: 429 }, { code: 'upstream_rate_limited', retryable: true, retryAfterSeconds: 5 }],
+    [{ kind: 'status', status: 500 }, { code: 'upstream_unavailable', retryable: false }],
+    [{ kind: 'status', status: 401 }, { code: 'upstream_auth_failed', retryable: false }],
+    [{ kind: 'malformed' }, { code: 'upstream_invalid_response', retryable: false }],
+    [{ kind: 'reset', when: 'before-headers' }, { code: 'upstream_unavailable', retryable: true }]
+  ]
+  for (const [fault, expected] of cases) {
+    sandbox.inject(fault, 1)
+    await t.rejects(get(), expected, JSON.stringify(fault))
+  }
 })
 
 t.test('parseRetryAfter: seconds, HTTP-date, junk, clamping', async (t) => {

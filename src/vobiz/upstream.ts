@@ -1,0 +1,130 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { BrokenCircuitError, CircuitState, circuitBreaker, ConsecutiveBreaker, handleWhen, type CircuitBreakerPolicy } from 'cockatiel'
+import type { Logger } from 'pino'
+import type { VobizClient } from './client.ts'
+import { UpstreamError } from './errors.ts'
+
+export interface UpstreamOptions<T> {
+  client: Pick<VobizClient, 'attempt'>
+  /** Turns a 200 body into the value (throws an UpstreamError for an unusable one, which is not retried). */
+  parse: (raw: unknown) => T
+  /** Deadline of one fetch, all attempts and backoff included. */
+  timeoutMs: number
+  /** Longest a single attempt may take (capped by what is left of the deadline). */
+  attemptTimeoutMs: number
+  /** Extra attempts after the first, for retryable failures only. */
+  retries: number
+  /** Consecutive failed fetches that open the breaker. */
+  breakerThreshold: number
+  /** How long the breaker stays open before one probe is let through. */
+  breakerOpenMs: number
+  logger: Logger
+  /** Source of jitter, [0, 1). */
+  random?: () => number
+}
+
+export type BreakerState = 'closed' | 'open' | 'half-open'
+
+interface UpstreamStatus {
+  breaker: BreakerState
+  /** Until when (ms since epoch) the service holds off after a Vobiz 429, if it does. */
+  coolingDownUntil: number | undefined
+}
+
+const BASE_BACKOFF_MS = 100
+const MAX_BACKOFF_MS = 1000
+/** Not worth starting an attempt with less time than this left. */
+const MIN_ATTEMPT_MS = 50
+
+const BREAKER_STATES: Record<CircuitState, BreakerState> = {
+  [CircuitState.Closed]: 'closed',
+  [CircuitState.Open]: 'open',
+  [CircuitState.HalfOpen]: 'half-open',
+  [CircuitState.Isolated]: 'open'
+}
+
+/**
+ * Vobiz as the cache sees it: one fetch = attempts with retries (exponential backoff, full jitter, Retry-After
+ * honoured, all inside the deadline), behind a circuit breaker (cockatiel) and a service-wide cool-down after
+ * a 429. Only idempotent GETs go through here; 401/403, 500 and unusable bodies are never retried.
+ */
+export class ResilientUpstream<T> {
+  readonly #options: UpstreamOptions<T>
+  readonly #breaker: CircuitBreakerPolicy
+  readonly #random: () => number
+  readonly #status: UpstreamStatus = { breaker: 'closed', coolingDownUntil: undefined }
+
+  constructor (options: UpstreamOptions<T>) {
+    this.#options = options
+    this.#random = options.random ?? Math.random
+    this.#breaker = circuitBreaker(
+      // An open breaker or a cool-down is not Vobiz failing again; a 429 is handled by the cool-down.
+      handleWhen((err) => err instanceof UpstreamError && err.code !== 'upstream_rate_limited'),
+      { halfOpenAfter: options.breakerOpenMs, breaker: new ConsecutiveBreaker(options.breakerThreshold) }
+    )
+    this.#breaker.onStateChange((state) => {
+      this.#status.breaker = BREAKER_STATES[state]
+      const log = state === CircuitState.Open ? options.logger.error.bind(options.logger) : options.logger.warn.bind(options.logger)
+      log({ breaker: this.#status.breaker }, `vobiz circuit breaker ${this.#status.breaker}`)
+    })
+  }
+
+  /** One fetch of the partner profile, parsed, or an UpstreamError. */
+  async fetch (signal: AbortSignal): Promise<T> {
+    const now = Date.now()
+    const { coolingDownUntil } = this.#status
+    if (coolingDownUntil !== undefined && now < coolingDownUntil) {
+      throw new UpstreamError('upstream_rate_limited', 'holding off after a Vobiz 429', {
+        retryAfterSeconds: Math.ceil((coolingDownUntil - now) / 1000),
+        shortCircuit: 'cooling-down'
+      })
+    }
+    const started = performance.now()
+    const progress = { attempts: 0 }
+    try {
+      const body = await this.#breaker.execute(() => this.#withRetries(signal, progress))
+      this.#options.logger.info({ upstream: { outcome: 'ok', status: 200, attempts: progress.attempts, ms: Math.round(performance.now() - started) } }, 'vobiz fetch')
+      return body
+    } catch (err) {
+      const error = err instanceof BrokenCircuitError
+        ? new UpstreamError('upstream_unavailable', 'the circuit breaker is open', {
+          retryAfterSeconds: Math.max(1, Math.ceil(this.#options.breakerOpenMs / 1000)),
+          shortCircuit: 'breaker-open'
+        })
+        : err as UpstreamError
+      this.#failed(error, progress.attempts, performance.now() - started)
+      throw error
+    }
+  }
+
+  #failed (error: UpstreamError, attempts: number, ms: number): void {
+    if (error.code === 'upstream_rate_limited' && error.shortCircuit === undefined) {
+      this.#status.coolingDownUntil = Date.now() + (error.retryAfterSeconds ?? 1) * 1000
+    }
+    const entry = { upstream: { outcome: error.code, status: error.upstreamStatus, upstreamCode: error.upstreamCode, attempts, ms: Math.round(ms) } }
+    if (error.code === 'upstream_auth_failed') {
+      this.#options.logger.error(entry, 'vobiz rejected the partner credentials: check VOBIZ_AUTH_ID / VOBIZ_AUTH_TOKEN')
+    } else {
+      this.#options.logger.warn(entry, `vobiz fetch failed: ${error.message}`)
+    }
+  }
+
+  async #withRetries (signal: AbortSignal, progress: { attempts: number }): Promise<T> {
+    const { client, parse, timeoutMs, attemptTimeoutMs, retries } = this.#options
+    const deadlineAt = Date.now() + timeoutMs
+    for (;;) {
+      progress.attempts += 1
+      try {
+        return parse(await client.attempt(signal, Math.min(attemptTimeoutMs, deadlineAt - Date.now())))
+      } catch (err) {
+        const error = err as UpstreamError
+        if (!error.retryable || progress.attempts > retries) throw error
+        // Full jitter: anywhere from 0 to the exponential step; never sooner than Vobiz's Retry-After.
+        const backoff = this.#random() * Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** (progress.attempts - 1))
+        const delay = Math.max(backoff, (error.retryAfterSeconds ?? 0) * 1000)
+        if (Date.now() + delay + MIN_ATTEMPT_MS > deadlineAt) throw error
+        await sleep(delay, undefined, { signal }).catch(() => { throw error })
+      }
+    }
+  }
+}
