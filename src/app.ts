@@ -4,26 +4,40 @@ import { pino, type DestinationStream, type LoggerOptions } from 'pino'
 import { ProfileCache } from './cache/profile-cache.ts'
 import type { Config } from './config.ts'
 import { ConsumerRegistry } from './consumers.ts'
+import underPressure from '@fastify/under-pressure'
 import accessLog from './http/access-log.ts'
 import browser from './http/browser.ts'
 import { identify } from './http/identity.ts'
 import { JwtVerifier } from './http/jwt.ts'
+import { Metrics, metricsRoute } from './http/metrics.ts'
 import { createLimiters } from './http/rate-limit.ts'
 import openapi from './http/openapi.ts'
-import problems from './http/problems.ts'
+import problems, { ProblemError } from './http/problems.ts'
 import { requestId } from './http/request-id.ts'
 import { buildSnapshot, type ProfileSnapshot, type View } from './profile-snapshot.ts'
+import healthRoutes from './routes/health.ts'
 import profileRoutes from './routes/profile.ts'
 import { VobizClient } from './vobiz/client.ts'
 import { UpstreamError } from './vobiz/errors.ts'
 import { normalizeProfile } from './vobiz/profile.ts'
 import { ResilientUpstream } from './vobiz/upstream.ts'
 
+const OVERLOAD_RETRY_AFTER_SECONDS = 5
+
+/** What @fastify/under-pressure throws when shedding load: a 503 problem with Retry-After. */
+class Overloaded extends ProblemError {
+  constructor () {
+    super('service_unavailable', 'The service is overloaded. Retry after the time given in Retry-After.', { 'retry-after': String(OVERLOAD_RETRY_AFTER_SECONDS) })
+  }
+}
+
 export interface AppDeps {
   /** Where log lines go (default: stdout). Tests pass a stream to read them. */
   logStream?: DestinationStream
   /** The cache's clock (default Date.now); tests move it to age entries without waiting. */
   now?: () => number
+  /** How often load shedding samples event-loop delay and heap (default 1000 ms). */
+  pressureSampleIntervalMs?: number
 }
 
 /** Header and field paths that may carry a secret, censored in every log line. */
@@ -82,8 +96,10 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     retries: config.UPSTREAM_RETRIES,
     breakerThreshold: config.BREAKER_FAILURE_THRESHOLD,
     breakerOpenMs: config.BREAKER_OPEN_SECONDS * 1000,
-    logger: vobizLog
+    logger: vobizLog,
+    observe: (outcome, attempts, seconds) => { metrics.observeFetch(outcome, attempts, seconds) }
   })
+  const metrics = new Metrics(() => upstream.status)
   const cache = new ProfileCache<ProfileSnapshot, View>({
     freshness: {
       profile: {
@@ -98,7 +114,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
         staleIfErrorMs: config.BALANCE_STALE_IF_ERROR_SECONDS * 1000
       }
     },
-    load: async (signal, fetchedAt) => buildSnapshot(await upstream.fetch(signal), fetchedAt),
+    load: async (signal, fetchedAt, requestId) => buildSnapshot(await upstream.fetch(signal, requestId), fetchedAt),
     staleDetail: (error) => error instanceof UpstreamError && error.shortCircuit === 'breaker-open' ? 'breaker-open' : 'stale-if-error',
     // Already logged by the upstream; the stale entry keeps serving.
     onBackgroundError: () => {},
@@ -107,20 +123,28 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
 
   // On close, Node stops accepting connections and drops the idle ones, but a keep-alive connection that
   // was busy stays open after its response. Keep dropping idle connections until the server has closed.
-  let draining: NodeJS.Timeout | undefined
+  let drainTimer: NodeJS.Timeout | undefined
   app.addHook('preClose', (done) => {
-    draining = setInterval(() => app.server.closeIdleConnections(), 50).unref()
+    drainTimer = setInterval(() => app.server.closeIdleConnections(), 50).unref()
     done()
   })
   app.addHook('onClose', async () => {
-    clearInterval(draining)
+    clearInterval(drainTimer)
     cache.clear()
     await client.close()
   })
 
   app.decorateRequest('identity', null as never)
   await app.register(problems)
-  await app.register(accessLog)
+  await app.register(accessLog, { metrics })
+  // Load shedding: 503 problem+json with Retry-After past the event-loop delay or heap limits (probes exempt).
+  await app.register(underPressure, {
+    maxEventLoopDelay: config.MAX_EVENT_LOOP_DELAY_MS,
+    maxHeapUsedBytes: config.MAX_HEAP_USED_BYTES,
+    retryAfter: OVERLOAD_RETRY_AFTER_SECONDS,
+    sampleInterval: deps.pressureSampleIntervalMs ?? 1000,
+    customError: Overloaded
+  })
   await app.register(browser, { corsOrigins: config.corsOrigins })
   await app.register(openapi, { docsEnabled: config.DOCS_ENABLED })
   const jwt = config.JWT_JWKS_URL === undefined || config.JWT_ISSUER === undefined || config.JWT_AUDIENCE === undefined
@@ -133,8 +157,11 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
       clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
       cooldownMs: config.JWT_JWKS_COOLDOWN_SECONDS * 1000
     })
+  await app.register(healthRoutes, { upstream: () => upstream.status, draining: () => drainTimer !== undefined })
+  metricsRoute(app, metrics, config.METRICS_TOKEN)
   await app.register(profileRoutes, {
     cache,
+    metrics,
     now: deps.now ?? Date.now,
     identify: identify({
       consumers: new ConsumerRegistry(config.consumers),
@@ -142,7 +169,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
       defaultLimit: config.RATE_LIMIT_PER_MINUTE,
       anonymousLimit: config.ANONYMOUS_RATE_LIMIT_PER_MINUTE
     }),
-    limiters: await createLimiters(app, { refreshPerMinute: config.REFRESH_PER_MINUTE })
+    limiters: await createLimiters(app, { refreshPerMinute: config.REFRESH_PER_MINUTE, metrics })
   })
   return app
 }

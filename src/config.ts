@@ -42,6 +42,9 @@ export const EnvSchema = Type.Object({
   JWT_CLOCK_TOLERANCE_SECONDS: Type.Integer({ default: 30, minimum: 0, maximum: 300, description: 'an integer number of seconds from 0 to 300 allowed for clock skew on exp/nbf' }),
   JWT_JWKS_COOLDOWN_SECONDS: Type.Integer({ default: 30, minimum: 0, maximum: 3600, description: 'an integer number of seconds from 0 to 3600 between JWKS refetches on an unknown kid' }),
   CORS_ORIGINS: Type.Optional(Type.String({ description: 'a comma-separated list of allowed browser origins (https://app.example.com), or *' })),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 512, secret: true, description: 'a secret of at least 16 characters; GET /metrics then answers to Authorization: Bearer <it>' })),
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0, maximum: 60000, description: 'an integer number of milliseconds from 0 (off) to 60000: event-loop delay past which requests are shed with 503' }),
+  MAX_HEAP_USED_BYTES: Type.Integer({ default: 268435456, minimum: 0, description: 'an integer number of bytes (0: off): heap use past which requests are shed with 503' }),
   DOCS_ENABLED: Type.Boolean({ default: true, description: 'true or false; false turns off /docs, /openapi.json and /openapi.yaml' }),
   LOG_LEVEL: Type.Enum(LOG_LEVELS, { default: 'info', description: `one of ${LOG_LEVELS.join(', ')}` })
 })

@@ -32,8 +32,11 @@ export interface Freshness {
 }
 
 export interface ProfileCacheOptions<T, C extends string> {
-  /** Fetches a new value. `fetchedAt` is the time the fetch started, for values that record their own age. */
-  load: (signal: AbortSignal, fetchedAt: number) => Promise<T>
+  /**
+   * Fetches a new value. `fetchedAt` is the time the fetch started, for values that record their own age;
+   * `requestId` is the id of the request that started it.
+   */
+  load: (signal: AbortSignal, fetchedAt: number, requestId: string | undefined) => Promise<T>
   freshness: Record<C, Freshness>
   /** The `detail` of a stale-if-error answer for this failure, e.g. `stale-if-error` or `breaker-open`. */
   staleDetail: (error: unknown) => string
@@ -47,6 +50,8 @@ export interface GetOptions {
   refresh?: boolean
   /** Never go upstream (Cache-Control: only-if-cached): the usable cached entry, or NotCachedError. */
   onlyIfCached?: boolean
+  /** The id of the request asking, passed to `load` when it starts the fetch. */
+  requestId?: string
 }
 
 /** Thrown for only-if-cached when nothing usable is cached. */
@@ -57,6 +62,7 @@ export class NotCachedError extends Error {
 interface FetchContext {
   /** Set by the fetch method when this caller's fetch() call started the upstream request. */
   initiated: boolean
+  requestId: string | undefined
 }
 
 export const HIT: CacheOutcome = Object.freeze({ kind: 'hit' })
@@ -91,7 +97,7 @@ export class ProfileCache<T, C extends string> {
       fetchMethod: async (_key, _stale, { signal, context }) => {
         context.initiated = true
         const fetchedAt = this.#now()
-        return { value: await load(signal, fetchedAt), fetchedAt }
+        return { value: await load(signal, fetchedAt, context.requestId), fetchedAt }
       }
     })
   }
@@ -123,13 +129,13 @@ export class ProfileCache<T, C extends string> {
     if (options.refresh !== true && cached !== undefined) {
       if (age < ttlMs) return { entry: cached, outcome: HIT }
       if (age < ttlMs + staleWhileRevalidateMs) {
-        this.#fetch({ initiated: false }).catch(this.#onBackgroundError)
+        this.#fetch({ initiated: false, requestId: options.requestId }).catch(this.#onBackgroundError)
         return { entry: cached, outcome: { kind: 'stale', detail: 'stale-while-revalidate' } }
       }
     }
 
     const fwd: Forward = options.refresh === true ? 'request' : cached === undefined ? 'miss' : 'stale'
-    const context: FetchContext = { initiated: false }
+    const context: FetchContext = { initiated: false, requestId: options.requestId }
     try {
       let entry = await this.#fetch(context)
       if (options.refresh === true && entry.fetchedAt < arrivedAt) {

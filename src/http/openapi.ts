@@ -26,17 +26,20 @@ export const OPENAPI_INFO = {
   ].join('\n')
 }
 
-type Operation = { responses: Record<string, { headers: Record<string, { required?: boolean }> }> }
+type Operation = { responses: Record<string, { headers?: Record<string, { required?: boolean, schema: Record<string, unknown> }> }> }
 
 /**
- * Every response header the routes document is always sent, so each becomes `required: true`
- * (@fastify/swagger copies header schemas but has no way to say so).
+ * Response headers the routes document are always sent — `required: true` — unless their schema says
+ * `x-optional` (@fastify/swagger copies header schemas but has no way to say either).
  */
 function markHeadersRequired<T extends { paths: Record<string, Record<string, Operation>> }> ({ openapiObject }: { openapiObject: T }): T {
   for (const item of Object.values(openapiObject.paths)) {
     for (const operation of Object.values(item)) {
       for (const response of Object.values(operation.responses)) {
-        for (const header of Object.values(response.headers)) header.required = true
+        for (const header of Object.values(response.headers ?? {})) {
+          header.required = header.schema['x-optional'] !== true
+          delete header.schema['x-optional']
+        }
       }
     }
   }
@@ -57,7 +60,10 @@ async function openapi (app: FastifyInstance, { docsEnabled }: OpenApiOptions): 
     openapi: {
       openapi: '3.1.0',
       info: OPENAPI_INFO,
-      tags: [{ name: 'profile', description: 'The Vobiz partner profile and balance' }],
+      tags: [
+        { name: 'profile', description: 'The Vobiz partner profile and balance' },
+        { name: 'health', description: 'Probes for orchestrators: no key, no rate limit, exempt from load shedding' }
+      ],
       components: {
         securitySchemes: {
           apiKey: {

@@ -1,6 +1,7 @@
 import rateLimit from '@fastify/rate-limit'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from 'fastify'
+import type { Metrics } from './metrics.ts'
 import { problem } from './problems.ts'
 
 export interface Limiters {
@@ -20,7 +21,7 @@ const WINDOW_MS = 60_000
  * Per-caller limits on @fastify/rate-limit's store (an LRU of counters, bounded at `maxCallers`), used through
  * its programmatic `createRateLimit` so that the headers are the current draft's and the 429 is problem+json.
  */
-export async function createLimiters (app: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, any, any>, options: { refreshPerMinute: number, maxCallers?: number }): Promise<Limiters> {
+export async function createLimiters (app: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, any, any>, options: { refreshPerMinute: number, metrics: Metrics, maxCallers?: number }): Promise<Limiters> {
   await app.register(rateLimit, { global: false, cache: options.maxCallers ?? 10_000 })
   const perCaller = app.createRateLimit({
     keyGenerator: (request) => request.identity.rateKey,
@@ -42,6 +43,8 @@ export async function createLimiters (app: FastifyInstance<RawServerDefault, Inc
       reply.header('ratelimit-policy', `"${policy}";q=${result.max};w=${WINDOW_MS / 1000}`)
       reply.header('ratelimit', `"${policy}";r=${result.remaining};t=${result.ttlInSeconds}`)
       if (result.isExceeded) {
+        const { identity } = request
+        options.metrics.rateLimited.inc({ consumer: identity.kind === 'api-key' ? identity.name : identity.kind })
         throw problem('rate_limited', `This ${policy === 'default' ? 'caller' : 'client address'} has used its ${result.max} requests for this minute. Retry after the time given in Retry-After.`,
           { 'retry-after': String(result.ttlInSeconds) })
       }

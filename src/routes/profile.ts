@@ -5,6 +5,7 @@ import { HIT, NotCachedError, type CacheEntry, type CacheOutcome, type GetOption
 import { freshnessHeaders, matchesIfNoneMatch, requestDirective } from '../http/cache-headers.ts'
 import { authorize } from '../http/identity.ts'
 import { problem } from '../http/problems.ts'
+import type { Metrics } from '../http/metrics.ts'
 import type { Limiters } from '../http/rate-limit.ts'
 import type { ProfileSnapshot, View } from '../profile-snapshot.ts'
 import { Balance, BALANCE_EXAMPLE, Profile, PROFILE_EXAMPLE } from '../schemas/profile.ts'
@@ -14,6 +15,7 @@ export interface ProfileRoutesOptions {
   cache: ProfileCache<ProfileSnapshot, View>
   /** The clock the cache uses, for Age. */
   now: () => number
+  metrics: Metrics
   /** Works out request.identity (API key or JWT); never rejects. */
   identify: onRequestHookHandler
   limiters: Limiters
@@ -24,8 +26,28 @@ const JSON_TYPE = 'application/json; charset=utf-8'
 /** The API takes no query parameters: unknown ones are a 400, not silently ignored. */
 const NO_QUERY = Type.Object({}, { additionalProperties: false })
 
-const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (app, { cache, now, identify, limiters }) => {
+/** The metrics label for a cache outcome. */
+function outcomeLabel (outcome: CacheOutcome): string {
+  switch (outcome.kind) {
+    case 'hit': return 'hit'
+    case 'stale': return 'stale'
+    case 'fetched': return outcome.collapsed ? 'collapsed' : outcome.fwd === 'request' ? 'refresh' : 'miss'
+  }
+}
+
+const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (app, { cache, now, metrics, identify, limiters }) => {
+  // Counters for the hit path, bound once.
+  const hits = { profile: metrics.cacheOutcomes.labels('/profile', 'hit', ''), balance: metrics.cacheOutcomes.labels('/profile/balance', 'hit', '') }
+  const ROUTES = { profile: '/profile', balance: '/profile/balance' } as const
+
   function write (view: View, entry: CacheEntry<ProfileSnapshot>, outcome: CacheOutcome, refused: boolean, request: FastifyRequest, reply: FastifyReply): void {
+    if (outcome === HIT) {
+      hits[view].inc()
+    } else {
+      // Apart from the shared HIT, hit and stale outcomes always carry a detail.
+      metrics.cacheOutcomes.inc({ route: ROUTES[view], outcome: outcomeLabel(outcome), detail: outcome.kind === 'fetched' ? '' : outcome.detail as string })
+    }
+    if (refused) metrics.refreshRefused.inc({ route: ROUTES[view] })
     const representation = entry.value.views[view]
     reply.headers(freshnessHeaders(outcome, representation.etag, now() - entry.fetchedAt, cache.freshness(view).ttlMs, refused))
     if (matchesIfNoneMatch(request.headers['if-none-match'], representation.etag)) {
@@ -55,7 +77,7 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
 
   /** Anything but a plain hit: a fetch, a stale answer, only-if-cached, or a refresh the caller's budget allows. */
   async function answer (view: View, directive: ReturnType<typeof requestDirective>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const options: GetOptions = {}
+    const options: GetOptions = { requestId: request.id }
     let refused = false
     if (directive === 'only-if-cached') {
       options.onlyIfCached = true

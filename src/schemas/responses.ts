@@ -18,6 +18,10 @@ const RATE_LIMIT_HEADERS = {
   RateLimit: Type.String({ description: 'What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`', examples: ['"default";r=597;t=42'] })
 }
 
+/** On errors the rate-limit headers are absent when the request was refused before rate limiting (load shedding). */
+const SOMETIMES_RATE_LIMIT_HEADERS = Object.fromEntries(Object.entries(RATE_LIMIT_HEADERS).map(([name, schema]) =>
+  [name, Type.String({ description: `${String((schema as { description?: string }).description)}. Absent when the request was shed before rate limiting.`, 'x-optional': true })]))
+
 /** Headers of every success (and 304), describing freshness. */
 export const FRESHNESS_HEADERS = {
   'Cache-Control': Type.String({ description: '`private, max-age=N`: N is the seconds of freshness left for this route', examples: ['private, max-age=25'] }),
@@ -65,7 +69,7 @@ const EXAMPLE_DETAIL: Partial<Record<ProblemCode, string>> = {
 export function problemResponse (description: string, codes: ProblemCode[]) {
   const first = codes[0] as ProblemCode
   const { status, title } = PROBLEMS[first]
-  const headers: Record<string, TSchema> = { 'X-Request-Id': RequestIdHeader, 'Cache-Control': Type.Literal('no-store'), ...RATE_LIMIT_HEADERS }
+  const headers: Record<string, TSchema> = { 'X-Request-Id': RequestIdHeader, 'Cache-Control': Type.Literal('no-store'), ...SOMETIMES_RATE_LIMIT_HEADERS }
   for (const code of codes) Object.assign(headers, EXTRA_HEADERS[code])
   const schema = Type.Object({
     ...Problem.properties,

@@ -101,18 +101,19 @@ export class VobizClient {
    * One attempt at GET /api/v1/partner/me → parsed JSON body, within `timeoutMs` (connect, headers and body)
    * and `signal`. Failures are UpstreamErrors, marked retryable when another attempt could succeed.
    */
-  async attempt (signal: AbortSignal, timeoutMs: number): Promise<unknown> {
+  async attempt (signal: AbortSignal, timeoutMs: number, requestId?: string): Promise<unknown> {
     const deadline = AbortSignal.timeout(timeoutMs)
     const state = { headers: false }
+    const headers = requestId === undefined ? this.#headers : { ...this.#headers, 'x-request-id': requestId }
     try {
-      return await this.#fetch(AbortSignal.any([signal, deadline]), state)
+      return await this.#fetch(AbortSignal.any([signal, deadline]), state, headers)
     } catch (err) {
       throw this.#classify(err, deadline, signal, state.headers, timeoutMs)
     }
   }
 
-  async #fetch (signal: AbortSignal, state: { headers: boolean }): Promise<unknown> {
-    const response = await this.#pool.request({ method: 'GET', path: this.#path, headers: this.#headers, signal })
+  async #fetch (signal: AbortSignal, state: { headers: boolean }, headers: Record<string, string>): Promise<unknown> {
+    const response = await this.#pool.request({ method: 'GET', path: this.#path, headers, signal })
     state.headers = true
     const { statusCode } = response
     const declared = Number(response.headers['content-length'])

@@ -19,17 +19,25 @@ export interface UpstreamOptions<T> {
   /** How long the breaker stays open before one probe is let through. */
   breakerOpenMs: number
   logger: Logger
+  /** Called once per fetch (for metrics). */
+  observe?: FetchObserver
   /** Source of jitter, [0, 1). */
   random?: () => number
 }
 
 export type BreakerState = 'closed' | 'open' | 'half-open'
 
-interface UpstreamStatus {
+/** What the upstream has been doing, for the readiness probe and metrics. */
+export interface UpstreamStatus {
   breaker: BreakerState
   /** Until when (ms since epoch) the service holds off after a Vobiz 429, if it does. */
   coolingDownUntil: number | undefined
+  lastSuccessAt: number | undefined
+  lastError: { code: string, at: number } | undefined
 }
+
+/** Hooks for metrics: one call per finished fetch. */
+export type FetchObserver = (outcome: string, attempts: number, seconds: number) => void
 
 const BASE_BACKOFF_MS = 100
 const MAX_BACKOFF_MS = 1000
@@ -52,7 +60,7 @@ export class ResilientUpstream<T> {
   readonly #options: UpstreamOptions<T>
   readonly #breaker: CircuitBreakerPolicy
   readonly #random: () => number
-  readonly #status: UpstreamStatus = { breaker: 'closed', coolingDownUntil: undefined }
+  readonly #status: UpstreamStatus = { breaker: 'closed', coolingDownUntil: undefined, lastSuccessAt: undefined, lastError: undefined }
 
   constructor (options: UpstreamOptions<T>) {
     this.#options = options
@@ -69,8 +77,12 @@ export class ResilientUpstream<T> {
     })
   }
 
-  /** One fetch of the partner profile, parsed, or an UpstreamError. */
-  async fetch (signal: AbortSignal): Promise<T> {
+  get status (): Readonly<UpstreamStatus> {
+    return this.#status
+  }
+
+  /** One fetch of the partner profile, parsed, or an UpstreamError. `requestId` is forwarded to Vobiz. */
+  async fetch (signal: AbortSignal, requestId?: string): Promise<T> {
     const now = Date.now()
     const { coolingDownUntil } = this.#status
     if (coolingDownUntil !== undefined && now < coolingDownUntil) {
@@ -82,7 +94,9 @@ export class ResilientUpstream<T> {
     const started = performance.now()
     const progress = { attempts: 0 }
     try {
-      const body = await this.#breaker.execute(() => this.#withRetries(signal, progress))
+      const body = await this.#breaker.execute(() => this.#withRetries(signal, progress, requestId))
+      this.#status.lastSuccessAt = Date.now()
+      this.#options.observe?.('ok', progress.attempts, (performance.now() - started) / 1000)
       this.#options.logger.info({ upstream: { outcome: 'ok', status: 200, attempts: progress.attempts, ms: Math.round(performance.now() - started) } }, 'vobiz fetch')
       return body
     } catch (err) {
@@ -98,6 +112,8 @@ export class ResilientUpstream<T> {
   }
 
   #failed (error: UpstreamError, attempts: number, ms: number): void {
+    if (error.shortCircuit === undefined) this.#status.lastError = { code: error.code, at: Date.now() }
+    this.#options.observe?.(error.shortCircuit ?? error.code, attempts, ms / 1000)
     if (error.code === 'upstream_rate_limited' && error.shortCircuit === undefined) {
       this.#status.coolingDownUntil = Date.now() + (error.retryAfterSeconds ?? 1) * 1000
     }
@@ -109,13 +125,13 @@ export class ResilientUpstream<T> {
     }
   }
 
-  async #withRetries (signal: AbortSignal, progress: { attempts: number }): Promise<T> {
+  async #withRetries (signal: AbortSignal, progress: { attempts: number }, requestId: string | undefined): Promise<T> {
     const { client, parse, timeoutMs, attemptTimeoutMs, retries } = this.#options
     const deadlineAt = Date.now() + timeoutMs
     for (;;) {
       progress.attempts += 1
       try {
-        return parse(await client.attempt(signal, Math.min(attemptTimeoutMs, deadlineAt - Date.now())))
+        return parse(await client.attempt(signal, Math.min(attemptTimeoutMs, deadlineAt - Date.now()), requestId))
       } catch (err) {
         const error = err as UpstreamError
         if (!error.retryable || progress.attempts > retries) throw error

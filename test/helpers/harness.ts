@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
 import { request as undiciRequest, Agent } from 'undici'
-import { buildApp, type App } from '../../src/app.ts'
+import { buildApp, type App, type AppDeps } from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { generateApiKey, sha256Hex, type Scope } from '../../src/consumers.ts'
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/sandbox.ts'
@@ -69,6 +69,8 @@ export interface HarnessOptions {
   sandbox?: SandboxOptions
   /** The app's cache clock (default Date.now). */
   now?: () => number
+  /** Other app dependencies to override. */
+  deps?: Omit<AppDeps, 'logStream'>
 }
 
 /** Starts the sandbox and the real app against it on loopback sockets; both close when `t` ends. */
@@ -87,7 +89,7 @@ export async function startHarness (t: Test, options: HarnessOptions = {}): Prom
     ...options.env
   })
   const logs = new LogCapture()
-  const app = await buildApp(config, { logStream: logs, ...(options.now === undefined ? {} : { now: options.now }) })
+  const app = await buildApp(config, { ...options.deps, logStream: logs, ...(options.now === undefined ? {} : { now: options.now }) })
   const address = await app.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(async () => {
     await app.close()

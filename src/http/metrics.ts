@@ -1,0 +1,94 @@
+import { timingSafeEqual, createHash } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FastifyInstance, RawServerDefault } from 'fastify'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { UpstreamStatus } from '../vobiz/upstream.ts'
+import { problem } from './problems.ts'
+
+const BREAKER_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const
+
+/**
+ * The service's Prometheus metrics, in a registry of its own (one per app). Label values are bounded: route
+ * templates, outcome names, and consumer names from the configuration (JWT users count as `jwt`, callers
+ * without credentials as `anonymous`).
+ */
+export class Metrics {
+  readonly registry = new Registry()
+  readonly httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time to answer a request, by method, route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry]
+  })
+
+  readonly cacheOutcomes = new Counter({
+    name: 'vobiz_bff_cache_outcomes_total',
+    help: 'Answers by cache outcome: hit, miss (fetched), refresh (forced fetch), collapsed (waited on another fetch), stale (with detail)',
+    labelNames: ['route', 'outcome', 'detail'] as const,
+    registers: [this.registry]
+  })
+
+  readonly refreshRefused = new Counter({
+    name: 'vobiz_bff_refresh_refused_total',
+    help: 'Forced refreshes refused by the refresh budget (answered from cache)',
+    labelNames: ['route'] as const,
+    registers: [this.registry]
+  })
+
+  readonly upstreamDuration = new Histogram({
+    name: 'vobiz_bff_upstream_fetch_duration_seconds',
+    help: 'Time for one Vobiz fetch (all attempts), by outcome (ok or the error code, breaker-open, cooling-down)',
+    labelNames: ['outcome'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry]
+  })
+
+  readonly upstreamAttempts = new Counter({ name: 'vobiz_bff_upstream_attempts_total', help: 'HTTP requests sent to Vobiz', registers: [this.registry] })
+  readonly upstreamRetries = new Counter({ name: 'vobiz_bff_upstream_retries_total', help: 'Vobiz requests that were retries', registers: [this.registry] })
+  readonly rateLimited = new Counter({
+    name: 'vobiz_bff_rate_limit_rejections_total',
+    help: 'Requests answered 429 by the rate limiter, by consumer',
+    labelNames: ['consumer'] as const,
+    registers: [this.registry]
+  })
+
+  constructor (upstream: () => Readonly<UpstreamStatus>) {
+    collectDefaultMetrics({ register: this.registry })
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'vobiz_bff_breaker_state',
+      help: 'Vobiz circuit breaker: 0 closed, 1 half-open, 2 open',
+      registers: [this.registry],
+      collect () { this.set(BREAKER_VALUES[upstream().breaker]) }
+    })
+  }
+
+  /** For the upstream: one call per finished fetch. */
+  observeFetch = (outcome: string, attempts: number, seconds: number): void => {
+    this.upstreamDuration.observe({ outcome }, seconds)
+    this.upstreamAttempts.inc(attempts)
+    if (attempts > 1) this.upstreamRetries.inc(attempts - 1)
+  }
+}
+
+function digest (value: string): Buffer {
+  return createHash('sha256').update(value).digest()
+}
+
+/**
+ * GET /metrics on the main port, only for `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time).
+ * Without METRICS_TOKEN there is no /metrics route at all.
+ */
+export function metricsRoute (app: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, any, any>, metrics: Metrics, token: string | undefined): void {
+  if (token === undefined) return
+  const expected = digest(`Bearer ${token}`)
+  app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+    const presented = request.headers.authorization
+    if (typeof presented !== 'string' || !timingSafeEqual(digest(presented), expected)) {
+      throw problem('missing_api_key', 'Metrics need Authorization: Bearer <METRICS_TOKEN>.', { 'www-authenticate': 'Bearer realm="metrics"' })
+    }
+    reply.type(metrics.registry.contentType)
+    return metrics.registry.metrics()
+  })
+}

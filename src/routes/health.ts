@@ -1,0 +1,57 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import type { UpstreamStatus } from '../vobiz/upstream.ts'
+
+export interface HealthRoutesOptions {
+  upstream: () => Readonly<UpstreamStatus>
+  /** True from the moment shutdown starts. */
+  draining: () => boolean
+}
+
+const iso = (ms: number | undefined) => ms === undefined ? null : new Date(ms).toISOString()
+
+const Upstream = Type.Object({
+  breaker: Type.Enum(['closed', 'half-open', 'open']),
+  last_success_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  last_error: Type.Union([Type.Object({ code: Type.String(), at: Type.String({ format: 'date-time' }) }), Type.Null()]),
+  cooling_down_until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
+}, { description: 'What Vobiz has been doing. Informational: Vobiz being down does not make the service unready (stale data can still be served).' })
+
+const Ready = Type.Object({ status: Type.Enum(['ready', 'draining']), upstream: Upstream })
+
+/**
+ * Probes: unauthenticated, not rate-limited, exempt from load shedding, and tagged `health` in the spec
+ * (apart from the API). Readiness fails only while draining, never because Vobiz is down.
+ */
+const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, { upstream, draining }) => {
+  const exempt = { pressureHandler: () => undefined }
+
+  app.get('/health/live', {
+    config: exempt,
+    schema: { tags: ['health'], summary: 'Liveness: the process can serve', response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+  }, async () => ({ status: 'ok' as const }))
+
+  app.get('/health/ready', {
+    config: exempt,
+    schema: {
+      tags: ['health'],
+      summary: 'Readiness: started and not shutting down',
+      response: { 200: Ready, 503: Ready }
+    }
+  }, async (_request, reply) => {
+    const { breaker, lastSuccessAt, lastError, coolingDownUntil } = upstream()
+    const body = {
+      status: draining() ? 'draining' as const : 'ready' as const,
+      upstream: {
+        breaker,
+        last_success_at: iso(lastSuccessAt),
+        last_error: lastError === undefined ? null : { code: lastError.code, at: new Date(lastError.at).toISOString() },
+        cooling_down_until: coolingDownUntil !== undefined && coolingDownUntil > Date.now() ? iso(coolingDownUntil) : null
+      }
+    }
+    reply.code(body.status === 'ready' ? 200 : 503).header('cache-control', 'no-store')
+    return body
+  })
+}
+
+export default healthRoutes

@@ -1,0 +1,102 @@
+import t from 'tap'
+import { httpGet, startHarness } from '../helpers/harness.ts'
+
+const TOKEN = 'metrics-token-0123456789abcdef'
+
+t.test('liveness and readiness: no key, no rate limit, and readiness reports the upstream without failing on it', async (t) => {
+  const h = await startHarness(t, { env: { ANONYMOUS_RATE_LIMIT_PER_MINUTE: '1', UPSTREAM_RETRIES: '0' } })
+  for (let i = 0; i < 3; i++) {
+    const live = await h.get('/health/live')
+    t.equal(live.status, 200)
+    t.same(live.json(), { status: 'ok' })
+    t.notOk('ratelimit' in live.headers, 'probes are not rate-limited')
+  }
+  const cold = await h.get('/health/ready')
+  t.equal(cold.status, 200)
+  t.same(cold.json(), { status: 'ready', upstream: { breaker: 'closed', last_success_at: null, last_error: null, cooling_down_until: null } })
+
+  await h.get('/profile', { 'x-api-key': h.keys.profile })
+  h.sandbox.inject({ kind: 'status', status: 429, headers: { 'retry-after': '30' } }, 1)
+  await h.get('/profile/balance', { 'x-api-key': h.keys.profile, 'cache-control': 'no-cache' })
+  const ready = await h.get('/health/ready')
+  t.equal(ready.status, 200, 'Vobiz trouble does not make the service unready')
+  t.match(ready.json().upstream, { breaker: 'closed', last_success_at: String, last_error: { code: 'upstream_rate_limited', at: String }, cooling_down_until: String })
+  t.equal(ready.headers['cache-control'], 'no-store')
+})
+
+t.test('readiness turns 503 while draining', async (t) => {
+  const h = await startHarness(t)
+  h.sandbox.inject({ kind: 'delay', ms: 400 }, 1)
+  const slow = h.get('/profile', { 'x-api-key': h.keys.profile })
+  while (h.sandbox.requests === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+  // Ask on a connection opened before the close, then close.
+  const socket = await import('node:net').then(({ connect }) => connect(Number(new URL(h.url).port), '127.0.0.1'))
+  await new Promise((resolve) => socket.once('connect', resolve))
+  const closing = h.app.close()
+  const answer = await new Promise<string>((resolve) => {
+    let text = ''
+    socket.on('data', (chunk) => { text += chunk.toString() })
+    socket.on('close', () => resolve(text))
+    socket.end('GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  })
+  t.match(answer, /^HTTP\/1\.1 503 /, 'readiness is 503 once shutdown has begun')
+  t.equal((await slow).status, 200, 'the in-flight request still completed')
+  await closing
+})
+
+t.test('/metrics needs the bearer token and exposes the service metrics', async (t) => {
+  const h = await startHarness(t, { env: { METRICS_TOKEN: TOKEN, RATE_LIMIT_PER_MINUTE: '2', REFRESH_PER_MINUTE: '1', UPSTREAM_RETRIES: '1' } })
+  t.equal((await httpGet(`${h.url}/metrics`)).status, 401)
+  t.equal((await httpGet(`${h.url}/metrics`, { authorization: 'Bearer wrong' })).status, 401)
+
+  h.sandbox.inject({ kind: 'status', status: 503 }, 1)
+  await h.get('/profile', { 'x-api-key': h.keys.profile })
+  await h.get('/profile', { 'x-api-key': h.keys.profile })
+  await h.get('/profile', { 'x-api-key': h.keys.profile })
+  await h.get('/profile/balance', { 'x-api-key': h.keys.balance, 'cache-control': 'no-cache' })
+  await h.get('/profile/balance', { 'x-api-key': h.keys.balance, 'cache-control': 'no-cache' })
+
+  const res = await httpGet(`${h.url}/metrics`, { authorization: `Bearer ${TOKEN}` })
+  t.equal(res.status, 200)
+  t.match(res.headers['content-type'], /^text\/plain; version=0\.0\.4/)
+  const text = res.text
+  t.match(text, /http_request_duration_seconds_count\{method="GET",route="\/profile",status="200"\} 2/)
+  t.match(text, /http_request_duration_seconds_count\{method="GET",route="\/profile",status="429"\} 1/)
+  t.match(text, /vobiz_bff_cache_outcomes_total\{route="\/profile",outcome="miss",detail=""\} 1/)
+  t.match(text, /vobiz_bff_cache_outcomes_total\{route="\/profile",outcome="hit",detail=""\} 1/)
+  t.match(text, /vobiz_bff_cache_outcomes_total\{route="\/profile\/balance",outcome="refresh",detail=""\} 1/)
+  t.match(text, /vobiz_bff_refresh_refused_total\{route="\/profile\/balance"\} 1/)
+  t.match(text, /vobiz_bff_upstream_fetch_duration_seconds_count\{outcome="ok"\} 2/)
+  t.match(text, /vobiz_bff_upstream_attempts_total 3/)
+  t.match(text, /vobiz_bff_upstream_retries_total 1/)
+  t.match(text, /vobiz_bff_breaker_state 0/)
+  t.match(text, /vobiz_bff_rate_limit_rejections_total\{consumer="reader"\} 1/)
+  t.match(text, /process_cpu_user_seconds_total/, 'default process metrics')
+  t.notMatch(text, new RegExp(`${h.keys.profile}|${h.sandbox.authToken}|${TOKEN}`), 'no secret in the metrics')
+})
+
+t.test('without METRICS_TOKEN there is no /metrics', async (t) => {
+  const h = await startHarness(t)
+  t.equal((await httpGet(`${h.url}/metrics`, { authorization: 'Bearer anything-at-all-16' })).status, 404)
+})
+
+t.test('the request id is forwarded to Vobiz with the fetch it started', async (t) => {
+  const h = await startHarness(t)
+  await h.get('/profile', { 'x-api-key': h.keys.profile, 'x-request-id': 'trace-abc.123' })
+  t.equal(h.sandbox.recorded.at(-1)?.headers['x-request-id'], 'trace-abc.123')
+  t.ok(h.logs.filter((l) => l.reqId === 'trace-abc.123').length >= 1)
+})
+
+t.test('load shedding: past the event-loop delay limit, 503 problem+json with Retry-After; probes still answer', async (t) => {
+  const h = await startHarness(t, { env: { MAX_EVENT_LOOP_DELAY_MS: '20' }, deps: { pressureSampleIntervalMs: 10 } })
+  // Block the event loop long enough for under-pressure to see the delay.
+  const until = Date.now() + 300
+  while (Date.now() < until) { /* busy */ }
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  const shed = await h.get('/profile', { 'x-api-key': h.keys.profile })
+  t.equal(shed.status, 503)
+  t.match(shed.json(), { code: 'service_unavailable', detail: /overloaded/ })
+  t.equal(shed.headers['retry-after'], '5')
+  t.equal((await h.get('/health/live')).status, 200, 'liveness is exempt')
+  t.equal((await h.get('/health/ready')).status, 200, 'readiness is exempt')
+})
