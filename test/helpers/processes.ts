@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
-/** Path of a compiled entry point; the tests that run the built server need `npm run build` first (npm test does it). */
+/** Path of a compiled entry point (or an absolute path); the tests that run the built server need `npm run build` first (npm test does it). */
 export function distFile (name: string): string {
-  const path = `${root}dist/${name}`
+  const path = name.startsWith('/') ? name : `${root}dist/${name}`
   if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` first (npm test does)`)
   return path
 }

@@ -1,0 +1,47 @@
+import { execFile } from 'node:child_process'
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { httpGet } from '../helpers/harness.ts'
+import { run } from '../helpers/processes.ts'
+
+const execFileAsync = promisify(execFile)
+const root = fileURLToPath(new URL('../../', import.meta.url))
+
+/**
+ * No Docker engine runs here, so this reproduces the image's steps: a clean copy of the built app, installed
+ * with `npm ci --omit=dev` as in the Dockerfile's deps stage, started with `node dist/server.js` — proving that
+ * nothing at runtime imports a devDependency — and probed with the Dockerfile's own HEALTHCHECK command.
+ */
+t.test('the production install starts, passes its HEALTHCHECK, serves, and stops cleanly', { timeout: 180_000 }, async (t) => {
+  const app = mkdtempSync(join(tmpdir(), 'image-'))
+  cpSync(join(root, 'package.json'), join(app, 'package.json'))
+  cpSync(join(root, 'package-lock.json'), join(app, 'package-lock.json'))
+  cpSync(join(root, 'dist'), join(app, 'dist'), { recursive: true })
+  await execFileAsync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: app, env: { ...process.env, NODE_ENV: 'production' } })
+  const installed = JSON.parse(readFileSync(join(app, 'node_modules/.package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> }
+  t.notOk(Object.values(installed.packages).some((p) => p.dev === true), 'no devDependency was installed')
+  t.notOk(Object.keys(installed.packages).includes('node_modules/tap'))
+
+  const server = run(join(app, 'dist/server.js'), [], { NODE_ENV: 'production', VOBIZ_SANDBOX: 'true', HOST: '127.0.0.1', PORT: '0' })
+  t.teardown(() => { server.child.kill('SIGKILL') })
+  const [, url, key] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\n\s+Demo API key[^:]*: (\S+)/, 20_000)
+  const profile = await httpGet(`${url}/profile`, { 'x-api-key': key as string })
+  t.equal(profile.status, 200)
+  t.equal(profile.json().id, 'partner-882abc')
+
+  const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
+  const healthcheck = JSON.parse(/HEALTHCHECK[^\n]*\\\n\s+CMD (\[.*\])/.exec(dockerfile)?.[1] ?? '[]') as string[]
+  t.equal(healthcheck[0], 'node', 'the HEALTHCHECK uses node (slim images have no curl)')
+  const port = new URL(url as string).port
+  const probe = await execFileAsync(process.execPath, healthcheck.slice(1), { env: { PORT: port } }).then(() => 0, (err: { code: number }) => err.code)
+  t.equal(probe, 0, 'the HEALTHCHECK passes against the running app')
+
+  server.child.kill('SIGTERM')
+  t.equal((await server.exited).code, 0)
+  const failing = await execFileAsync(process.execPath, healthcheck.slice(1), { env: { PORT: port } }).then(() => 0, (err: { code: number }) => err.code)
+  t.equal(failing, 1, 'and fails once the app is gone')
+})
