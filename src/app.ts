@@ -136,7 +136,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
 
   app.decorateRequest('identity', null as never)
   await app.register(problems)
-  await app.register(accessLog, { metrics })
+  await app.register(accessLog, { metrics, enabled: config.ACCESS_LOG })
   // Load shedding: 503 problem+json with Retry-After past the event-loop delay or heap limits (probes exempt).
   await app.register(underPressure, {
     maxEventLoopDelay: config.MAX_EVENT_LOOP_DELAY_MS,

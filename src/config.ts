@@ -46,6 +46,7 @@ export const EnvSchema = Type.Object({
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0, maximum: 60000, description: 'an integer number of milliseconds from 0 (off) to 60000: event-loop delay past which requests are shed with 503' }),
   MAX_HEAP_USED_BYTES: Type.Integer({ default: 268435456, minimum: 0, description: 'an integer number of bytes (0: off): heap use past which requests are shed with 503' }),
   DOCS_ENABLED: Type.Boolean({ default: true, description: 'true or false; false turns off /docs, /openapi.json and /openapi.yaml' }),
+  ACCESS_LOG: Type.Boolean({ default: true, description: 'true or false; false drops the one summary log line per request (errors and upstream lines stay)' }),
   LOG_LEVEL: Type.Enum(LOG_LEVELS, { default: 'info', description: `one of ${LOG_LEVELS.join(', ')}` })
 })
 export type Env = Static<typeof EnvSchema>

@@ -6,7 +6,7 @@ import type { Metrics } from './metrics.ts'
  * Echoes the request id on every response and writes one summary line per request (instead of Fastify's
  * two): route template, status, consumer, cache outcome and duration. Never headers, so never a key.
  */
-async function accessLog (app: FastifyInstance, { metrics }: { metrics: Metrics }): Promise<void> {
+async function accessLog (app: FastifyInstance, { metrics, enabled }: { metrics: Metrics, enabled: boolean }): Promise<void> {
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     done()
@@ -14,6 +14,10 @@ async function accessLog (app: FastifyInstance, { metrics }: { metrics: Metrics 
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? '(no route)'
     metrics.httpDuration.observe({ method: request.method, route, status: reply.statusCode }, reply.elapsedTime / 1000)
+    if (!enabled) {
+      done()
+      return
+    }
     request.log.info({
       method: request.method,
       route,

@@ -97,7 +97,7 @@ export class ResilientUpstream<T> {
       const body = await this.#breaker.execute(() => this.#withRetries(signal, progress, requestId))
       this.#status.lastSuccessAt = Date.now()
       this.#options.observe?.('ok', progress.attempts, (performance.now() - started) / 1000)
-      this.#options.logger.info({ upstream: { outcome: 'ok', status: 200, attempts: progress.attempts, ms: Math.round(performance.now() - started) } }, 'vobiz fetch')
+      this.#options.logger.info({ reqId: requestId, upstream: { outcome: 'ok', status: 200, attempts: progress.attempts, ms: Math.round(performance.now() - started) } }, 'vobiz fetch')
       return body
     } catch (err) {
       const error = err instanceof BrokenCircuitError
@@ -106,18 +106,18 @@ export class ResilientUpstream<T> {
           shortCircuit: 'breaker-open'
         })
         : err as UpstreamError
-      this.#failed(error, progress.attempts, performance.now() - started)
+      this.#failed(error, progress.attempts, performance.now() - started, requestId)
       throw error
     }
   }
 
-  #failed (error: UpstreamError, attempts: number, ms: number): void {
+  #failed (error: UpstreamError, attempts: number, ms: number, requestId: string | undefined): void {
     if (error.shortCircuit === undefined) this.#status.lastError = { code: error.code, at: Date.now() }
     this.#options.observe?.(error.shortCircuit ?? error.code, attempts, ms / 1000)
     if (error.code === 'upstream_rate_limited' && error.shortCircuit === undefined) {
       this.#status.coolingDownUntil = Date.now() + (error.retryAfterSeconds ?? 1) * 1000
     }
-    const entry = { upstream: { outcome: error.code, status: error.upstreamStatus, upstreamCode: error.upstreamCode, attempts, ms: Math.round(ms) } }
+    const entry = { reqId: requestId, upstream: { outcome: error.code, status: error.upstreamStatus, upstreamCode: error.upstreamCode, attempts, ms: Math.round(ms) } }
     if (error.code === 'upstream_auth_failed') {
       this.#options.logger.error(entry, 'vobiz rejected the partner credentials: check VOBIZ_AUTH_ID / VOBIZ_AUTH_TOKEN')
     } else {

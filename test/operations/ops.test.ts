@@ -84,7 +84,7 @@ t.test('the request id is forwarded to Vobiz with the fetch it started', async (
   const h = await startHarness(t)
   await h.get('/profile', { 'x-api-key': h.keys.profile, 'x-request-id': 'trace-abc.123' })
   t.equal(h.sandbox.recorded.at(-1)?.headers['x-request-id'], 'trace-abc.123')
-  t.ok(h.logs.filter((l) => l.reqId === 'trace-abc.123').length >= 1)
+  t.match(h.logs.filter((l) => l.reqId === 'trace-abc.123').map((l) => l.msg), ['vobiz fetch', 'request'], 'the fetch line carries the id of the request that started it')
 })
 
 t.test('load shedding: past the event-loop delay limit, 503 problem+json with Retry-After; probes still answer', async (t) => {

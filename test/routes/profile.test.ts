@@ -216,6 +216,13 @@ t.test('a sane X-Request-Id is kept and echoed; anything else is replaced', asyn
   t.ok(line, 'the request id is in the access log line')
 })
 
+t.test('ACCESS_LOG=false drops the per-request line only', async (t) => {
+  const h = await startHarness(t, { env: { ACCESS_LOG: 'false' } })
+  await h.get('/profile', { 'x-api-key': h.keys.profile })
+  t.equal(h.logs.filter((l) => l.msg === 'request').length, 0)
+  t.ok(h.logs.some((l) => l.msg === 'vobiz fetch'), 'the upstream fetch is still logged')
+})
+
 t.test('one access log line per request, with route, status, consumer and cache outcome, and no key', async (t) => {
   const h = await startHarness(t)
   await h.get('/profile', { 'x-api-key': h.keys.profile })

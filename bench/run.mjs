@@ -1,0 +1,176 @@
+/**
+ * npm run bench [-- --quick]: this service against the limit (bare node:http), a minimal Fastify app and,
+ * when nginx is installed, nginx proxy_cache — all on loopback. Prints a markdown table and writes
+ * bench/results.json. --quick (a few seconds, no callgrind, no soak) proves the harness works; the test suite
+ * runs it.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+// The compiled service (npm run bench builds it first): the harness runs on plain node, like the servers it measures.
+import { generateApiKey, sha256Hex } from '../dist/consumers.js'
+import { startSandbox } from '../dist/sandbox/sandbox.js'
+
+const root = fileURLToPath(new URL('../', import.meta.url))
+const quick = process.argv.includes('--quick')
+const DURATION = quick ? 1 : 10
+const CONNECTIONS = 16
+const ROUNDS = quick ? 1 : 3
+
+let nextPort = 41000 + Math.floor(Math.random() * 2000)
+
+async function waitUp (port, path, headers) {
+  for (let i = 0; i < 200; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers })
+      await res.arrayBuffer()
+      if (res.status < 500) return
+    } catch {}
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`nothing answered on port ${port}`)
+}
+
+function start (name, command, env, path, headers) {
+  const port = nextPort++
+  const child = spawn(command[0], command.slice(1), { env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'ignore', 'inherit'] })
+  let peak = 0
+  const timer = setInterval(() => {
+    try {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8')
+      peak = Math.max(peak, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0))
+    } catch {}
+  }, 200)
+  child.on('exit', () => clearInterval(timer))
+  return waitUp(port, path, headers).then(() => ({ name, port, child, peakRssKb: () => peak }))
+}
+
+async function load (port, path, headers, duration = DURATION, connections = CONNECTIONS) {
+  const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, headers, duration, connections, pipelining: 1 })
+  return { reqPerSec: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx }
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+
+function instructionsPerRequest (command, env, path, header) {
+  if (quick) return 'skipped (--quick)'
+  if (spawnSync('valgrind', ['--version']).status !== 0) return 'skipped (no valgrind)'
+  const port = nextPort++
+  const out = spawnSync('bash', [join(root, '../shared/tools/instr-per-req.sh'), String(port), path, header, '--', ...command], {
+    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', PROCS: process.env.PROCS ?? '3', ROUNDS: process.env.ROUNDS ?? '4' },
+    encoding: 'utf8'
+  })
+  const match = /(\d+) instructions\/request/.exec(out.stdout)
+  return match === null ? `failed: ${out.stderr.slice(-200)}` : Number(match[1])
+}
+
+async function main () {
+  if (!existsSync(join(root, 'dist/server.js'))) throw new Error('run `npm run build` first (npm run bench does)')
+  const sandbox = await startSandbox()
+  const key = generateApiKey()
+  const serviceEnv = {
+    VOBIZ_BASE_URL: sandbox.url,
+    VOBIZ_AUTH_ID: sandbox.authId,
+    VOBIZ_AUTH_TOKEN: sandbox.authToken,
+    CONSUMERS: JSON.stringify([{ name: 'bench', key_sha256: sha256Hex(key), scopes: ['profile:read'], rate_limit_per_minute: 100_000_000 }]),
+    PROFILE_TTL_SECONDS: '86400',
+    BALANCE_TTL_SECONDS: '3600',
+    LOG_LEVEL: 'info',
+    MAX_EVENT_LOOP_DELAY_MS: '0'
+  }
+  const auth = { 'x-api-key': key }
+  const node = [process.execPath, '--single-threaded']
+  const service = [...node, join(root, 'dist/server.js')]
+
+  // The exact bytes the service serves, for the references.
+  const probe = await start('probe', service, { ...serviceEnv, ACCESS_LOG: 'false' }, '/profile', auth)
+  const body = await (await fetch(`http://127.0.0.1:${probe.port}/profile`, { headers: auth })).text()
+  probe.child.kill()
+
+  const variants = [
+    { name: 'service GET /profile, access log on', command: service, env: serviceEnv, path: '/profile', headers: auth },
+    { name: 'service GET /profile, ACCESS_LOG=false', command: service, env: { ...serviceEnv, ACCESS_LOG: 'false' }, path: '/profile', headers: auth },
+    { name: 'service GET /profile/balance', command: service, env: serviceEnv, path: '/profile/balance', headers: auth },
+    { name: 'reference A: minimal Fastify', command: [...node, join(root, 'bench/ref-fastify.mjs')], env: { BODY: body }, path: '/profile', headers: {} },
+    { name: 'reference B: bare node:http', command: [...node, join(root, 'bench/ref-http.mjs')], env: { BODY: body }, path: '/profile', headers: {} }
+  ]
+  const rows = variants.map((v) => ({ name: v.name, reqPerSec: [], p50: [], p99: [] }))
+  const servers = await Promise.all(variants.map((v) => start(v.name, v.command, v.env, v.path, v.headers)))
+  for (const [i, v] of variants.entries()) await load(servers[i].port, v.path, v.headers, 1) // warm-up, fills the cache
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternate the order every round, so no variant always runs on a warmer or cooler machine.
+    const order = round % 2 === 0 ? variants.keys() : [...variants.keys()].reverse()
+    for (const i of order) {
+      const result = await load(servers[i].port, variants[i].path, variants[i].headers)
+      if (result.non2xx > 0) throw new Error(`${variants[i].name}: ${result.non2xx} non-2xx answers`)
+      rows[i].reqPerSec.push(result.reqPerSec)
+      rows[i].p50.push(result.p50)
+      rows[i].p99.push(result.p99)
+    }
+  }
+  for (const [i, server] of servers.entries()) { rows[i].peakRssMb = Math.round(server.peakRssKb() / 1024); server.child.kill() }
+  for (const [i, v] of variants.entries()) {
+    rows[i].instructions = instructionsPerRequest(v.command, v.env, v.path, Object.keys(v.headers).length === 0 ? '' : `X-API-Key: ${key}`)
+  }
+
+  // Stampede: a cold cache and 1,000 concurrent requests.
+  const before = sandbox.requests
+  const cold = await start('stampede', service, { ...serviceEnv, ACCESS_LOG: 'false', REFRESH_PER_MINUTE: '100000' }, '/health/live', {})
+  sandbox.inject({ kind: 'delay', ms: 200 }, 1)
+  const stampede = await load(cold.port, '/profile', auth, quick ? 1 : 2, 1000)
+  const stampedeUpstream = sandbox.requests - before
+  // Miss path: forced refreshes, against the sandbox's own latency.
+  const refresh = await load(cold.port, '/profile', { ...auth, 'cache-control': 'no-cache' }, DURATION, 1)
+  const direct = await load(Number(new URL(sandbox.url).port), '/api/v1/partner/me', { 'x-auth-id': sandbox.authId, 'x-auth-token': sandbox.authToken }, DURATION, 1)
+  cold.child.kill()
+
+  // Memory: two consecutive 20-second runs; RSS must not grow more than 5% between them.
+  let soak = 'skipped (--quick)'
+  if (!quick) {
+    const s = await start('soak', service, serviceEnv, '/profile', auth)
+    await load(s.port, '/profile', auth, 20)
+    const first = s.peakRssKb()
+    await load(s.port, '/profile', auth, 20)
+    soak = { first: Math.round(first / 1024), second: Math.round(s.peakRssKb() / 1024) }
+    s.child.kill()
+  }
+  await sandbox.close()
+
+  const limit = rows[4]
+  const ref = rows[3]
+  const fmt = (n) => n.toLocaleString('en-US', { maximumFractionDigits: 0 })
+  const lines = [
+    `| server | instructions/request | × limit | req/s (median of ${ROUNDS}) | × limit | p50 ms | p99 ms | peak RSS MB |`,
+    '|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => {
+      const ipr = typeof r.instructions === 'number' ? fmt(r.instructions) : String(r.instructions)
+      const ratio = typeof r.instructions === 'number' && typeof limit.instructions === 'number' ? (r.instructions / limit.instructions).toFixed(2) : '–'
+      return `| ${r.name} | ${ipr} | ${ratio} | ${fmt(median(r.reqPerSec))} | ${(median(r.reqPerSec) / median(limit.reqPerSec)).toFixed(2)} | ${median(r.p50)} | ${median(r.p99)} | ${r.peakRssMb} |`
+    }),
+    existsSync('/usr/sbin/nginx') ? '| nginx proxy_cache | (not wired yet) | | | | | | |' : '| nginx proxy_cache | skipped: nginx is not installed (`apt-get install nginx-light`) | | | | | | |'
+  ]
+  const throughputVsA = median(rows[0].reqPerSec) / median(ref.reqPerSec)
+  const summary = [
+    '',
+    `cached /profile throughput vs reference A: ${throughputVsA.toFixed(2)}×`,
+    `stampede: 1000 connections on a cold cache (${fmt(stampede.reqPerSec)} req/s) → ${stampedeUpstream} upstream request(s)`,
+    `miss path (forced refresh): p50 ${refresh.p50} ms, p99 ${refresh.p99} ms; sandbox alone p50 ${direct.p50} ms, p99 ${direct.p99} ms; overhead p50 ${(refresh.p50 - direct.p50).toFixed(2)} ms, p99 ${(refresh.p99 - direct.p99).toFixed(2)} ms`,
+    `soak: ${typeof soak === 'string' ? soak : `peak RSS ${soak.first} MB after 20 s, ${soak.second} MB after 40 s (${(((soak.second - soak.first) / soak.first) * 100).toFixed(1)}% growth)`}`
+  ]
+  process.stdout.write([...lines, ...summary, ''].join('\n'))
+  const results = {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+    settings: { quick, durationSeconds: DURATION, connections: CONNECTIONS, rounds: ROUNDS },
+    rows,
+    stampede: { concurrent: 1000, upstreamRequests: stampedeUpstream },
+    missPath: { refresh: { p50: refresh.p50, p99: refresh.p99 }, sandbox: { p50: direct.p50, p99: direct.p99 } },
+    soak
+  }
+  writeFileSync(process.env.BENCH_RESULTS ?? join(root, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n')
+}
+
+await main()

@@ -1,0 +1,25 @@
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+
+/** The benchmark is not a timed test; this only proves the harness works end to end (`--quick`). */
+t.setTimeout(180_000)
+
+t.test('npm run bench -- --quick runs every row and writes its results', async (t) => {
+  const root = fileURLToPath(new URL('../', import.meta.url))
+  const results = join(mkdtempSync(join(tmpdir(), 'bench-')), 'results.json')
+  const run = spawnSync(process.execPath, ['bench/run.mjs', '--quick'], { cwd: root, env: { ...process.env, BENCH_RESULTS: results }, encoding: 'utf8' })
+  t.equal(run.status, 0, run.stderr)
+  t.match(run.stdout, /\| service GET \/profile, access log on \|/)
+  t.match(run.stdout, /\| reference B: bare node:http \| skipped \(--quick\) \| – \| [\d,]+ \| 1\.00 \|/)
+  t.match(run.stdout, /nginx proxy_cache/)
+  t.match(run.stdout, /→ 1 upstream request\(s\)/, 'the stampede made exactly one upstream request')
+  const written = JSON.parse(readFileSync(results, 'utf8'))
+  t.equal(written.rows.length, 5)
+  t.equal(written.stampede.upstreamRequests, 1)
+  t.ok(written.rows.every((r: { reqPerSec: number[] }) => r.reqPerSec.length === 1 && r.reqPerSec[0]! > 0))
+  t.match(written.machine, { cpus: Number, node: process.version })
+})
