@@ -21,6 +21,7 @@ const CONNECTIONS = 16
 const ROUNDS = quick ? 1 : 3
 
 let nextPort = 41000 + Math.floor(Math.random() * 2000)
+const children = []
 
 async function waitUp (port, path, headers) {
   for (let i = 0; i < 200; i++) {
@@ -36,7 +37,9 @@ async function waitUp (port, path, headers) {
 
 function start (name, command, env, path, headers) {
   const port = nextPort++
-  const child = spawn(command[0], command.slice(1), { env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'ignore', 'inherit'] })
+  // No inherited stdio: a server must never keep the harness's own output open.
+  const child = spawn(command[0], command.slice(1), { env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: 'ignore' })
+  children.push(child)
   let peak = 0
   const timer = setInterval(() => {
     try {
@@ -173,4 +176,8 @@ async function main () {
   writeFileSync(process.env.BENCH_RESULTS ?? join(root, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n')
 }
 
-await main()
+try {
+  await main()
+} finally {
+  for (const child of children) child.kill('SIGKILL')
+}

@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,8 +12,14 @@ t.setTimeout(180_000)
 t.test('npm run bench -- --quick runs every row and writes its results', async (t) => {
   const root = fileURLToPath(new URL('../', import.meta.url))
   const results = join(mkdtempSync(join(tmpdir(), 'bench-')), 'results.json')
-  const run = spawnSync(process.execPath, ['bench/run.mjs', '--quick'], { cwd: root, env: { ...process.env, BENCH_RESULTS: results }, encoding: 'utf8' })
-  t.equal(run.status, 0, run.stderr)
+  const child = spawn(process.execPath, ['bench/run.mjs', '--quick'], { cwd: root, env: { ...process.env, BENCH_RESULTS: results } })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const [status] = await once(child, 'close') as [number | null]
+  const run = { stdout }
+  t.equal(status, 0, stderr)
   t.match(run.stdout, /\| service GET \/profile, access log on \|/)
   t.match(run.stdout, /\| reference B: bare node:http \| skipped \(--quick\) \| – \| [\d,]+ \| 1\.00 \|/)
   t.match(run.stdout, /nginx proxy_cache/)

@@ -1,8 +1,7 @@
 import t from 'tap'
-import { sha256Hex } from '../src/consumers.ts'
 import { startSandbox } from '../src/sandbox/sandbox.ts'
 import { httpGet } from './helpers/harness.ts'
-import { run } from './helpers/processes.ts'
+import { run, runServerAgainst } from './helpers/processes.ts'
 
 t.test('sandbox mode: starts, prints the URL, a demo key and a curl that works, exits 0 on SIGTERM', async (t) => {
   const server = run('server.js', [], { VOBIZ_SANDBOX: 'true', HOST: '127.0.0.1', PORT: '0' })
@@ -29,17 +28,8 @@ t.test('production mode against a Vobiz origin: JSON logs, credentials never pri
   const sandbox = await startSandbox({ authId: 'MA_DISTINCT_AUTH_ID', authToken: 'DISTINCT-TOKEN-VALUE' })
   t.teardown(() => sandbox.close())
   const key = 'consumer-key-for-the-server-test'
-  const server = run('server.js', [], {
-    HOST: '127.0.0.1',
-    PORT: '0',
-    VOBIZ_BASE_URL: sandbox.url,
-    VOBIZ_AUTH_ID: sandbox.authId,
-    VOBIZ_AUTH_TOKEN: sandbox.authToken,
-    CONSUMERS: JSON.stringify([{ name: 'svc', key_sha256: sha256Hex(key), scopes: ['profile:read'] }])
-  })
-  t.teardown(() => { server.child.kill('SIGKILL') })
-  const [, url] = await server.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/)
-  const res = await httpGet(`${url}/profile`, { 'x-api-key': key })
+  const server = await runServerAgainst(t, sandbox, key)
+  const res = await httpGet(`${server.url}/profile`, { 'x-api-key': key })
   t.equal(res.status, 200)
   t.equal(sandbox.requests, 1)
   server.child.kill('SIGINT')

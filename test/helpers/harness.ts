@@ -111,3 +111,9 @@ export async function startHarness (t: Test, options: HarnessOptions = {}): Prom
     }
   }
 }
+
+/** A clock for the app's cache that tests can move forward, to age entries without waiting. */
+export function movableClock (): { now: () => number, advance: (ms: number) => void } {
+  let offset = 0
+  return { now: () => Date.now() + offset, advance: (ms) => { offset += ms } }
+}

@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import type { Test } from 'tap'
+import { sha256Hex } from '../../src/consumers.ts'
+import type { Sandbox } from '../../src/sandbox/sandbox.ts'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -44,4 +47,22 @@ export function run (name: string, args: string[], env: Record<string, string>):
     throw new Error(`no ${pattern} in output:\n${out}\n${err}`)
   }
   return { child, stdout: () => out, stderr: () => err, waitFor, exited }
+}
+
+/**
+ * The built server (dist/server.js) in production mode against `sandbox`, with one consumer `svc`
+ * (profile:read) holding `key`; killed when `t` ends. Resolves once it logs that it is ready.
+ */
+export async function runServerAgainst (t: Test, sandbox: Sandbox, key: string): Promise<Running & { url: string }> {
+  const server = run('server.js', [], {
+    HOST: '127.0.0.1',
+    PORT: '0',
+    VOBIZ_BASE_URL: sandbox.url,
+    VOBIZ_AUTH_ID: sandbox.authId,
+    VOBIZ_AUTH_TOKEN: sandbox.authToken,
+    CONSUMERS: JSON.stringify([{ name: 'svc', key_sha256: sha256Hex(key), scopes: ['profile:read'] }])
+  })
+  t.teardown(() => { server.child.kill('SIGKILL') })
+  const [, url] = await server.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/)
+  return { ...server, url: url as string }
 }

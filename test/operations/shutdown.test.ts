@@ -1,23 +1,14 @@
 import t from 'tap'
-import { sha256Hex } from '../../src/consumers.ts'
 import { startSandbox } from '../../src/sandbox/sandbox.ts'
 import { httpGet } from '../helpers/harness.ts'
-import { run } from '../helpers/processes.ts'
+import { runServerAgainst } from '../helpers/processes.ts'
 
 t.test('SIGTERM: in-flight requests complete with 200, readiness drops, the process exits 0', async (t) => {
   const sandbox = await startSandbox()
   t.teardown(() => sandbox.close())
   const key = 'shutdown-test-consumer-key'
-  const server = run('server.js', [], {
-    HOST: '127.0.0.1',
-    PORT: '0',
-    VOBIZ_BASE_URL: sandbox.url,
-    VOBIZ_AUTH_ID: sandbox.authId,
-    VOBIZ_AUTH_TOKEN: sandbox.authToken,
-    CONSUMERS: JSON.stringify([{ name: 'svc', key_sha256: sha256Hex(key), scopes: ['profile:read'] }])
-  })
-  t.teardown(() => { server.child.kill('SIGKILL') })
-  const [, url] = await server.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/)
+  const server = await runServerAgainst(t, sandbox, key)
+  const { url } = server
 
   // Slow Vobiz: every request below is in flight when the signal arrives.
   sandbox.inject({ kind: 'delay', ms: 700 })

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import t, { type Test } from 'tap'
-import { startHarness, type Harness } from '../helpers/harness.ts'
+import { movableClock, startHarness, type Harness } from '../helpers/harness.ts'
 import { FAULT_CASES, renderMatrix, type FaultCase } from './fault-cases.ts'
 
 /**
@@ -19,11 +19,6 @@ const ROUTES = [
   { path: '/profile', staleBy: 100_000 },
   { path: '/profile/balance', staleBy: 10_000 }
 ]
-
-function clock () {
-  let offset = 0
-  return { now: () => Date.now() + offset, advance: (ms: number) => { offset += ms } }
-}
 
 function inject (h: Harness, c: FaultCase): Promise<void> | undefined {
   if (c.fault === 'refused') return h.sandbox.close()
@@ -58,7 +53,7 @@ for (const route of ROUTES) {
       })
 
       await t.test(`${c.name}, stale copy`, async (t) => {
-        const time = clock()
+        const time = movableClock()
         const h = await startHarness(t, { env: ENV, now: time.now })
         const primed = await h.get(route.path, key(h))
         t.equal(primed.status, 200)

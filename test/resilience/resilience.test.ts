@@ -1,12 +1,7 @@
 import t from 'tap'
-import { startHarness } from '../helpers/harness.ts'
+import { movableClock, startHarness } from '../helpers/harness.ts'
 
 const FAST = { UPSTREAM_TIMEOUT_MS: '1000', UPSTREAM_ATTEMPT_TIMEOUT_MS: '150' }
-
-function clock () {
-  let offset = 0
-  return { now: () => Date.now() + offset, advance: (ms: number) => { offset += ms } }
-}
 
 const settle = async () => new Promise((resolve) => setTimeout(resolve, 50))
 
@@ -58,7 +53,7 @@ t.test('the breaker opens after N failed fetches, rejects fast, lets one probe t
 })
 
 t.test('a failed probe re-opens the breaker; a stale copy is served meanwhile as breaker-open', async (t) => {
-  const time = clock()
+  const time = movableClock()
   const h = await startHarness(t, { now: time.now, env: { ...FAST, UPSTREAM_RETRIES: '0', BREAKER_FAILURE_THRESHOLD: '1', BREAKER_OPEN_SECONDS: '0.3' } })
   const key = { 'x-api-key': h.keys.profile }
   await h.get('/profile', key)
@@ -77,7 +72,7 @@ t.test('a failed probe re-opens the breaker; a stale copy is served meanwhile as
 })
 
 t.test('stale-while-revalidate: /profile answers at once from the stale copy and refreshes once in the background', async (t) => {
-  const time = clock()
+  const time = movableClock()
   const h = await startHarness(t, { now: time.now })
   const key = { 'x-api-key': h.keys.profile }
   await h.get('/profile', key)
@@ -96,7 +91,7 @@ t.test('stale-while-revalidate: /profile answers at once from the stale copy and
 })
 
 t.test('a failed background refresh keeps the stale copy and raises nothing', async (t) => {
-  const time = clock()
+  const time = movableClock()
   const h = await startHarness(t, { now: time.now })
   const key = { 'x-api-key': h.keys.profile }
   const first = await h.get('/profile', key)
@@ -113,7 +108,7 @@ t.test('a failed background refresh keeps the stale copy and raises nothing', as
 })
 
 t.test('/profile/balance has no stale-while-revalidate: an expired balance waits for fresh data', async (t) => {
-  const time = clock()
+  const time = movableClock()
   const h = await startHarness(t, { now: time.now })
   const key = { 'x-api-key': h.keys.profile }
   const first = await h.get('/profile/balance', key)
@@ -128,7 +123,7 @@ t.test('/profile/balance has no stale-while-revalidate: an expired balance waits
 })
 
 t.test('Cache-Control: only-if-cached never goes upstream', async (t) => {
-  const time = clock()
+  const time = movableClock()
   const h = await startHarness(t, { now: time.now })
   const onlyCached = { 'x-api-key': h.keys.profile, 'cache-control': 'only-if-cached' }
   const cold = await h.get('/profile', onlyCached)
