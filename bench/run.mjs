@@ -16,6 +16,8 @@ import { startSandbox } from '../dist/sandbox/sandbox.js'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 const quick = process.argv.includes('--quick')
+// Callgrind needs ~3 minutes per service process here; --no-callgrind keeps a full run to a few minutes.
+const callgrind = !quick && !process.argv.includes('--no-callgrind')
 const DURATION = quick ? 1 : 10
 const CONNECTIONS = 16
 const ROUNDS = quick ? 1 : 3
@@ -59,7 +61,7 @@ async function load (port, path, headers, duration = DURATION, connections = CON
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 function instructionsPerRequest (command, env, path, header) {
-  if (quick) return 'skipped (--quick)'
+  if (!callgrind) return quick ? 'skipped (--quick)' : 'skipped (--no-callgrind)'
   if (spawnSync('valgrind', ['--version']).status !== 0) return 'skipped (no valgrind)'
   const port = nextPort++
   const out = spawnSync('bash', [join(root, '../shared/tools/instr-per-req.sh'), String(port), path, header, '--', ...command], {
