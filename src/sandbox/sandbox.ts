@@ -2,6 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
+import { PROFILE_EXAMPLE } from '../schemas/profile.ts'
 
 /**
  * A simulated Vobiz partner API: a real HTTP server implementing GET /api/v1/partner/me as documented,
@@ -152,23 +153,8 @@ export class Sandbox {
         updated_at: updatedAt
       }
     }
-    return {
-      id: 'partner-882abc',
-      name: 'Acme Telecom Pvt Ltd',
-      email: 'billing@acme.example',
-      phone: '+919876543210',
-      company: 'Acme Telecom Pvt Ltd',
-      balance,
-      currency: 'INR',
-      gstin: '29ABCDE1234F1Z5',
-      gst_status: 'active',
-      tds_applicable: true,
-      tds_percentage: 2,
-      account_type: 'partner',
-      status: 'active',
-      created_at: '2024-01-15T10:30:00Z',
-      updated_at: updatedAt
-    }
+    // The documented example partner, as the documented shape sends it.
+    return { ...PROFILE_EXAMPLE, balance, updated_at: updatedAt }
   }
 
   #nextFault (): Fault | undefined {
