@@ -10,7 +10,7 @@ import browser from './http/browser.ts'
 import { identify } from './http/identity.ts'
 import { JwtVerifier } from './http/jwt.ts'
 import { Metrics, metricsRoute } from './http/metrics.ts'
-import { createLimiters } from './http/rate-limit.ts'
+import { createLimiters, MAX_CALLERS } from './http/rate-limit.ts'
 import openapi from './http/openapi.ts'
 import problems, { ProblemError } from './http/problems.ts'
 import { requestId } from './http/request-id.ts'
@@ -21,8 +21,15 @@ import { VobizClient } from './vobiz/client.ts'
 import { UpstreamError } from './vobiz/errors.ts'
 import { normalizeProfile } from './vobiz/profile.ts'
 import { ResilientUpstream } from './vobiz/upstream.ts'
+import { RedisLink } from './redis/link.ts'
+import { sharedRateLimitStore } from './redis/rate-limit-store.ts'
+import { SharedCache } from './redis/shared-cache.ts'
+import { Profile } from './schemas/profile.ts'
+import { Value } from 'typebox/value'
 
 const OVERLOAD_RETRY_AFTER_SECONDS = 5
+/** At start, how long to wait for Redis before serving without it (it is used as soon as it connects). */
+const REDIS_CONNECT_WAIT_MS = 1000
 
 /** What @fastify/under-pressure throws when shedding load: a 503 problem with Retry-After. */
 class Overloaded extends ProblemError {
@@ -99,27 +106,62 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     logger: vobizLog,
     observe: (outcome, attempts, seconds) => { metrics.observeFetch(outcome, attempts, seconds) }
   })
-  const metrics = new Metrics(() => upstream.status)
-  const cache = new ProfileCache<ProfileSnapshot, View>({
-    freshness: {
-      profile: {
-        ttlMs: config.PROFILE_TTL_SECONDS * 1000,
-        staleWhileRevalidateMs: config.PROFILE_STALE_WHILE_REVALIDATE_SECONDS * 1000,
-        staleIfErrorMs: config.PROFILE_STALE_IF_ERROR_SECONDS * 1000
-      },
-      // A balance checked before a transfer must wait for fresh data: no stale-while-revalidate.
-      balance: {
-        ttlMs: config.BALANCE_TTL_SECONDS * 1000,
-        staleWhileRevalidateMs: 0,
-        staleIfErrorMs: config.BALANCE_STALE_IF_ERROR_SECONDS * 1000
-      }
+  const now = deps.now ?? Date.now
+  const redis = config.REDIS_URL === undefined
+    ? undefined
+    : new RedisLink({ url: config.REDIS_URL, timeoutMs: config.REDIS_TIMEOUT_MS, logger: logger.child({ component: 'redis' }) })
+  const metrics = new Metrics(() => upstream.status, redis === undefined ? undefined : () => redis.state)
+  const freshness = {
+    profile: {
+      ttlMs: config.PROFILE_TTL_SECONDS * 1000,
+      staleWhileRevalidateMs: config.PROFILE_STALE_WHILE_REVALIDATE_SECONDS * 1000,
+      staleIfErrorMs: config.PROFILE_STALE_IF_ERROR_SECONDS * 1000
     },
-    load: async (signal, fetchedAt, requestId) => buildSnapshot(await upstream.fetch(signal, requestId), fetchedAt),
+    // A balance checked before a transfer must wait for fresh data: no stale-while-revalidate.
+    balance: {
+      ttlMs: config.BALANCE_TTL_SECONDS * 1000,
+      staleWhileRevalidateMs: 0,
+      staleIfErrorMs: config.BALANCE_STALE_IF_ERROR_SECONDS * 1000
+    }
+  }
+  const shared = redis === undefined
+    ? undefined
+    : new SharedCache<Profile>({
+      link: redis,
+      prefix: config.REDIS_KEY_PREFIX,
+      fetch: async (signal, requestId) => await upstream.fetch(signal, requestId),
+      isValue: (value): value is Profile => Value.Check(Profile, value),
+      // As long as any class may still serve the entry.
+      entryTtlMs: Math.max(...Object.values(freshness).map((f) => f.ttlMs + Math.max(f.staleWhileRevalidateMs, f.staleIfErrorMs))),
+      upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
+      breakerThreshold: config.BREAKER_FAILURE_THRESHOLD,
+      breakerOpenMs: config.BREAKER_OPEN_SECONDS * 1000,
+      logger: logger.child({ component: 'shared-cache' }),
+      observe: (result) => {
+        metrics.redis?.sharedLoads.inc({ result })
+        if (result === 'local') metrics.redis?.fallbacks.inc({ operation: 'cache' })
+      },
+      now
+    })
+  const cache = new ProfileCache<ProfileSnapshot, View>({
+    freshness,
+    load: async (signal, { notBefore, requestId, current }) => {
+      if (shared === undefined) {
+        const fetchedAt = now()
+        return { value: buildSnapshot(await upstream.fetch(signal, requestId), fetchedAt), fetchedAt, via: 'upstream' }
+      }
+      const loaded = await shared.load(signal, notBefore, requestId, current === undefined ? undefined : { value: current.value.profile, fetchedAt: current.fetchedAt })
+      // Serialize again only for new data.
+      const value = current?.fetchedAt === loaded.fetchedAt ? current.value : buildSnapshot(loaded.value, loaded.fetchedAt)
+      return { ...loaded, value }
+    },
+    ...(shared === undefined ? {} : { confirmForMs: config.CACHE_L1_TTL_MS }),
     staleDetail: (error) => error instanceof UpstreamError && error.shortCircuit === 'breaker-open' ? 'breaker-open' : 'stale-if-error',
     // Already logged by the upstream; the stale entry keeps serving.
     onBackgroundError: () => {},
-    now: deps.now
+    now
   })
+  await redis?.connect(REDIS_CONNECT_WAIT_MS)
 
   // On close, Node stops accepting connections and drops the idle ones, but a keep-alive connection that
   // was busy stays open after its response. Keep dropping idle connections until the server has closed.
@@ -132,6 +174,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     clearInterval(drainTimer)
     cache.clear()
     await client.close()
+    await redis?.close()
   })
 
   app.decorateRequest('identity', null as never)
@@ -157,19 +200,36 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
       clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
       cooldownMs: config.JWT_JWKS_COOLDOWN_SECONDS * 1000
     })
-  await app.register(healthRoutes, { upstream: () => upstream.status, draining: () => drainTimer !== undefined })
+  await app.register(healthRoutes, {
+    upstream: () => upstream.status,
+    draining: () => drainTimer !== undefined,
+    ...(redis === undefined ? {} : { redis: () => ({ state: redis.state, since: redis.since }) })
+  })
   metricsRoute(app, metrics, config.METRICS_TOKEN)
   await app.register(profileRoutes, {
     cache,
     metrics,
-    now: deps.now ?? Date.now,
+    now,
     identify: identify({
       consumers: new ConsumerRegistry(config.consumers),
       jwt,
       defaultLimit: config.RATE_LIMIT_PER_MINUTE,
       anonymousLimit: config.ANONYMOUS_RATE_LIMIT_PER_MINUTE
     }),
-    limiters: await createLimiters(app, { refreshPerMinute: config.REFRESH_PER_MINUTE, metrics })
+    limiters: await createLimiters(app, {
+      refreshPerMinute: config.REFRESH_PER_MINUTE,
+      metrics,
+      ...(redis === undefined
+        ? {}
+        : {
+            store: sharedRateLimitStore(redis, {
+              prefix: config.REDIS_KEY_PREFIX,
+              fallback: config.REDIS_RATE_LIMIT_FALLBACK,
+              maxCallers: MAX_CALLERS,
+              onFallback: () => metrics.redis?.fallbacks.inc({ operation: 'rate-limit' })
+            })
+          })
+    })
   })
   return app
 }

@@ -3,6 +3,7 @@ import Type, { type Static, type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
 import { ConsumerListSchema, type Consumer } from './consumers.ts'
 
+const REDIS_FALLBACKS = ['local', 'open', 'closed'] as const
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 /** Signature algorithms accepted for frontend JWTs: asymmetric only, so `none` and HS* can never verify. */
 const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
@@ -46,6 +47,11 @@ export const EnvSchema = Type.Object({
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0, maximum: 60000, description: 'an integer number of milliseconds from 0 (off) to 60000: event-loop delay past which requests are shed with 503' }),
   MAX_HEAP_USED_BYTES: Type.Integer({ default: 268435456, minimum: 0, description: 'an integer number of bytes (0: off): heap use past which requests are shed with 503' }),
   DOCS_ENABLED: Type.Boolean({ default: true, description: 'true or false; false turns off /docs, /openapi.json and /openapi.yaml' }),
+  REDIS_URL: Type.Optional(Type.String({ secret: true, description: 'a redis:// or rediss:// URL (redis://:password@host:6379/0); set, the replicas share rate limits, the cache and upstream fetches' })),
+  REDIS_TIMEOUT_MS: Type.Integer({ default: 100, minimum: 5, maximum: 10000, description: 'an integer number of milliseconds from 5 to 10000: the longest a request waits on one Redis command before falling back to local state' }),
+  REDIS_KEY_PREFIX: Type.String({ default: 'vobiz-bff:', minLength: 1, maxLength: 100, description: 'the prefix of every Redis key (one per deployment sharing a Redis)' }),
+  REDIS_RATE_LIMIT_FALLBACK: Type.Enum(REDIS_FALLBACKS, { default: 'local', description: `one of ${REDIS_FALLBACKS.join(', ')}: how rate limits behave while Redis is unreachable (per-replica counters, no limit, or 503)` }),
+  CACHE_L1_TTL_MS: Type.Integer({ default: 1000, minimum: 0, maximum: 60000, description: 'an integer number of milliseconds from 0 to 60000: with REDIS_URL, how long a replica serves its own copy before checking the shared one' }),
   ACCESS_LOG: Type.Boolean({ default: true, description: 'true or false; false drops the one summary log line per request (errors and upstream lines stay)' }),
   LOG_LEVEL: Type.Enum(LOG_LEVELS, { default: 'info', description: `one of ${LOG_LEVELS.join(', ')}` })
 })
@@ -166,6 +172,17 @@ function checkSecureUrl (name: 'VOBIZ_BASE_URL' | 'JWT_JWKS_URL', value: string,
   }
 }
 
+function checkRedisUrl (value: string | undefined, problems: string[]): void {
+  if (value === undefined) return
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {}
+  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+    problems.push(`REDIS_URL: not a redis:// or rediss:// URL (value hidden); expected ${describe('REDIS_URL')}`)
+  }
+}
+
 function checkJwt (env: Env, problems: string[]): string[] {
   const set = (['JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE'] as const).filter((name) => env[name] !== undefined)
   if (set.length > 0 && set.length < 3) {
@@ -218,6 +235,7 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
   const consumers = parseConsumers(valid, problems)
   const jwtAlgorithms = checkJwt(valid, problems)
   const corsOrigins = parseOrigins(valid.CORS_ORIGINS, problems)
+  checkRedisUrl(valid.REDIS_URL, problems)
   if (valid.VOBIZ_SANDBOX === false) {
     if (valid.VOBIZ_AUTH_ID === undefined) problems.push(`VOBIZ_AUTH_ID: missing; expected ${describe('VOBIZ_AUTH_ID')} (or VOBIZ_SANDBOX=true)`)
     if (valid.VOBIZ_AUTH_TOKEN === undefined) problems.push(`VOBIZ_AUTH_TOKEN: missing; expected ${describe('VOBIZ_AUTH_TOKEN')} (or VOBIZ_SANDBOX=true)`)

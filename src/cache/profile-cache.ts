@@ -1,9 +1,32 @@
 import { LRUCache } from 'lru-cache'
 
-/** A cached value and when the upstream fetch that produced it started (ms since epoch). */
-export interface CacheEntry<T> {
+/**
+ * Where a loaded value came from: this replica's own Vobiz fetch (`upstream`), another replica's fetch this
+ * one waited for (`fleet`), or a copy that was already stored and is recent enough (`cache`: the shared
+ * cache, or this replica's own copy re-confirmed).
+ */
+export type Via = 'upstream' | 'fleet' | 'cache'
+
+/** What a load yields: the value and when the upstream fetch that produced it started (ms since epoch). */
+export interface Loaded<T> {
   value: T
   fetchedAt: number
+  via: Via
+}
+
+/** A cached value; `checkedAt` is when this replica last loaded or re-confirmed it. */
+export interface CacheEntry<T> extends Loaded<T> {
+  checkedAt: number
+}
+
+/** What a load must produce. */
+export interface LoadRequest<T> {
+  /** The value must come from a fetch started at or after this time (ms since epoch). */
+  notBefore: number
+  /** The id of the request that started the load. */
+  requestId: string | undefined
+  /** The entry cached now, if any: a load may re-confirm it when it is recent enough. */
+  current: CacheEntry<T> | undefined
 }
 
 /** Why a request went upstream: nothing cached, cached but too old for its class, or the client asked. */
@@ -32,12 +55,15 @@ export interface Freshness {
 }
 
 export interface ProfileCacheOptions<T, C extends string> {
-  /**
-   * Fetches a new value. `fetchedAt` is the time the fetch started, for values that record their own age;
-   * `requestId` is the id of the request that started it.
-   */
-  load: (signal: AbortSignal, fetchedAt: number, requestId: string | undefined) => Promise<T>
+  /** Produces a value fetched no earlier than `request.notBefore`. */
+  load: (signal: AbortSignal, request: LoadRequest<T>) => Promise<Loaded<T>>
   freshness: Record<C, Freshness>
+  /**
+   * How long a fresh entry is served without asking `load` again (default: for as long as it is fresh).
+   * In front of a shared cache this is the L1 lifetime: a newer copy stored by another replica is seen
+   * within it.
+   */
+  confirmForMs?: number
   /** The `detail` of a stale-if-error answer for this failure, e.g. `stale-if-error` or `breaker-open`. */
   staleDetail: (error: unknown) => string
   /** Called when a background (stale-while-revalidate) refresh fails; the stale entry stays. */
@@ -60,8 +86,9 @@ export class NotCachedError extends Error {
 }
 
 interface FetchContext {
-  /** Set by the fetch method when this caller's fetch() call started the upstream request. */
+  /** Set by the fetch method when this caller's fetch() call started the load. */
   initiated: boolean
+  notBefore: number
   requestId: string | undefined
 }
 
@@ -82,22 +109,24 @@ export class ProfileCache<T, C extends string> {
   readonly #now: () => number
   readonly #staleDetail: (error: unknown) => string
   readonly #onBackgroundError: (error: unknown) => void
+  readonly #confirmForMs: number
 
   constructor (options: ProfileCacheOptions<T, C>) {
     this.#freshness = options.freshness
     this.#now = options.now ?? Date.now
     this.#staleDetail = options.staleDetail
     this.#onBackgroundError = options.onBackgroundError
+    this.#confirmForMs = options.confirmForMs ?? Number.POSITIVE_INFINITY
     const { load } = options
     this.#lru = new LRUCache<string, CacheEntry<T>, FetchContext>({
       max: 1,
       // Windows are judged per class in get(); the entry itself never expires, so a failed refresh
       // cannot lose it.
       noDeleteOnFetchRejection: true,
-      fetchMethod: async (_key, _stale, { signal, context }) => {
+      fetchMethod: async (_key, current, { signal, context }) => {
         context.initiated = true
-        const fetchedAt = this.#now()
-        return { value: await load(signal, fetchedAt, context.requestId), fetchedAt }
+        const loaded = await load(signal, { notBefore: context.notBefore, requestId: context.requestId, current })
+        return { ...loaded, checkedAt: this.#now() }
       }
     })
   }
@@ -109,7 +138,12 @@ export class ProfileCache<T, C extends string> {
   /** The cached entry when it is fresh for `cls`; never goes upstream. The synchronous hit path. */
   fresh (cls: C): CacheEntry<T> | undefined {
     const cached = this.#lru.get(KEY)
-    return cached !== undefined && this.#now() - cached.fetchedAt < this.#freshness[cls].ttlMs ? cached : undefined
+    return cached !== undefined && this.#servable(cached, this.#now(), this.#freshness[cls].ttlMs) ? cached : undefined
+  }
+
+  /** Fresh for the class, and confirmed recently enough. */
+  #servable (entry: CacheEntry<T>, now: number, ttlMs: number): boolean {
+    return now - entry.fetchedAt < ttlMs && now - entry.checkedAt < this.#confirmForMs
   }
 
   /**
@@ -126,24 +160,27 @@ export class ProfileCache<T, C extends string> {
       if (cached === undefined || age >= ttlMs + staleIfErrorMs) throw new NotCachedError('nothing usable is cached')
       return { entry: cached, outcome: age < ttlMs ? HIT : { kind: 'stale', detail: 'only-if-cached' } }
     }
+    // A refresh wants data fetched after it arrived; anything else, data still fresh for its class.
+    const notBefore = options.refresh === true ? arrivedAt : arrivedAt - ttlMs
     if (options.refresh !== true && cached !== undefined) {
-      if (age < ttlMs) return { entry: cached, outcome: HIT }
-      if (age < ttlMs + staleWhileRevalidateMs) {
-        this.#fetch({ initiated: false, requestId: options.requestId }).catch(this.#onBackgroundError)
+      if (this.#servable(cached, arrivedAt, ttlMs)) return { entry: cached, outcome: HIT }
+      if (age >= ttlMs && age < ttlMs + staleWhileRevalidateMs) {
+        this.#fetch({ initiated: false, notBefore, requestId: options.requestId }).catch(this.#onBackgroundError)
         return { entry: cached, outcome: { kind: 'stale', detail: 'stale-while-revalidate' } }
       }
     }
 
     const fwd: Forward = options.refresh === true ? 'request' : cached === undefined ? 'miss' : 'stale'
-    const context: FetchContext = { initiated: false, requestId: options.requestId }
+    const context: FetchContext = { initiated: false, notBefore, requestId: options.requestId }
     try {
       let entry = await this.#fetch(context)
-      if (options.refresh === true && entry.fetchedAt < arrivedAt) {
-        // We joined a fetch that had started before this request arrived: its data may predate the
-        // request, so take part in the next one.
+      if (entry.fetchedAt < notBefore) {
+        // We joined a load started for an older need (a refresh that began before this one arrived, or a
+        // class that accepts older data): take part in the next one.
         entry = await this.#fetch(context)
       }
-      return { entry, outcome: { kind: 'fetched', fwd, collapsed: !context.initiated } }
+      const outcome: CacheOutcome = entry.via === 'cache' ? HIT : { kind: 'fetched', fwd, collapsed: !context.initiated || entry.via === 'fleet' }
+      return { entry, outcome }
     } catch (error) {
       const fallback = this.#lru.get(KEY) ?? cached
       const fallbackAge = fallback === undefined ? Number.POSITIVE_INFINITY : this.#now() - fallback.fetchedAt

@@ -2,6 +2,7 @@ import { timingSafeEqual, createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance, RawServerDefault } from 'fastify'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { RedisState } from '../redis/link.ts'
 import type { UpstreamStatus } from '../vobiz/upstream.ts'
 import { problem } from './problems.ts'
 
@@ -53,8 +54,34 @@ export class Metrics {
     registers: [this.registry]
   })
 
-  constructor (upstream: () => Readonly<UpstreamStatus>) {
+  /** Only with REDIS_URL. */
+  readonly redis: { fallbacks: Counter<'operation'>, sharedLoads: Counter<'result'> } | undefined
+
+  constructor (upstream: () => Readonly<UpstreamStatus>, redis?: () => RedisState) {
     collectDefaultMetrics({ register: this.registry })
+    if (redis !== undefined) {
+      // eslint-disable-next-line no-new
+      new Gauge({
+        name: 'vobiz_bff_redis_up',
+        help: '1 while Redis is connected (shared mode), 0 while this replica runs on local state',
+        registers: [this.registry],
+        collect () { this.set(redis() === 'connected' ? 1 : 0) }
+      })
+      this.redis = {
+        fallbacks: new Counter({
+          name: 'vobiz_bff_redis_fallbacks_total',
+          help: 'Operations done on local state because Redis was unusable, by operation (rate-limit, cache)',
+          labelNames: ['operation'] as const,
+          registers: [this.registry]
+        }),
+        sharedLoads: new Counter({
+          name: 'vobiz_bff_shared_cache_loads_total',
+          help: 'Loads past this replica\'s L1 cache, by result: shared-hit, waited (another replica fetched), fetched (this replica held the lock), local (Redis unusable)',
+          labelNames: ['result'] as const,
+          registers: [this.registry]
+        })
+      }
+    }
     // eslint-disable-next-line no-new
     new Gauge({
       name: 'vobiz_bff_breaker_state',

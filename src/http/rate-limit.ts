@@ -1,7 +1,8 @@
-import rateLimit from '@fastify/rate-limit'
+import rateLimit, { type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from 'fastify'
 import type { Metrics } from './metrics.ts'
+import { RateLimitUnavailableError } from '../redis/rate-limit-store.ts'
 import { problem } from './problems.ts'
 
 export interface Limiters {
@@ -16,13 +17,31 @@ export interface Limiters {
 }
 
 const WINDOW_MS = 60_000
+/** Callers whose counters are kept in memory (LRU). */
+export const MAX_CALLERS = 10_000
+
+export interface LimiterOptions {
+  refreshPerMinute: number
+  metrics: Metrics
+  maxCallers?: number
+  /** Where the counters live (default: the plugin's in-memory store). */
+  store?: FastifyRateLimitStoreCtor
+}
+
+/** With REDIS_RATE_LIMIT_FALLBACK=closed and Redis unreachable, requests cannot be counted: 503. */
+function uncountable (err: unknown): never {
+  if (err instanceof RateLimitUnavailableError) {
+    throw problem('service_unavailable', 'Rate limits cannot be checked right now (their shared store is unreachable). Retry after the time given in Retry-After.', { 'retry-after': '1' })
+  }
+  throw err
+}
 
 /**
  * Per-caller limits on @fastify/rate-limit's store (an LRU of counters, bounded at `maxCallers`), used through
  * its programmatic `createRateLimit` so that the headers are the current draft's and the 429 is problem+json.
  */
-export async function createLimiters (app: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, any, any>, options: { refreshPerMinute: number, metrics: Metrics, maxCallers?: number }): Promise<Limiters> {
-  await app.register(rateLimit, { global: false, cache: options.maxCallers ?? 10_000 })
+export async function createLimiters (app: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, any, any>, options: LimiterOptions): Promise<Limiters> {
+  await app.register(rateLimit, { global: false, cache: options.maxCallers ?? MAX_CALLERS, ...(options.store === undefined ? {} : { store: options.store }) })
   const perCaller = app.createRateLimit({
     keyGenerator: (request) => request.identity.rateKey,
     max: (request) => request.identity.limit,
@@ -36,7 +55,7 @@ export async function createLimiters (app: FastifyInstance<RawServerDefault, Inc
 
   return {
     async enforce (request, reply) {
-      const result = await perCaller(request)
+      const result = await perCaller(request).catch(uncountable)
       /* c8 ignore next */
       if (result.isAllowed) return // only with an allow list, which is not configured
       const policy = request.identity.kind === 'anonymous' ? 'anonymous' : 'default'
@@ -50,8 +69,9 @@ export async function createLimiters (app: FastifyInstance<RawServerDefault, Inc
       }
     },
     async allowRefresh (request) {
-      const result = await refreshes(request)
-      return result.isAllowed || !result.isExceeded
+      // Uncountable (closed fallback): refused, so the request is answered from the cache.
+      const result = await refreshes(request).catch(() => undefined)
+      return result !== undefined && (result.isAllowed || !result.isExceeded)
     }
   }
 }

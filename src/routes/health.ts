@@ -1,11 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
+import type { RedisState } from '../redis/link.ts'
 import type { UpstreamStatus } from '../vobiz/upstream.ts'
 
 export interface HealthRoutesOptions {
   upstream: () => Readonly<UpstreamStatus>
   /** True from the moment shutdown starts. */
   draining: () => boolean
+  /** Only with REDIS_URL: the link's state and since when (ms since epoch). */
+  redis?: () => { state: RedisState, since: number }
 }
 
 const iso = (ms: number | undefined) => ms === undefined ? null : new Date(ms).toISOString()
@@ -17,13 +20,18 @@ const Upstream = Type.Object({
   cooling_down_until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
 }, { description: 'What Vobiz has been doing. Informational: Vobiz being down does not make the service unready (stale data can still be served).' })
 
-const Ready = Type.Object({ status: Type.Enum(['ready', 'draining']), upstream: Upstream })
+const Redis = Type.Union([
+  Type.Object({ state: Type.Enum(['connected', 'unavailable']), since: Type.String({ format: 'date-time' }) }),
+  Type.Null()
+], { description: 'null without REDIS_URL. `unavailable`: this replica serves from its local cache and local rate limits until Redis is back. Informational: it does not make the service unready.' })
+
+const Ready = Type.Object({ status: Type.Enum(['ready', 'draining']), upstream: Upstream, redis: Redis })
 
 /**
  * Probes: unauthenticated, not rate-limited, exempt from load shedding, and tagged `health` in the spec
  * (apart from the API). Readiness fails only while draining, never because Vobiz is down.
  */
-const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, { upstream, draining }) => {
+const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, { upstream, draining, redis }) => {
   const exempt = { pressureHandler: () => undefined }
 
   app.get('/health/live', {
@@ -47,7 +55,8 @@ const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app,
         last_success_at: iso(lastSuccessAt),
         last_error: lastError === undefined ? null : { code: lastError.code, at: new Date(lastError.at).toISOString() },
         cooling_down_until: coolingDownUntil !== undefined && coolingDownUntil > Date.now() ? iso(coolingDownUntil) : null
-      }
+      },
+      redis: redis === undefined ? null : { state: redis().state, since: new Date(redis().since).toISOString() }
     }
     reply.code(body.status === 'ready' ? 200 : 503).header('cache-control', 'no-store')
     return body

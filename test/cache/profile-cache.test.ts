@@ -1,7 +1,7 @@
 import t from 'tap'
-import { ProfileCache } from '../../src/cache/profile-cache.ts'
+import { ProfileCache, type LoadRequest, type Via } from '../../src/cache/profile-cache.ts'
 
-function counting (options: { delayMs?: number, fail?: () => boolean } = {}) {
+function counting (options: { delayMs?: number, fail?: () => boolean, confirmForMs?: number, via?: () => Via } = {}) {
   let loads = 0
   let clock = 1_000_000
   const cache = new ProfileCache<number, 'slow' | 'fast'>({
@@ -12,15 +12,21 @@ function counting (options: { delayMs?: number, fail?: () => boolean } = {}) {
     now: () => clock,
     staleDetail: () => 'stale-if-error',
     onBackgroundError: () => {},
-    load: async () => {
+    ...(options.confirmForMs === undefined ? {} : { confirmForMs: options.confirmForMs }),
+    load: async (_signal, request) => {
+      requests.push(request)
+      const via = options.via?.() ?? 'upstream'
+      if (via === 'cache' && request.current !== undefined) return { ...request.current, via }
       loads += 1
       const n = loads
+      const fetchedAt = clock
       if (options.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, options.delayMs))
       if (options.fail?.() === true) throw new Error(`load ${n} failed`)
-      return n
+      return { value: n, fetchedAt, via }
     }
   })
-  return { cache, loads: () => loads, advance: (ms: number) => { clock += ms } }
+  const requests: Array<LoadRequest<number>> = []
+  return { cache, loads: () => loads, requests, advance: (ms: number) => { clock += ms } }
 }
 
 t.test('a cold get loads once; concurrent gets join it and say so', async (t) => {
@@ -71,4 +77,40 @@ t.test('clear aborts a fetch in flight and empties the cache', async (t) => {
   cache.clear()
   await t.rejects(pending)
   t.equal(cache.fresh('slow'), undefined)
+})
+
+t.test('in front of a shared cache: a fresh entry is re-confirmed through load after confirmForMs', async (t) => {
+  let via: Via = 'upstream'
+  const { cache, loads, requests, advance } = counting({ confirmForMs: 1_000, via: () => via })
+  await cache.get('slow')
+  advance(999)
+  t.equal(cache.fresh('slow')?.value, 1, 'confirmed less than confirmForMs ago: a hit')
+  advance(1)
+  t.equal(cache.fresh('slow'), undefined, 'not confirmed for confirmForMs: not a synchronous hit')
+  via = 'cache'
+  const confirmed = await cache.get('slow')
+  t.same(confirmed.outcome, { kind: 'hit' }, 'the load found the same (or newer) data stored: still a hit')
+  t.equal(loads(), 1, 'nothing fetched')
+  t.same(requests.at(-1)?.notBefore, 1_000_000 + 1_000 - 30_000, 'the load may answer with anything still fresh for the class')
+  t.equal(requests.at(-1)?.current?.value, 1, 'the load sees the current entry')
+  t.equal(cache.fresh('slow')?.value, 1, 're-confirmed: a hit again')
+
+  via = 'fleet'
+  const refreshed = await cache.get('slow', { refresh: true })
+  t.same(refreshed.outcome, { kind: 'fetched', fwd: 'request', collapsed: true }, 'data another replica fetched counts as collapsed')
+  t.equal(requests.at(-1)?.notBefore, 1_000_000 + 1_000, 'a refresh needs data fetched after it arrived')
+})
+
+t.test('a caller that joins a load started for an older need loads again', async (t) => {
+  const { cache, loads, requests, advance } = counting({ delayMs: 20 })
+  const cold = cache.get('slow')
+  advance(1)
+  // Arrives 1 ms after the cold load started: that load's data may predate this request.
+  const refresh = cache.get('slow', { refresh: true })
+  const [a, b] = await Promise.all([cold, refresh])
+  t.equal(a.entry.value, 1)
+  t.equal(b.entry.value, 2, 'the refresh took part in a second load')
+  t.same(b.outcome, { kind: 'fetched', fwd: 'request', collapsed: false })
+  t.equal(loads(), 2)
+  t.same(requests.map((r) => r.notBefore), [1_000_000 - 30_000, 1_000_001])
 })

@@ -71,12 +71,14 @@ export interface HarnessOptions {
   now?: () => number
   /** Other app dependencies to override. */
   deps?: Omit<AppDeps, 'logStream'>
+  /** Share another harness's sandbox and keys (several replicas of the service); the sandbox is then not closed here. */
+  replicaOf?: Harness
 }
 
 /** Starts the sandbox and the real app against it on loopback sockets; both close when `t` ends. */
 export async function startHarness (t: Test, options: HarnessOptions = {}): Promise<Harness> {
-  const sandbox = await startSandbox(options.sandbox)
-  const keys: Keys = { profile: generateApiKey(), balance: generateApiKey() }
+  const sandbox = options.replicaOf?.sandbox ?? await startSandbox(options.sandbox)
+  const keys: Keys = options.replicaOf?.keys ?? { profile: generateApiKey(), balance: generateApiKey() }
   const config = loadConfig({
     VOBIZ_BASE_URL: sandbox.url,
     VOBIZ_AUTH_ID: sandbox.authId,
@@ -93,7 +95,7 @@ export async function startHarness (t: Test, options: HarnessOptions = {}): Prom
   const address = await app.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(async () => {
     await app.close()
-    await sandbox.close()
+    if (options.replicaOf === undefined) await sandbox.close()
   })
   return {
     app,

@@ -1,0 +1,65 @@
+import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
+import LocalStore from '@fastify/rate-limit/store/LocalStore.js'
+import RedisStore from '@fastify/rate-limit/store/RedisStore.js'
+import type { RedisLink } from './link.ts'
+
+/** How rate limits behave while Redis is unreachable. */
+export type RateLimitFallback = 'local' | 'open' | 'closed'
+
+/** What the store reports with REDIS_RATE_LIMIT_FALLBACK=closed while Redis is unreachable. */
+export class RateLimitUnavailableError extends Error {
+  override readonly name = 'RateLimitUnavailableError'
+}
+
+type Callback = Parameters<FastifyRateLimitStore['incr']>[1]
+
+export interface SharedStoreOptions {
+  prefix: string
+  fallback: RateLimitFallback
+  /** Callers whose local counters are kept (LRU). */
+  maxCallers: number
+  /** Called for each count taken without Redis (for metrics). */
+  onFallback: () => void
+}
+
+/**
+ * A store for @fastify/rate-limit that counts in Redis (the plugin's own RedisStore, one Lua call per
+ * request) while Redis is usable, so that every replica draws on the same budget, and otherwise falls back:
+ * `local` counts in the plugin's LocalStore (each replica then allows the full budget), `open` lets
+ * requests through uncounted, `closed` fails the count (the route answers 503).
+ */
+export function sharedRateLimitStore (link: RedisLink, options: SharedStoreOptions): FastifyRateLimitStoreCtor {
+  const { prefix, fallback, maxCallers, onFallback } = options
+  return class SharedRateLimitStore implements FastifyRateLimitStore {
+    readonly #shared = new RedisStore(false, false, link.client, `${prefix}rate:`)
+    readonly #local = new LocalStore(false, false, maxCallers)
+
+    incr (key: string, callback: Callback, timeWindow: number, max: number): void {
+      if (!link.usable) {
+        this.#fallback(key, callback, timeWindow, max)
+        return
+      }
+      this.#shared.incr(key, (err, result) => {
+        if (err === null) {
+          callback(null, result)
+        } else {
+          link.failed(err)
+          this.#fallback(key, callback, timeWindow, max)
+        }
+      }, timeWindow, max)
+    }
+
+    #fallback (key: string, callback: Callback, timeWindow: number, max: number): void {
+      onFallback()
+      switch (fallback) {
+        case 'local': this.#local.incr(key, callback, timeWindow, max); break
+        case 'open': callback(null, { current: 0, ttl: timeWindow }); break
+        case 'closed': callback(new RateLimitUnavailableError('rate limits cannot be counted while Redis is unreachable')); break
+      }
+    }
+
+    child (): FastifyRateLimitStore {
+      return new SharedRateLimitStore()
+    }
+  }
+}

@@ -1,0 +1,266 @@
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Logger } from 'pino'
+import type { Loaded } from '../cache/profile-cache.ts'
+import { UpstreamError, type UpstreamErrorCode } from '../vobiz/errors.ts'
+import type { RedisLink } from './link.ts'
+
+/** What the upstream load of one replica yields: the value and when its fetch started. */
+export interface Fetched<T> {
+  value: T
+  fetchedAt: number
+}
+
+export interface SharedCacheOptions<T> {
+  link: RedisLink
+  /** Prefix of the keys (REDIS_KEY_PREFIX). */
+  prefix: string
+  /** This replica's own fetch from Vobiz (retries, breaker and all). */
+  fetch: (signal: AbortSignal, requestId: string | undefined) => Promise<T>
+  /** Accepts a value read back from Redis (written by any replica, perhaps another version). */
+  isValue: (value: unknown) => value is T
+  /** How long the shared entry lives: the longest window any class may serve it in. */
+  entryTtlMs: number
+  /** The upstream deadline: how long a lock holder may take, and so how long the lock lives (plus grace). */
+  upstreamTimeoutMs: number
+  /** Consecutive failed fetches across the fleet that open the fleet-wide breaker, and how long it stays open. */
+  breakerThreshold: number
+  breakerOpenMs: number
+  logger: Logger
+  /** Called once per load with how it was satisfied (for metrics). */
+  observe?: (result: SharedLoadResult) => void
+  now?: () => number
+}
+
+/**
+ * `shared-hit`: the shared entry was recent enough; `waited`: another replica fetched it; `fetched`: this
+ * replica held the lock and fetched; `local`: Redis was unusable, so the replica did without it.
+ */
+export type SharedLoadResult = 'shared-hit' | 'waited' | 'fetched' | 'local'
+
+/** A failed fetch, as the lock holder publishes it for the replicas waiting on it. */
+interface Failure {
+  token: string
+  code: UpstreamErrorCode
+  message: string
+  retryAfterSeconds?: number
+  shortCircuit?: 'breaker-open' | 'cooling-down'
+}
+
+/** How often a waiting replica looks for the lock holder's result. */
+const POLL_MS = 20
+/** A lock outlives the holder's deadline by this much before another replica may take over. */
+const LOCK_GRACE_MS = 1000
+/** How long a failure stays readable for the replicas that waited on it. */
+const FAILURE_TTL_MS = 10_000
+/** The fleet-wide failure count is forgotten after this long without a fetch. */
+const FAILURES_TTL_MS = 3_600_000
+
+/** Reads everything a load decides on in one round trip. */
+const READ = `
+return { redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('PTTL', KEYS[3]), redis.call('PTTL', KEYS[4]), redis.call('GET', KEYS[5]) }`
+
+/** Takes the lock unless someone holds it; returns the holder's token. */
+const ACQUIRE = `
+local holder = redis.call('GET', KEYS[1])
+if holder then return holder end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]`
+
+/** Stores the entry unless a newer one is there, closes the fleet breaker, and releases the lock if still ours. */
+const PUBLISH = `
+local stored = redis.call('GET', KEYS[1])
+if not stored or cjson.decode(stored).fetchedAt <= tonumber(ARGV[3]) then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
+end
+redis.call('DEL', KEYS[3], KEYS[4])
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1`
+
+/**
+ * Records a failed fetch for the waiting replicas; counts it towards the fleet breaker (opening it at the
+ * threshold, and again at once after a failed probe) and starts the fleet cool-down after a Vobiz 429; then
+ * releases the lock if still ours.
+ */
+const FAIL = `
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[7])
+if ARGV[3] == '1' then
+  local failures = redis.call('INCR', KEYS[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[8])
+  if failures >= tonumber(ARGV[4]) then redis.call('SET', KEYS[4], '1', 'PX', ARGV[5]) end
+end
+if tonumber(ARGV[6]) > 0 then redis.call('SET', KEYS[5], '1', 'PX', ARGV[6]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1`
+
+/** A Redis command failed: the load continues without Redis. */
+class RedisUnusable extends Error {}
+
+interface Keys {
+  entry: string
+  lock: string
+  failure: string
+  failures: string
+  breaker: string
+  coolDown: string
+}
+
+interface SharedState<T> {
+  entry: Fetched<T> | undefined
+  holder: string | null
+  coolDownMs: number
+  breakerMs: number
+  failure: Failure | undefined
+}
+
+/**
+ * The shared (L2) cache and fleet-wide single-flight in front of one replica's upstream fetch.
+ *
+ * A load reads the shared entry; when it is too old, the replica takes a short Redis lock (a random token,
+ * released only by its holder, expiring after the upstream deadline) and fetches, then publishes the entry
+ * (or the failure); replicas that find the lock held poll for the holder's result, and take the lock over
+ * when it expires without one (the holder died). The fleet cool-down after a Vobiz 429 and a fleet-wide
+ * breaker live in Redis too. Whenever Redis is unusable, a load does without it: this replica's own copy when
+ * recent enough, else its own fetch.
+ */
+export class SharedCache<T> {
+  readonly #options: SharedCacheOptions<T>
+  readonly #keys: Keys
+  readonly #now: () => number
+  readonly #lockTtlMs: number
+
+  constructor (options: SharedCacheOptions<T>) {
+    this.#options = options
+    this.#now = options.now ?? Date.now
+    this.#lockTtlMs = options.upstreamTimeoutMs + LOCK_GRACE_MS
+    const p = `${options.prefix}profile:`
+    this.#keys = { entry: `${p}entry`, lock: `${p}lock`, failure: `${p}failure`, failures: `${p}failures`, breaker: `${p}breaker-open`, coolDown: `${p}cooling-down` }
+  }
+
+  /** A value fetched at or after `notBefore`; `current` is this replica's own copy, used while Redis is unusable. */
+  async load (signal: AbortSignal, notBefore: number, requestId: string | undefined, current?: Fetched<T>): Promise<Loaded<T>> {
+    if (this.#options.link.usable) {
+      try {
+        return await this.#coordinated(signal, notBefore, requestId)
+      } catch (err) {
+        if (!(err instanceof RedisUnusable)) throw err
+      }
+    }
+    this.#options.observe?.('local')
+    if (current !== undefined && current.fetchedAt >= notBefore) return { ...current, via: 'cache' }
+    const fetchedAt = this.#now()
+    return { value: await this.#options.fetch(signal, requestId), fetchedAt, via: 'upstream' }
+  }
+
+  async #coordinated (signal: AbortSignal, notBefore: number, requestId: string | undefined): Promise<Loaded<T>> {
+    const token = randomUUID()
+    const waitUntil = Date.now() + this.#lockTtlMs + this.#options.upstreamTimeoutMs
+    let awaited: string | undefined
+    for (;;) {
+      const state = await this.#read()
+      if (state.entry !== undefined && state.entry.fetchedAt >= notBefore) {
+        this.#options.observe?.(awaited === undefined ? 'shared-hit' : 'waited')
+        return { ...state.entry, via: awaited === undefined ? 'cache' : 'fleet' }
+      }
+      if (awaited !== undefined && state.holder !== awaited && state.failure?.token === awaited) {
+        // The fetch this replica waited on failed: the same failure, without asking Vobiz again.
+        this.#options.observe?.('waited')
+        throw toUpstreamError(state.failure)
+      }
+      if (state.holder === null) {
+        if (state.coolDownMs > 0) {
+          throw new UpstreamError('upstream_rate_limited', 'holding off after a Vobiz 429 (seen by the fleet)', { retryAfterSeconds: Math.ceil(state.coolDownMs / 1000), shortCircuit: 'cooling-down' })
+        }
+        if (state.breakerMs > 0) {
+          throw new UpstreamError('upstream_unavailable', 'the fleet circuit breaker is open', { retryAfterSeconds: Math.ceil(state.breakerMs / 1000), shortCircuit: 'breaker-open' })
+        }
+        const holder = await this.#command(async (redis) => await redis.eval(ACQUIRE, 1, this.#keys.lock, token, this.#lockTtlMs) as string)
+        if (holder === token) return await this.#fetchAndPublish(signal, token, requestId)
+        awaited = holder
+      } else {
+        awaited = state.holder
+      }
+      if (Date.now() > waitUntil) throw new UpstreamError('upstream_timeout', 'no replica finished the Vobiz fetch in time')
+      await sleep(POLL_MS, undefined, { signal })
+    }
+  }
+
+  async #fetchAndPublish (signal: AbortSignal, token: string, requestId: string | undefined): Promise<Loaded<T>> {
+    const { fetch, entryTtlMs, breakerThreshold, breakerOpenMs } = this.#options
+    const fetchedAt = this.#now()
+    let value: T
+    try {
+      value = await fetch(signal, requestId)
+    } catch (err) {
+      // Anything but an UpstreamError (an abort at shutdown) is published as unavailable, and not counted.
+      const error = err instanceof UpstreamError ? err : undefined
+      const failure: Failure = {
+        token,
+        code: error?.code ?? 'upstream_unavailable',
+        message: error?.message ?? 'the fetch was abandoned',
+        retryAfterSeconds: error?.retryAfterSeconds,
+        shortCircuit: error?.shortCircuit
+      }
+      const sent = error !== undefined && error.shortCircuit === undefined
+      const counts = sent && error.code !== 'upstream_rate_limited'
+      const coolDownMs = sent && error.code === 'upstream_rate_limited' ? (error.retryAfterSeconds ?? 1) * 1000 : 0
+      const k = this.#keys
+      await this.#command(async (redis) => await redis.eval(FAIL, 5, k.lock, k.failure, k.failures, k.breaker, k.coolDown,
+        token, JSON.stringify(failure), counts ? '1' : '0', breakerThreshold, breakerOpenMs, coolDownMs, FAILURE_TTL_MS, FAILURES_TTL_MS)).catch(() => {})
+      throw err
+    }
+    this.#options.observe?.('fetched')
+    const k = this.#keys
+    // The data is this replica's either way; if Redis fails now, the others fetch once the lock expires.
+    await this.#command(async (redis) => await redis.eval(PUBLISH, 4, k.entry, k.lock, k.failures, k.breaker,
+      token, JSON.stringify({ fetchedAt, value }), fetchedAt, entryTtlMs)).catch(() => {})
+    return { value, fetchedAt, via: 'upstream' }
+  }
+
+  async #read (): Promise<SharedState<T>> {
+    const k = this.#keys
+    const [entry, holder, coolDownMs, breakerMs, failure] = await this.#command(async (redis) =>
+      await redis.eval(READ, 5, k.entry, k.lock, k.coolDown, k.breaker, k.failure) as [string | null, string | null, number, number, string | null])
+    return { entry: this.#parseEntry(entry), holder, coolDownMs, breakerMs, failure: parseFailure(failure) }
+  }
+
+  /** The stored entry, if it is one this version understands (replicas of another version may share the key). */
+  #parseEntry (raw: string | null): Fetched<T> | undefined {
+    if (raw === null) return undefined
+    const parsed = parseJson(raw) as { fetchedAt?: unknown, value?: unknown } | undefined
+    if (typeof parsed?.fetchedAt === 'number' && this.#options.isValue(parsed.value)) return { fetchedAt: parsed.fetchedAt, value: parsed.value }
+    this.#options.logger.warn('the shared cache entry is not in this version\'s format; fetching a new one')
+    return undefined
+  }
+
+  async #command<R> (run: (redis: RedisLink['client']) => Promise<R>): Promise<R> {
+    const { link } = this.#options
+    if (!link.usable) throw new RedisUnusable()
+    try {
+      return await run(link.client)
+    } catch (err) {
+      link.failed(err)
+      throw new RedisUnusable()
+    }
+  }
+}
+
+function parseJson (raw: string): unknown {
+  try {
+    return JSON.parse(raw)
+  } catch {
+    return undefined
+  }
+}
+
+function parseFailure (raw: string | null): Failure | undefined {
+  const parsed = raw === null ? undefined : parseJson(raw) as Partial<Failure> | undefined
+  return typeof parsed?.token === 'string' && typeof parsed.code === 'string' && typeof parsed.message === 'string' ? parsed as Failure : undefined
+}
+
+function toUpstreamError (failure: Failure): UpstreamError {
+  return new UpstreamError(failure.code, `${failure.message} (fetched by another replica)`, {
+    ...(failure.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: failure.retryAfterSeconds }),
+    ...(failure.shortCircuit === undefined ? {} : { shortCircuit: failure.shortCircuit })
+  })
+}

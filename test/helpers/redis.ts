@@ -1,0 +1,88 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { Redis } from 'ioredis'
+import type { Test } from 'tap'
+
+/**
+ * A real redis-server for the tests: one this helper starts on a free loopback port (and can kill and start
+ * again), stopped when the test ends. Without the `redis-server` binary the tests that need it are skipped
+ * with a message, unless REQUIRE_REDIS=1 (CI), which makes that a failure.
+ */
+export interface RedisServer {
+  url: string
+  /** A client for the test's own checks (closed when the test ends). */
+  client: Redis
+  /** SIGKILLs the server (its data is lost: it runs without persistence). */
+  kill: () => Promise<void>
+  /** Starts it again on the same port. */
+  start: () => Promise<void>
+}
+
+const BINARY = 'redis-server'
+
+/** Why Redis tests cannot run here, or undefined when they can. */
+export function redisUnavailable (): string | undefined {
+  const probe = spawnSync(BINARY, ['--version'], { stdio: 'ignore' })
+  if (probe.error === undefined && probe.status === 0) return undefined
+  const reason = `${BINARY} is not installed (apt-get install redis-server); the Redis tests are skipped`
+  if (process.env.REQUIRE_REDIS === '1') throw new Error(`REQUIRE_REDIS=1 but ${reason}`)
+  return reason
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+async function waitForPing (url: string): Promise<void> {
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+    probe.on('error', () => {})
+    try {
+      await probe.connect()
+      if (await probe.ping() === 'PONG') return
+    } catch {
+      if (Date.now() > deadline) throw new Error(`redis-server at ${url} did not answer within 10 s`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    } finally {
+      probe.disconnect()
+    }
+  }
+}
+
+export async function startRedis (t: Test): Promise<RedisServer> {
+  const port = await freePort()
+  const url = `redis://127.0.0.1:${port}`
+  let child: ChildProcess | undefined
+  const start = async (): Promise<void> => {
+    // No persistence: a killed server comes back empty, as after losing its data.
+    child = spawn(BINARY, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+    await waitForPing(url)
+  }
+  const kill = async (): Promise<void> => {
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    const exited = once(child, 'exit')
+    child.kill('SIGKILL')
+    await exited
+  }
+  await start()
+  const client = new Redis(url, { maxRetriesPerRequest: 1 })
+  client.on('error', () => {})
+  t.teardown(async () => {
+    client.disconnect()
+    await kill()
+  })
+  return { url, client, kill, start }
+}
+
+/** A key prefix of its own for one test, so that tests sharing a server never see each other's keys. */
+export function uniquePrefix (): string {
+  return `test-${randomUUID().slice(0, 8)}:`
+}
