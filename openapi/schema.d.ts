@@ -77,6 +77,13 @@ export interface paths {
                                 } | null;
                                 cooling_down_until: string | null;
                             };
+                            /** @description null without REDIS_URL. `unavailable`: this replica serves from its local cache and local rate limits until Redis is back. Informational: it does not make the service unready. */
+                            redis: {
+                                /** @enum {unknown} */
+                                state: "connected" | "unavailable";
+                                /** Format: date-time */
+                                since: string;
+                            } | null;
                         };
                     };
                 };
@@ -101,6 +108,13 @@ export interface paths {
                                 } | null;
                                 cooling_down_until: string | null;
                             };
+                            /** @description null without REDIS_URL. `unavailable`: this replica serves from its local cache and local rate limits until Redis is back. Informational: it does not make the service unready. */
+                            redis: {
+                                /** @enum {unknown} */
+                                state: "connected" | "unavailable";
+                                /** Format: date-time */
+                                since: string;
+                            } | null;
                         };
                     };
                 };

@@ -138,3 +138,19 @@ t.test('CORS_ORIGINS is a list of origins, or *', async (t) => {
   t.match(problems({ ...base, CORS_ORIGINS: 'app.example.com' }), [/^CORS_ORIGINS: "app.example.com" is not an origin/])
   t.match(problems({ ...base, CORS_ORIGINS: '*,https://a.example' }), [/^CORS_ORIGINS: \* cannot be combined/])
 })
+
+t.test('REDIS_URL is a redis:// or rediss:// URL, never echoed (it may hold a password)', async (t) => {
+  t.same(problems({ ...base, REDIS_URL: 'redis://:pw@127.0.0.1:6379/0' }), [])
+  t.same(problems({ ...base, REDIS_URL: 'rediss://redis.internal:6380' }), [])
+  for (const bad of ['http://:S3CRET@redis:6379', 'redis://', 'S3CRET']) {
+    const lines = problems({ ...base, REDIS_URL: bad })
+    t.match(lines, [/^REDIS_URL: not a redis:\/\/ or rediss:\/\/ URL \(value hidden\)/], bad)
+    t.notOk(lines.join('\n').includes('S3CRET'))
+  }
+  t.match(problems({ ...base, REDIS_RATE_LIMIT_FALLBACK: 'maybe' }), [/^REDIS_RATE_LIMIT_FALLBACK: .*expected one of local, open, closed/])
+  const config = loadConfig({ ...base })
+  t.equal(config.REDIS_URL, undefined, 'unset by default: in-memory, per process')
+  t.equal(config.REDIS_TIMEOUT_MS, 100)
+  t.equal(config.REDIS_RATE_LIMIT_FALLBACK, 'local')
+  t.equal(config.CACHE_L1_TTL_MS, 1000)
+})

@@ -2,7 +2,6 @@ import rateLimit, { type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from 'fastify'
 import type { Metrics } from './metrics.ts'
-import { RateLimitUnavailableError } from '../redis/rate-limit-store.ts'
 import { problem } from './problems.ts'
 
 export interface Limiters {
@@ -28,12 +27,9 @@ export interface LimiterOptions {
   store?: FastifyRateLimitStoreCtor
 }
 
-/** With REDIS_RATE_LIMIT_FALLBACK=closed and Redis unreachable, requests cannot be counted: 503. */
-function uncountable (err: unknown): never {
-  if (err instanceof RateLimitUnavailableError) {
-    throw problem('service_unavailable', 'Rate limits cannot be checked right now (their shared store is unreachable). Retry after the time given in Retry-After.', { 'retry-after': '1' })
-  }
-  throw err
+/** The store could not count (REDIS_RATE_LIMIT_FALLBACK=closed while Redis is unreachable): 503. */
+function uncountable (): never {
+  throw problem('service_unavailable', 'Rate limits cannot be checked right now (their shared store is unreachable). Retry after the time given in Retry-After.', { 'retry-after': '1' })
 }
 
 /**
@@ -69,7 +65,7 @@ export async function createLimiters (app: FastifyInstance<RawServerDefault, Inc
       }
     },
     async allowRefresh (request) {
-      // Uncountable (closed fallback): refused, so the request is answered from the cache.
+      // Uncountable: refused, so the request is answered from the cache.
       const result = await refreshes(request).catch(() => undefined)
       return result !== undefined && (result.isAllowed || !result.isExceeded)
     }

@@ -1,5 +1,9 @@
-import { Redis } from 'ioredis'
+import { Redis, ReplyError } from 'ioredis'
 import type { Logger } from 'pino'
+
+export class RedisTimeoutError extends Error {
+  override readonly name = 'RedisTimeoutError'
+}
 
 /** `connected`: commands are sent; `unavailable`: every caller uses its local fallback until Redis is back. */
 export type RedisState = 'connected' | 'unavailable'
@@ -9,9 +13,10 @@ export interface RedisLinkOptions {
   /** Longest one command may take before it fails (and the caller falls back). */
   timeoutMs: number
   logger: Logger
-  /** Called on every state change (for metrics). */
-  onState?: (state: RedisState) => void
 }
+
+/** Distinct error replies logged per connection object (they repeat per request otherwise). */
+const MAX_REPLY_ERRORS_LOGGED = 20
 
 /** Reconnect delay: 50 ms, growing to at most 1 s, forever. */
 const reconnectDelay = (attempt: number): number => Math.min(attempt * 50, 1000)
@@ -19,7 +24,7 @@ const reconnectDelay = (attempt: number): number => Math.min(attempt * 50, 1000)
 /**
  * The service's connection to Redis, and whether to use it right now.
  *
- * Every command is bounded (`commandTimeout`), and nothing queues while the connection is down
+ * Every command is bounded (`bounded()`), and nothing queues while the connection is down
  * (`enableOfflineQueue: false`): a caller asks `usable` first, and whoever sees a command fail calls
  * `failed()` and uses its local state instead. A timed-out command drops the connection, so that requests
  * stop paying the timeout at once and ioredis reconnects by itself. State changes are logged once each.
@@ -27,16 +32,18 @@ const reconnectDelay = (attempt: number): number => Math.min(attempt * 50, 1000)
 export class RedisLink {
   readonly client: Redis
   readonly #logger: Logger
-  readonly #onState: ((state: RedisState) => void) | undefined
+  readonly #replyErrors = new Set<string>()
+  readonly #timeoutMs: number
   #state: RedisState = 'unavailable'
+  /** False until the first connection or failure, so that either is logged. */
+  #announced = false
   #since = Date.now()
   #closing = false
 
   constructor (options: RedisLinkOptions) {
     this.#logger = options.logger
-    this.#onState = options.onState
+    this.#timeoutMs = options.timeoutMs
     this.client = new Redis(options.url, {
-      commandTimeout: options.timeoutMs,
       connectTimeout: Math.max(1000, options.timeoutMs),
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
@@ -46,9 +53,9 @@ export class RedisLink {
       lazyConnect: true
     })
     this.client.on('ready', () => { this.#set('connected') })
-    this.client.on('close', () => { this.#set('unavailable') })
-    // ioredis reports every failed reconnect as an 'error'; the state change was logged already.
-    this.client.on('error', (err: Error) => { this.#set('unavailable', err) })
+    this.client.on('close', () => { this.#set('unavailable', 'connection closed') })
+    // ioredis reports every failed reconnect as an 'error'; only the state change is logged.
+    this.client.on('error', (err: Error) => { this.#set('unavailable', err.message) })
   }
 
   /** Connects, waiting at most `waitMs` for the first connection; the service starts either way. */
@@ -75,12 +82,40 @@ export class RedisLink {
     return this.client.status === 'ready'
   }
 
-  /** A command failed: log the state change; after a timeout, drop the connection and reconnect. */
-  failed (err: unknown): void {
-    if (err instanceof Error && /timed out/i.test(err.message) && this.client.status === 'ready') {
-      this.client.disconnect(true)
+  /**
+   * `command`, or a RedisTimeoutError after `timeoutMs`. The timeout is decided after the event loop's next
+   * I/O phase (setImmediate), so a reply that arrived while the loop was busy elsewhere still counts: a
+   * stalled process must not mistake its own stall for Redis failing.
+   */
+  async bounded<R> (command: Promise<R>): Promise<R> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => setImmediate(() => { reject(new RedisTimeoutError(`redis command timed out after ${this.#timeoutMs} ms`)) }), this.#timeoutMs)
+    })
+    try {
+      return await Promise.race([command, timeout])
+    } finally {
+      clearTimeout(timer)
     }
-    this.#set('unavailable', err)
+  }
+
+  /**
+   * A command failed. Redis refusing it (an error reply: a key of the wrong type, out of memory) leaves the
+   * connection up and is logged once per message; a timeout drops the connection so that requests stop
+   * waiting on it, and ioredis reconnects.
+   */
+  failed (err: unknown): void {
+    // ioredis rejects with Errors only.
+    const message = (err as Error).message
+    if (err instanceof ReplyError) {
+      if (this.#replyErrors.size < MAX_REPLY_ERRORS_LOGGED && !this.#replyErrors.has(message)) {
+        this.#replyErrors.add(message)
+        this.#logger.warn({ redis: this.state, reason: message }, 'redis refused a command; this operation used local state')
+      }
+      return
+    }
+    if (this.client.status === 'ready') this.client.disconnect(true)
+    this.#set('unavailable', message)
   }
 
   async close (): Promise<void> {
@@ -88,16 +123,15 @@ export class RedisLink {
     this.client.disconnect()
   }
 
-  #set (state: RedisState, err?: unknown): void {
-    if (state === this.#state || this.#closing) return
+  /** `reason` is an error's message only: ioredis errors can carry the command's arguments (AUTH's password among them). */
+  #set (state: RedisState, reason?: string): void {
+    if ((state === this.#state && this.#announced) || this.#closing) return
+    this.#announced = true
     this.#state = state
     this.#since = Date.now()
-    this.#onState?.(state)
     if (state === 'connected') {
       this.#logger.info({ redis: state }, 'redis connected: rate limits, cache and upstream fetches are shared')
     } else {
-      // The message only: ioredis errors can carry the failed command's arguments (AUTH's password among them).
-      const reason = err instanceof Error ? err.message : 'connection closed'
       this.#logger.error({ redis: state, reason }, 'redis unavailable: using local rate limits and the local cache until it is back')
     }
   }

@@ -39,14 +39,13 @@ export function sharedRateLimitStore (link: RedisLink, options: SharedStoreOptio
         this.#fallback(key, callback, timeWindow, max)
         return
       }
-      this.#shared.incr(key, (err, result) => {
-        if (err === null) {
-          callback(null, result)
-        } else {
-          link.failed(err)
-          this.#fallback(key, callback, timeWindow, max)
-        }
-      }, timeWindow, max)
+      const counted = new Promise<Parameters<Callback>[1]>((resolve, reject) => {
+        this.#shared.incr(key, (err, result) => { if (err === null) resolve(result); else reject(err) }, timeWindow, max)
+      })
+      link.bounded(counted).then((result) => { callback(null, result) }, (err: unknown) => {
+        link.failed(err)
+        this.#fallback(key, callback, timeWindow, max)
+      })
     }
 
     #fallback (key: string, callback: Callback, timeWindow: number, max: number): void {

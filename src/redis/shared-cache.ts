@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { Loaded } from '../cache/profile-cache.ts'
-import { UpstreamError, type UpstreamErrorCode } from '../vobiz/errors.ts'
+import { breaksCircuit, coolDownMs, UpstreamError, type UpstreamErrorCode } from '../vobiz/errors.ts'
 import type { RedisLink } from './link.ts'
 
 /** What the upstream load of one replica yields: the value and when its fetch started. */
@@ -15,7 +15,7 @@ export interface SharedCacheOptions<T> {
   link: RedisLink
   /** Prefix of the keys (REDIS_KEY_PREFIX). */
   prefix: string
-  /** This replica's own fetch from Vobiz (retries, breaker and all). */
+  /** This replica's own fetch from Vobiz (retries, breaker and all); it rejects with an UpstreamError. */
   fetch: (signal: AbortSignal, requestId: string | undefined) => Promise<T>
   /** Accepts a value read back from Redis (written by any replica, perhaps another version). */
   isValue: (value: unknown) => value is T
@@ -28,8 +28,8 @@ export interface SharedCacheOptions<T> {
   breakerOpenMs: number
   logger: Logger
   /** Called once per load with how it was satisfied (for metrics). */
-  observe?: (result: SharedLoadResult) => void
-  now?: () => number
+  observe: (result: SharedLoadResult) => void
+  now: () => number
 }
 
 /**
@@ -131,7 +131,7 @@ export class SharedCache<T> {
 
   constructor (options: SharedCacheOptions<T>) {
     this.#options = options
-    this.#now = options.now ?? Date.now
+    this.#now = options.now
     this.#lockTtlMs = options.upstreamTimeoutMs + LOCK_GRACE_MS
     const p = `${options.prefix}profile:`
     this.#keys = { entry: `${p}entry`, lock: `${p}lock`, failure: `${p}failure`, failures: `${p}failures`, breaker: `${p}breaker-open`, coolDown: `${p}cooling-down` }
@@ -146,7 +146,7 @@ export class SharedCache<T> {
         if (!(err instanceof RedisUnusable)) throw err
       }
     }
-    this.#options.observe?.('local')
+    this.#options.observe('local')
     if (current !== undefined && current.fetchedAt >= notBefore) return { ...current, via: 'cache' }
     const fetchedAt = this.#now()
     return { value: await this.#options.fetch(signal, requestId), fetchedAt, via: 'upstream' }
@@ -159,12 +159,12 @@ export class SharedCache<T> {
     for (;;) {
       const state = await this.#read()
       if (state.entry !== undefined && state.entry.fetchedAt >= notBefore) {
-        this.#options.observe?.(awaited === undefined ? 'shared-hit' : 'waited')
+        this.#options.observe(awaited === undefined ? 'shared-hit' : 'waited')
         return { ...state.entry, via: awaited === undefined ? 'cache' : 'fleet' }
       }
       if (awaited !== undefined && state.holder !== awaited && state.failure?.token === awaited) {
         // The fetch this replica waited on failed: the same failure, without asking Vobiz again.
-        this.#options.observe?.('waited')
+        this.#options.observe('waited')
         throw toUpstreamError(state.failure)
       }
       if (state.holder === null) {
@@ -192,24 +192,14 @@ export class SharedCache<T> {
     try {
       value = await fetch(signal, requestId)
     } catch (err) {
-      // Anything but an UpstreamError (an abort at shutdown) is published as unavailable, and not counted.
-      const error = err instanceof UpstreamError ? err : undefined
-      const failure: Failure = {
-        token,
-        code: error?.code ?? 'upstream_unavailable',
-        message: error?.message ?? 'the fetch was abandoned',
-        retryAfterSeconds: error?.retryAfterSeconds,
-        shortCircuit: error?.shortCircuit
-      }
-      const sent = error !== undefined && error.shortCircuit === undefined
-      const counts = sent && error.code !== 'upstream_rate_limited'
-      const coolDownMs = sent && error.code === 'upstream_rate_limited' ? (error.retryAfterSeconds ?? 1) * 1000 : 0
+      const error = err as UpstreamError
+      const failure: Failure = { token, code: error.code, message: error.message, retryAfterSeconds: error.retryAfterSeconds, shortCircuit: error.shortCircuit }
       const k = this.#keys
       await this.#command(async (redis) => await redis.eval(FAIL, 5, k.lock, k.failure, k.failures, k.breaker, k.coolDown,
-        token, JSON.stringify(failure), counts ? '1' : '0', breakerThreshold, breakerOpenMs, coolDownMs, FAILURE_TTL_MS, FAILURES_TTL_MS)).catch(() => {})
+        token, JSON.stringify(failure), breaksCircuit(error) ? '1' : '0', breakerThreshold, breakerOpenMs, coolDownMs(error), FAILURE_TTL_MS, FAILURES_TTL_MS)).catch(() => {})
       throw err
     }
-    this.#options.observe?.('fetched')
+    this.#options.observe('fetched')
     const k = this.#keys
     // The data is this replica's either way; if Redis fails now, the others fetch once the lock expires.
     await this.#command(async (redis) => await redis.eval(PUBLISH, 4, k.entry, k.lock, k.failures, k.breaker,
@@ -235,9 +225,8 @@ export class SharedCache<T> {
 
   async #command<R> (run: (redis: RedisLink['client']) => Promise<R>): Promise<R> {
     const { link } = this.#options
-    if (!link.usable) throw new RedisUnusable()
     try {
-      return await run(link.client)
+      return await link.bounded(run(link.client))
     } catch (err) {
       link.failed(err)
       throw new RedisUnusable()
@@ -253,14 +242,11 @@ function parseJson (raw: string): unknown {
   }
 }
 
+/** Failures are only acted on when their token is one this replica waited on, so written by a replica. */
 function parseFailure (raw: string | null): Failure | undefined {
-  const parsed = raw === null ? undefined : parseJson(raw) as Partial<Failure> | undefined
-  return typeof parsed?.token === 'string' && typeof parsed.code === 'string' && typeof parsed.message === 'string' ? parsed as Failure : undefined
+  return raw === null ? undefined : parseJson(raw) as Failure | undefined
 }
 
 function toUpstreamError (failure: Failure): UpstreamError {
-  return new UpstreamError(failure.code, `${failure.message} (fetched by another replica)`, {
-    ...(failure.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: failure.retryAfterSeconds }),
-    ...(failure.shortCircuit === undefined ? {} : { shortCircuit: failure.shortCircuit })
-  })
+  return new UpstreamError(failure.code, `${failure.message} (fetched by another replica)`, failure)
 }

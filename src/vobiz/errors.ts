@@ -43,3 +43,13 @@ export class UpstreamError extends Error {
     this.shortCircuit = details.shortCircuit
   }
 }
+
+/** Whether a failure counts towards opening the circuit breaker: Vobiz failed (not a 429, not a short circuit). */
+export function breaksCircuit (error: UpstreamError): boolean {
+  return error.shortCircuit === undefined && error.code !== 'upstream_rate_limited'
+}
+
+/** How long to hold off Vobiz after a failure: after a 429 it sent, its Retry-After (1 s without one); else 0. */
+export function coolDownMs (error: UpstreamError): number {
+  return error.shortCircuit === undefined && error.code === 'upstream_rate_limited' ? (error.retryAfterSeconds ?? 1) * 1000 : 0
+}

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { BrokenCircuitError, CircuitState, circuitBreaker, ConsecutiveBreaker, handleWhen, type CircuitBreakerPolicy } from 'cockatiel'
 import type { Logger } from 'pino'
 import type { VobizClient } from './client.ts'
-import { UpstreamError } from './errors.ts'
+import { breaksCircuit, coolDownMs, UpstreamError } from './errors.ts'
 
 export interface UpstreamOptions<T> {
   client: Pick<VobizClient, 'attempt'>
@@ -67,7 +67,7 @@ export class ResilientUpstream<T> {
     this.#random = options.random ?? Math.random
     this.#breaker = circuitBreaker(
       // An open breaker or a cool-down is not Vobiz failing again; a 429 is handled by the cool-down.
-      handleWhen((err) => err instanceof UpstreamError && err.code !== 'upstream_rate_limited'),
+      handleWhen((err) => err instanceof UpstreamError && breaksCircuit(err)),
       { halfOpenAfter: options.breakerOpenMs, breaker: new ConsecutiveBreaker(options.breakerThreshold) }
     )
     this.#breaker.onStateChange((state) => {
@@ -114,9 +114,8 @@ export class ResilientUpstream<T> {
   #failed (error: UpstreamError, attempts: number, ms: number, requestId: string | undefined): void {
     if (error.shortCircuit === undefined) this.#status.lastError = { code: error.code, at: Date.now() }
     this.#options.observe?.(error.shortCircuit ?? error.code, attempts, ms / 1000)
-    if (error.code === 'upstream_rate_limited' && error.shortCircuit === undefined) {
-      this.#status.coolingDownUntil = Date.now() + (error.retryAfterSeconds ?? 1) * 1000
-    }
+    const holdOffMs = coolDownMs(error)
+    if (holdOffMs > 0) this.#status.coolingDownUntil = Date.now() + holdOffMs
     const entry = { reqId: requestId, upstream: { outcome: error.code, status: error.upstreamStatus, upstreamCode: error.upstreamCode, attempts, ms: Math.round(ms) } }
     if (error.code === 'upstream_auth_failed') {
       this.#options.logger.error(entry, 'vobiz rejected the partner credentials: check VOBIZ_AUTH_ID / VOBIZ_AUTH_TOKEN')

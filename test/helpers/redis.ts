@@ -18,6 +18,9 @@ export interface RedisServer {
   kill: () => Promise<void>
   /** Starts it again on the same port. */
   start: () => Promise<void>
+  /** SIGSTOP / SIGCONT: a server that hangs with its connections open (the slow-Redis case). */
+  pause: () => void
+  resume: () => void
 }
 
 const BINARY = 'redis-server'
@@ -57,13 +60,15 @@ async function waitForPing (url: string): Promise<void> {
   }
 }
 
-export async function startRedis (t: Test): Promise<RedisServer> {
+/** `args`: extra redis-server options, e.g. ['--requirepass', secret]. */
+export async function startRedis (t: Test, args: string[] = []): Promise<RedisServer> {
   const port = await freePort()
-  const url = `redis://127.0.0.1:${port}`
+  const password = args[args.indexOf('--requirepass') + 1]
+  const url = args.includes('--requirepass') ? `redis://:${password ?? ''}@127.0.0.1:${port}` : `redis://127.0.0.1:${port}`
   let child: ChildProcess | undefined
   const start = async (): Promise<void> => {
     // No persistence: a killed server comes back empty, as after losing its data.
-    child = spawn(BINARY, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+    child = spawn(BINARY, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' })
     await waitForPing(url)
   }
   const kill = async (): Promise<void> => {
@@ -72,14 +77,17 @@ export async function startRedis (t: Test): Promise<RedisServer> {
     child.kill('SIGKILL')
     await exited
   }
+  const pause = (): void => { child?.kill('SIGSTOP') }
+  const resume = (): void => { child?.kill('SIGCONT') }
   await start()
   const client = new Redis(url, { maxRetriesPerRequest: 1 })
   client.on('error', () => {})
   t.teardown(async () => {
     client.disconnect()
+    resume()
     await kill()
   })
-  return { url, client, kill, start }
+  return { url, client, kill, start, pause, resume }
 }
 
 /** A key prefix of its own for one test, so that tests sharing a server never see each other's keys. */

@@ -13,7 +13,7 @@ t.test('liveness and readiness: no key, no rate limit, and readiness reports the
   }
   const cold = await h.get('/health/ready')
   t.equal(cold.status, 200)
-  t.same(cold.json(), { status: 'ready', upstream: { breaker: 'closed', last_success_at: null, last_error: null, cooling_down_until: null } })
+  t.same(cold.json(), { status: 'ready', upstream: { breaker: 'closed', last_success_at: null, last_error: null, cooling_down_until: null }, redis: null })
 
   await h.get('/profile', { 'x-api-key': h.keys.profile })
   h.sandbox.inject({ kind: 'status', status: 429, headers: { 'retry-after': '30' } }, 1)

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { startHarness, movableClock, type Harness, type HarnessOptions } from '../helpers/harness.ts'
+import { httpGet, startHarness, movableClock, type Harness, type HarnessOptions } from '../helpers/harness.ts'
 import { redisUnavailable, startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.ts'
 
 // Several replicas of the real app in one process, sharing one real redis-server and one sandbox.
@@ -38,7 +38,7 @@ t.test('200 concurrent cold requests spread over 3 replicas cause exactly one Vo
   t.equal(new Set(replies.filter((_, i) => i % 2 === 0).map((r) => r.headers.etag)).size, 1, 'every replica serves the same representation')
   const statuses = replies.map((r) => r.headers['cache-status'] ?? '')
   t.equal(statuses.filter((s) => s.includes('stored')).length, 1, 'one request started the fetch')
-  t.ok(statuses.every((s) => s.includes('collapsed') || s.includes('stored')), 'the others waited on it, locally or across the fleet')
+  t.ok(statuses.every((s) => /collapsed|stored|; hit;/.test(s)), 'the others waited on it (locally or across the fleet), or came after it')
   t.equal(await redis.client.exists(`${replicas.prefix}profile:lock`), 0, 'the lock was released')
   t.ok(await redis.client.pttl(`${replicas.prefix}profile:entry`) > 600_000, 'the shared entry lives as long as the longest stale window')
 })
@@ -167,4 +167,128 @@ t.test('Redis killed mid-run: replicas serve from local state, then share again 
   t.equal(seen.headers.etag, refreshed.headers.etag)
   t.match(seen.headers['cache-status'], /; hit;/)
   t.equal(a!.sandbox.requests, 2, 'one Vobiz request for the refresh, none for b')
+})
+
+t.test('a hung Redis costs a request at most REDIS_TIMEOUT_MS, once: the replica goes local until it answers', { skip }, async (t) => {
+  const redis = await startRedis(t)
+  const [a] = await fleet(t, redis, 1, { env: { REDIS_TIMEOUT_MS: '100' } })
+  const get = async () => await a!.get('/profile', { 'x-api-key': a!.keys.profile })
+  t.equal((await get()).status, 200)
+  redis.pause()
+  const timings: number[] = []
+  for (let i = 0; i < 5; i++) {
+    const started = performance.now()
+    t.equal((await get()).status, 200)
+    timings.push(performance.now() - started)
+  }
+  // A correctness bound, far from the hang (which lasts until resume): the rate-limit count waited on one
+  // command of 100 ms, then the replica stopped using Redis.
+  t.ok(timings[0]! < 1000, `the first request did not wait on the hung Redis (${Math.round(timings[0]!)} ms)`)
+  t.equal(await redisState(a!), 'unavailable')
+  t.ok(a!.logs.some((line) => line.redis === 'unavailable' && /timed out/i.test(String(line.reason))), 'logged with the reason')
+  redis.resume()
+  await waitFor('the replica to reconnect', async () => await redisState(a!) === 'connected')
+  t.equal((await get()).status, 200)
+})
+
+t.test('REDIS_RATE_LIMIT_FALLBACK: local counts per replica, open lets through, closed answers 503', { skip }, async (t) => {
+  const redis = await startRedis(t)
+  const env = { RATE_LIMIT_PER_MINUTE: '2', REFRESH_PER_MINUTE: '5' }
+  const [local] = await fleet(t, redis, 1, { env })
+  const [open] = await fleet(t, redis, 1, { env: { ...env, REDIS_RATE_LIMIT_FALLBACK: 'open' } })
+  const [closed] = await fleet(t, redis, 1, { env: { ...env, REDIS_RATE_LIMIT_FALLBACK: 'closed' } })
+  await redis.kill()
+  const burst = async (replica: Harness, headers: Record<string, string> = {}) => {
+    const replies = []
+    for (let i = 0; i < 3; i++) replies.push(await replica.get('/profile', { 'x-api-key': replica.keys.profile, ...headers }))
+    return replies
+  }
+  t.same((await burst(local!)).map((r) => r.status), [200, 200, 429], 'local: this replica\'s own counter')
+  t.same((await burst(open!)).map((r) => r.status), [200, 200, 200], 'open: not counted')
+  const refused = await burst(closed!)
+  t.same(refused.map((r) => r.status), [503, 503, 503], 'closed: cannot count, so refused')
+  t.match(refused[0]!.json(), { code: 'service_unavailable', detail: /Rate limits cannot be checked/ })
+  t.equal(refused[0]!.headers['retry-after'], '1')
+  t.equal((await closed!.get('/health/live')).status, 200, 'probes are not rate-limited')
+  const metrics = await closed!.app.inject({ method: 'GET', url: '/health/ready' })
+  t.equal(metrics.json().redis.state, 'unavailable')
+})
+
+t.test('with Redis down at start, the service starts on local state and shares once Redis comes up', { skip }, async (t) => {
+  const redis = await startRedis(t)
+  await redis.kill()
+  const [a] = await fleet(t, redis, 1, { env: { CACHE_L1_TTL_MS: '50' } })
+  t.equal(await redisState(a!), 'unavailable')
+  const first = await a!.get('/profile', { 'x-api-key': a!.keys.profile })
+  t.equal(first.status, 200)
+  await redis.start()
+  await waitFor('the replica to connect', async () => await redisState(a!) === 'connected')
+  await new Promise((resolve) => setTimeout(resolve, 60))
+  const second = await a!.get('/profile', { 'x-api-key': a!.keys.profile })
+  t.equal(second.status, 200)
+  t.equal(a!.sandbox.requests, 2, 'the empty shared cache was filled from Vobiz once')
+  t.equal(await redis.client.exists(`${(await redis.client.keys('*:profile:entry'))[0] ?? 'none'}`), 1, 'and published')
+})
+
+t.test('a shared entry this version cannot read is ignored and replaced', { skip }, async (t) => {
+  const redis = await startRedis(t)
+  const replicas = await fleet(t, redis, 1)
+  await redis.client.set(`${replicas.prefix}profile:entry`, JSON.stringify({ fetchedAt: Date.now(), value: { id: 42 } }), 'PX', 60_000)
+  await redis.client.set(`${replicas.prefix}profile:failure`, 'not json', 'PX', 60_000)
+  const reply = await replicas[0]!.get('/profile', { 'x-api-key': replicas[0]!.keys.profile })
+  t.equal(reply.status, 200)
+  t.equal(replicas[0]!.sandbox.requests, 1)
+  t.ok(replicas[0]!.logs.some((line) => /not in this version's format/.test(String(line.msg))))
+  const stored = JSON.parse(await redis.client.get(`${replicas.prefix}profile:entry`) ?? '{}')
+  t.equal(stored.value.id, reply.json().id, 'replaced by the fetched profile')
+})
+
+t.test('metrics report the Redis link, the fallbacks and how loads were satisfied', { skip }, async (t) => {
+  const redis = await startRedis(t)
+  const token = 'metrics-token-0123456789'
+  const [a, b] = (await fleet(t, redis, 2, { env: { METRICS_TOKEN: token } })).slice() as [Harness, Harness]
+  await a.get('/profile', { 'x-api-key': a.keys.profile })
+  await b.get('/profile', { 'x-api-key': b.keys.profile })
+  const scrape = async (replica: Harness) => (await httpGet(`${replica.url}/metrics`, { authorization: `Bearer ${token}` })).text
+  t.match(await scrape(a), /^vobiz_bff_redis_up 1$/m)
+  t.match(await scrape(a), /^vobiz_bff_shared_cache_loads_total\{result="fetched"\} 1$/m)
+  t.match(await scrape(b), /^vobiz_bff_shared_cache_loads_total\{result="shared-hit"\} 1$/m)
+  await redis.kill()
+  await b.get('/profile', { 'x-api-key': b.keys.profile })
+  const after = await scrape(b)
+  t.match(after, /^vobiz_bff_redis_up 0$/m)
+  t.match(after, /^vobiz_bff_redis_fallbacks_total\{operation="rate-limit"\} [1-9]/m)
+})
+
+t.test('Redis refusing a command is a fallback for that operation, not an outage', { skip }, async (t) => {
+  const redis = await startRedis(t)
+  const replicas = await fleet(t, redis, 1)
+  const [a] = replicas
+  // A key of the wrong type makes every read of the shared state fail with WRONGTYPE.
+  await redis.client.hset(`${replicas.prefix}profile:lock`, 'x', '1')
+  for (let i = 0; i < 2; i++) t.equal((await a!.get('/profile/balance', { 'x-api-key': a!.keys.balance, 'cache-control': 'no-cache' })).status, 200)
+  t.equal(a!.sandbox.requests, 2, 'fetched locally')
+  t.equal(await redisState(a!), 'connected', 'the link stays up')
+  t.equal(a!.logs.filter((line) => /refused a command/.test(String(line.msg))).length, 1, 'logged once')
+})
+
+t.test('a lock held past every deadline: 504 after the wait, without asking Vobiz', { skip }, async (t) => {
+  const redis = await startRedis(t)
+  const replicas = await fleet(t, redis, 1, { env: { UPSTREAM_TIMEOUT_MS: '100' } })
+  await redis.client.set(`${replicas.prefix}profile:lock`, 'a-replica-with-a-longer-deadline', 'PX', 60_000)
+  const reply = await replicas[0]!.get('/profile', { 'x-api-key': replicas[0]!.keys.profile })
+  t.equal(reply.status, 504)
+  t.equal(reply.json().code, 'upstream_timeout')
+  t.equal(replicas[0]!.sandbox.requests, 0)
+})
+
+t.test('a wrong Redis password: the replica serves on local state, says why, and never logs the password', { skip }, async (t) => {
+  const redis = await startRedis(t, ['--requirepass', 'right-redis-password-7f3a'])
+  const wrong = redis.url.replace('right-redis-password-7f3a', 'WRONG-redis-password-91bc')
+  const [a] = await fleet(t, redis, 1, { env: { REDIS_URL: wrong } })
+  t.equal((await a!.get('/profile', { 'x-api-key': a!.keys.profile })).status, 200)
+  t.equal(await redisState(a!), 'unavailable')
+  t.ok(a!.logs.some((line) => line.redis === 'unavailable' && /WRONGPASS|NOAUTH|invalid/i.test(String(line.reason))), 'the reason is logged')
+  t.notMatch(a!.rawLogs(), /redis-password/, 'neither password appears in any log line')
+  t.equal((await redis.client.ping()), 'PONG', 'the right password works (the test client uses it)')
 })
