@@ -72,6 +72,49 @@ function instructionsPerRequest (command, env, path, header) {
   return match === null ? `failed: ${out.stderr.slice(-200)}` : Number(match[1])
 }
 
+const FLEET_TTL_SECONDS = 1
+const FLEET_SECONDS = quick ? 3 : 10
+
+/** A redis-server of the benchmark's own on a free port, or why there is none. */
+async function startRedis () {
+  if (spawnSync('redis-server', ['--version']).status !== 0) return 'redis-server is not installed (`apt-get install redis-server`)'
+  const port = nextPort++
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  children.push(child)
+  for (let i = 0; i < 100; i++) {
+    const probe = spawnSync('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`])
+    if (probe.status === 0) return { url: `redis://127.0.0.1:${port}`, child }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return 'redis-server did not start'
+}
+
+/**
+ * Two replicas under load on both for FLEET_SECONDS with a 1 s freshness: how many Vobiz requests the fleet
+ * makes per freshness period — one per replica on their own, one for the fleet with Redis.
+ */
+async function fleet (service, serviceEnv, sandbox, auth) {
+  const redis = await startRedis()
+  const env = { ...serviceEnv, ACCESS_LOG: 'false', PROFILE_TTL_SECONDS: String(FLEET_TTL_SECONDS) }
+  const setups = [
+    { name: 'two replicas, in-memory (no REDIS_URL)', env },
+    { name: 'two replicas sharing Redis', env: typeof redis === 'string' ? undefined : { ...env, REDIS_URL: redis.url }, skipped: redis }
+  ]
+  const rows = []
+  for (const setup of setups) {
+    if (setup.env === undefined) { rows.push({ name: setup.name, skipped: setup.skipped }); continue }
+    const replicas = await Promise.all([0, 1].map((i) => start(`replica ${i}`, service, setup.env, '/health/live', {})))
+    const before = sandbox.requests
+    const results = await Promise.all(replicas.map((r) => load(r.port, '/profile', auth, FLEET_SECONDS, CONNECTIONS / 2)))
+    const upstream = sandbox.requests - before
+    for (const r of replicas) r.child.kill()
+    if (results.some((r) => r.non2xx > 0)) throw new Error(`${setup.name}: non-2xx answers`)
+    rows.push({ name: setup.name, upstream, perTtl: upstream / (FLEET_SECONDS / FLEET_TTL_SECONDS), reqPerSec: results.reduce((sum, r) => sum + r.reqPerSec, 0) })
+  }
+  if (typeof redis !== 'string') redis.child.kill()
+  return rows
+}
+
 async function main () {
   if (!existsSync(join(root, 'dist/server.js'))) throw new Error('run `npm run build` first (npm run bench does)')
   const sandbox = await startSandbox()
@@ -132,6 +175,8 @@ async function main () {
   const direct = await load(Number(new URL(sandbox.url).port), '/api/v1/partner/me', { 'x-auth-id': sandbox.authId, 'x-auth-token': sandbox.authToken }, DURATION, 1)
   cold.child.kill()
 
+  const fleetRows = await fleet(service, serviceEnv, sandbox, auth)
+
   // Memory: two consecutive 20-second runs; RSS must not grow more than 5% between them.
   let soak = 'skipped (--quick)'
   if (!quick) {
@@ -157,6 +202,12 @@ async function main () {
     }),
     existsSync('/usr/sbin/nginx') ? '| nginx proxy_cache | (not wired yet) | | | | | | |' : '| nginx proxy_cache | skipped: nginx is not installed (`apt-get install nginx-light`) | | | | | | |'
   ]
+  lines.push('', `| two replicas, PROFILE_TTL_SECONDS=${FLEET_TTL_SECONDS}, ${FLEET_SECONDS} s of load on both | upstream requests | per TTL, fleet-wide | req/s, both replicas |`, '|---|---|---|---|')
+  for (const r of fleetRows) {
+    lines.push(typeof r.skipped === 'string'
+      ? `| ${r.name} | skipped: ${r.skipped} | | |`
+      : `| ${r.name} | ${r.upstream} | ${r.perTtl.toFixed(2)} | ${fmt(r.reqPerSec)} |`)
+  }
   const throughputVsA = median(rows[0].reqPerSec) / median(ref.reqPerSec)
   const summary = [
     '',
@@ -173,7 +224,8 @@ async function main () {
     rows,
     stampede: { concurrent: 1000, upstreamRequests: stampedeUpstream },
     missPath: { refresh: { p50: refresh.p50, p99: refresh.p99 }, sandbox: { p50: direct.p50, p99: direct.p99 } },
-    soak
+    soak,
+    fleet: fleetRows
   }
   writeFileSync(process.env.BENCH_RESULTS ?? join(root, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n')
 }

@@ -29,4 +29,11 @@ t.test('npm run bench -- --quick runs every row and writes its results', async (
   t.equal(written.stampede.upstreamRequests, 1)
   t.ok(written.rows.every((r: { reqPerSec: number[] }) => r.reqPerSec.length === 1 && r.reqPerSec[0]! > 0))
   t.match(written.machine, { cpus: Number, node: process.version })
+  t.match(run.stdout, /\| two replicas, in-memory \(no REDIS_URL\) \| \d+ \| [\d.]+ \|/)
+  const [alone, shared] = written.fleet as Array<{ upstream?: number, skipped?: string }>
+  if (shared?.skipped === undefined) {
+    t.ok(shared!.upstream! < alone!.upstream!, `sharing Redis, the fleet asked Vobiz less often (${shared!.upstream} vs ${alone!.upstream})`)
+  } else {
+    t.match(shared.skipped, /redis-server/, 'the Redis row says why it was skipped')
+  }
 })

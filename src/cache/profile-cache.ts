@@ -68,7 +68,7 @@ export interface ProfileCacheOptions<T, C extends string> {
   staleDetail: (error: unknown) => string
   /** Called when a background (stale-while-revalidate) refresh fails; the stale entry stays. */
   onBackgroundError: (error: unknown) => void
-  now?: () => number
+  now: () => number
 }
 
 export interface GetOptions {
@@ -113,7 +113,7 @@ export class ProfileCache<T, C extends string> {
 
   constructor (options: ProfileCacheOptions<T, C>) {
     this.#freshness = options.freshness
-    this.#now = options.now ?? Date.now
+    this.#now = options.now
     this.#staleDetail = options.staleDetail
     this.#onBackgroundError = options.onBackgroundError
     this.#confirmForMs = options.confirmForMs ?? Number.POSITIVE_INFINITY
