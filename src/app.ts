@@ -14,6 +14,7 @@ import { createLimiters, MAX_CALLERS } from './http/rate-limit.ts'
 import openapi from './http/openapi.ts'
 import problems, { ProblemError } from './http/problems.ts'
 import { requestId } from './http/request-id.ts'
+import { lazyChildLogger } from './http/request-logger.ts'
 import { buildSnapshot, type ProfileSnapshot, type View } from './profile-snapshot.ts'
 import healthRoutes from './routes/health.ts'
 import profileRoutes from './routes/profile.ts'
@@ -75,6 +76,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     // One summary line per request comes from the access-log plugin instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: requestId,
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: 1024,
     requestTimeout: 30_000,
     return503OnClosing: true,
@@ -216,7 +218,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
       defaultLimit: config.RATE_LIMIT_PER_MINUTE,
       anonymousLimit: config.ANONYMOUS_RATE_LIMIT_PER_MINUTE
     }),
-    limiters: await createLimiters(app, {
+    limiters: createLimiters({
       refreshPerMinute: config.REFRESH_PER_MINUTE,
       metrics,
       ...(redis === undefined

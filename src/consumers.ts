@@ -30,12 +30,14 @@ export function generateApiKey (): string {
 const MAX_KEY_LENGTH = 256
 
 /**
- * Looks API keys up among the configured consumers. Keys are held only as SHA-256 digests; a presented
+ * Looks API keys up among the configured consumers. Keys are configured only as SHA-256 digests; a presented
  * key is hashed and compared with every digest in constant time, so the time taken does not depend on
- * which consumer (if any) matched.
+ * which consumer (if any) matched. A key that matched is remembered (at most one entry per consumer), so a
+ * known key is never hashed twice; unknown keys are never remembered, so guessing cannot grow the memo.
  */
 export class ConsumerRegistry {
   readonly #digests: Array<{ digest: Buffer, consumer: Consumer }>
+  readonly #known = new Map<string, Consumer>()
 
   constructor (consumers: readonly Consumer[]) {
     this.#digests = consumers.map((consumer) => ({
@@ -49,12 +51,15 @@ export class ConsumerRegistry {
   }
 
   authenticate (key: string): Consumer | undefined {
+    const known = this.#known.get(key)
+    if (known !== undefined) return known
     if (key.length === 0 || key.length > MAX_KEY_LENGTH) return undefined
     const presented = createHash('sha256').update(key).digest()
     let found: Consumer | undefined
     for (const { digest, consumer } of this.#digests) {
       if (timingSafeEqual(presented, digest) && found === undefined) found = consumer
     }
+    if (found !== undefined) this.#known.set(key, found)
     return found
   }
 }

@@ -1,7 +1,8 @@
 import cors from '@fastify/cors'
-import helmet from '@fastify/helmet'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import helmet from 'helmet'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 
 export interface BrowserOptions {
   /** Allowed CORS origins; empty allows none, ['*'] allows any (never with credentials). */
@@ -13,13 +14,32 @@ const ALLOWED_HEADERS = ['X-API-Key', 'Authorization', 'Cache-Control', 'If-None
 const EXPOSED_HEADERS = ['ETag', 'Age', 'Cache-Status', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'X-Request-Id']
 
 /**
- * Browser-facing defaults. Security headers on every response (@fastify/helmet): the API returns JSON only,
- * so its CSP allows nothing (Swagger UI under /docs sets its own). CORS (@fastify/cors) only for the
- * configured origins: preflights are answered without a key; cookies/credentials are never allowed.
+ * helmet's security headers for this service's options. They do not depend on the request, so helmet runs
+ * once, here, against a recording response, instead of once per request.
+ */
+export function securityHeaders (): Record<string, string> {
+  const headers: Record<string, string> = {}
+  const recorder = {
+    setHeader: (name: string, value: string) => { headers[name.toLowerCase()] = value },
+    removeHeader: () => {}
+  }
+  helmet({
+    // The API returns JSON only: its CSP allows nothing.
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }
+  })({} as IncomingMessage, recorder as unknown as ServerResponse, () => {})
+  return headers
+}
+
+/**
+ * Browser-facing defaults. Security headers on every response (helmet's, computed once; Swagger UI under
+ * /docs replaces the CSP with its own). CORS (@fastify/cors) only for the configured origins: preflights are
+ * answered without a key; cookies/credentials are never allowed.
  */
 async function browser (app: FastifyInstance, { corsOrigins }: BrowserOptions): Promise<void> {
-  await app.register(helmet, {
-    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }
+  const headers = securityHeaders()
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.headers(headers)
+    done()
   })
   if (corsOrigins.length === 0) return
   await app.register(cors, {

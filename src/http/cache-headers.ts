@@ -1,4 +1,4 @@
-import type { CacheOutcome } from '../cache/profile-cache.ts'
+import { HIT, type CacheOutcome } from '../cache/profile-cache.ts'
 
 /** The cache's name in RFC 9211 Cache-Status. */
 export const CACHE_NAME = 'vobiz-bff'
@@ -57,5 +57,21 @@ export function freshnessHeaders (outcome: CacheOutcome, etag: string, ageMs: nu
     age: String(age),
     etag,
     'cache-status': cacheStatus(outcome, ttl, refreshRefused)
+  }
+}
+
+/**
+ * freshnessHeaders for plain hits, plus the content type, built once per representation and second of age:
+ * a hit then builds no strings. `freshForMs` is the class's freshness.
+ */
+export function hitHeaders (freshForMs: number, contentType: string): (etag: string, ageMs: number) => Record<string, string> {
+  let last: { etag: string, age: number, left: number, headers: Record<string, string> } | undefined
+  return function headersFor (etag, ageMs) {
+    const age = Math.floor(ageMs / 1000)
+    const left = Math.floor((freshForMs - ageMs) / 1000)
+    if (last === undefined || last.etag !== etag || last.age !== age || last.left !== left) {
+      last = { etag, age, left, headers: { ...freshnessHeaders(HIT, etag, ageMs, freshForMs), 'content-type': contentType } }
+    }
+    return last.headers
   }
 }

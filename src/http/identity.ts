@@ -1,16 +1,31 @@
-import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify'
-import { hasAnyScope, type ConsumerRegistry, type Scope } from '../consumers.ts'
+import type { FastifyRequest } from 'fastify'
+import { hasAnyScope, type Consumer, type ConsumerRegistry, type Scope } from '../consumers.ts'
 import type { JwtVerifier, TokenError } from './jwt.ts'
 import { problem, type ProblemError } from './problems.ts'
 
+/** The rate-limit window, in seconds (one minute). */
+export const WINDOW_SECONDS = 60
+
+/** What every identity carries for the rate limiter. */
+interface Budget {
+  /** Requests per window. */
+  limit: number
+  /** The counter's key: per consumer, per JWT `sub`, or per client IP. */
+  rateKey: string
+  /** The RateLimit-Policy name, quoted: `"default"` or `"anonymous"`. */
+  policy: string
+  /** The RateLimit-Policy header value, e.g. `"default";q=600;w=60`. */
+  policyHeader: string
+}
+
 /** Who is calling: an API-key consumer, a frontend user with a JWT, or nobody we know. */
 export type Identity =
-  | { kind: 'api-key' | 'jwt', name: string, scopes: readonly Scope[], limit: number, rateKey: string }
-  | { kind: 'anonymous', failure: ProblemError, limit: number, rateKey: string }
+  | ({ kind: 'api-key' | 'jwt', name: string, scopes: readonly Scope[] } & Budget)
+  | ({ kind: 'anonymous', failure: ProblemError } & Budget)
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by the identify hook on API routes, before rate limiting and authorisation. */
+    /** Set by the route guard on API routes, before rate limiting and authorisation. */
     identity: Identity
   }
 }
@@ -24,55 +39,68 @@ export interface IdentifyOptions {
   anonymousLimit: number
 }
 
+/** Works out the caller: synchronously for an API key or no credentials, asynchronously for a JWT. */
+export type Identify = (request: FastifyRequest) => Identity | Promise<Identity>
+
 const API_KEY_CHALLENGE = 'ApiKey header="X-API-Key"'
 
+function budget (policy: 'default' | 'anonymous', limit: number, rateKey: string): Budget {
+  return { limit, rateKey, policy: `"${policy}"`, policyHeader: `"${policy}";q=${limit};w=${WINDOW_SECONDS}` }
+}
+
 /**
- * onRequest: works out the caller's identity from X-API-Key or `Authorization: Bearer`, never rejecting, so
- * that the rate limiter (which runs next) counts unauthenticated attempts per IP and authenticated ones per
- * consumer. The `authorize` preHandler then turns a missing identity or scope into 401 / 403.
+ * The caller's identity from X-API-Key or `Authorization: Bearer`, never rejecting, so that the rate limiter
+ * (which runs next) counts unauthenticated attempts per IP and authenticated ones per consumer; `authorize`
+ * then turns a missing identity or scope into 401 / 403. A consumer's identity is built once and reused.
  */
-export function identify (options: IdentifyOptions) {
+export function identify (options: IdentifyOptions): Identify {
   const { consumers, jwt, defaultLimit, anonymousLimit } = options
   const challenge = jwt === undefined ? API_KEY_CHALLENGE : `${API_KEY_CHALLENGE}, Bearer`
+  const invalidKey = problem('invalid_api_key', 'The X-API-Key sent is not a valid key.', { 'www-authenticate': challenge })
+  const how = jwt === undefined ? 'the X-API-Key header' : 'the X-API-Key header or an Authorization: Bearer token'
+  const missing = problem('missing_api_key', `Send your API key in ${how}.`, { 'www-authenticate': challenge })
   const anonymous = (request: FastifyRequest, failure: ProblemError): Identity =>
-    ({ kind: 'anonymous', failure, limit: anonymousLimit, rateKey: `ip:${request.ip}` })
+    ({ kind: 'anonymous', failure, ...budget('anonymous', anonymousLimit, `ip:${request.ip}`) })
+  const identities = new Map<Consumer, Identity>()
+  const ofConsumer = (consumer: Consumer): Identity => {
+    let identity = identities.get(consumer)
+    if (identity === undefined) {
+      identity = { kind: 'api-key', name: consumer.name, scopes: consumer.scopes, ...budget('default', consumer.rate_limit_per_minute ?? defaultLimit, `consumer:${consumer.name}`) }
+      identities.set(consumer, identity)
+    }
+    return identity
+  }
 
-  return async function identifyRequest (request: FastifyRequest): Promise<void> {
+  async function bearer (request: FastifyRequest, verifier: JwtVerifier, token: string): Promise<Identity> {
+    try {
+      const { sub, scopes } = await verifier.verify(token)
+      return { kind: 'jwt', name: sub, scopes, ...budget('default', defaultLimit, `jwt:${sub}`) }
+    } catch (err) {
+      const reason = (err as TokenError).message
+      return anonymous(request, problem('invalid_token', `The bearer token was refused: ${reason}.`, { 'www-authenticate': 'Bearer error="invalid_token"' }))
+    }
+  }
+
+  return function identifyRequest (request: FastifyRequest): Identity | Promise<Identity> {
     const key = request.headers['x-api-key']
     if (typeof key === 'string' && key !== '') {
       const consumer = consumers.authenticate(key)
-      request.identity = consumer === undefined
-        ? anonymous(request, problem('invalid_api_key', 'The X-API-Key sent is not a valid key.', { 'www-authenticate': challenge }))
-        : { kind: 'api-key', name: consumer.name, scopes: consumer.scopes, limit: consumer.rate_limit_per_minute ?? defaultLimit, rateKey: `consumer:${consumer.name}` }
-      return
+      return consumer === undefined ? anonymous(request, invalidKey) : ofConsumer(consumer)
     }
     const authorization = request.headers.authorization
     if (jwt !== undefined && typeof authorization === 'string' && /^bearer /i.test(authorization)) {
-      try {
-        const { sub, scopes } = await jwt.verify(authorization.slice(7).trim())
-        request.identity = { kind: 'jwt', name: sub, scopes, limit: defaultLimit, rateKey: `jwt:${sub}` }
-      } catch (err) {
-        const reason = (err as TokenError).message
-        request.identity = anonymous(request, problem('invalid_token', `The bearer token was refused: ${reason}.`, { 'www-authenticate': 'Bearer error="invalid_token"' }))
-      }
-      return
+      return bearer(request, jwt, authorization.slice(7).trim())
     }
-    const how = jwt === undefined ? 'the X-API-Key header' : 'the X-API-Key header or an Authorization: Bearer token'
-    request.identity = anonymous(request, problem('missing_api_key', `Send your API key in ${how}.`, { 'www-authenticate': challenge }))
+    return anonymous(request, missing)
   }
 }
 
-/** preHandler: admits the request only for an identity holding one of `anyOf` (401 without one, 403 without the scope). */
-export function authorize (anyOf: readonly Scope[]): preHandlerHookHandler {
+/** The problem refusing `identity` a route that needs one of `anyOf` (401 without credentials, 403 without the scope), or undefined. */
+export function authorize (anyOf: readonly Scope[]): (identity: Identity) => ProblemError | undefined {
   const needed = anyOf.join(' or ')
-  return function authorizeRequest (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
-    const { identity } = request
-    if (identity.kind === 'anonymous') {
-      done(identity.failure)
-    } else if (!hasAnyScope(identity, anyOf)) {
-      done(problem('insufficient_scope', `This route needs the ${needed} scope; ${identity.kind === 'jwt' ? 'the token does' : 'the key\'s consumer does'} not grant it.`))
-    } else {
-      done()
-    }
+  return function authorizeIdentity (identity) {
+    if (identity.kind === 'anonymous') return identity.failure
+    if (hasAnyScope(identity, anyOf)) return undefined
+    return problem('insufficient_scope', `This route needs the ${needed} scope; ${identity.kind === 'jwt' ? 'the token does' : 'the key\'s consumer does'} not grant it.`)
   }
 }

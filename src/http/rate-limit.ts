@@ -1,73 +1,82 @@
-import rateLimit, { type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from 'fastify'
+import type { FastifyRateLimitStore } from '@fastify/rate-limit'
+import LocalStore from '@fastify/rate-limit/store/LocalStore.js'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { WINDOW_SECONDS } from './identity.ts'
 import type { Metrics } from './metrics.ts'
 import { problem } from './problems.ts'
 
 export interface Limiters {
   /**
-   * onRequest, after `identify`: counts the request against the caller's budget (per consumer or JWT `sub`;
+   * After the identity is known: counts the request against the caller's budget (per consumer or JWT `sub`;
    * per IP without valid credentials), sets the RateLimit / RateLimit-Policy headers of
-   * draft-ietf-httpapi-ratelimit-headers-10, and answers 429 `rate_limited` with Retry-After when it is spent.
+   * draft-ietf-httpapi-ratelimit-headers-10, and calls back with a 429 `rate_limited` problem (Retry-After)
+   * when the budget is spent, or a 503 when the count cannot be taken. Synchronous with the in-memory store.
    */
-  enforce: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+  enforce: (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void
   /** Takes one forced refresh from the caller's separate refresh budget; false when it is spent. */
   allowRefresh: (request: FastifyRequest) => Promise<boolean>
 }
 
-const WINDOW_MS = 60_000
+const WINDOW_MS = WINDOW_SECONDS * 1000
 /** Callers whose counters are kept in memory (LRU). */
 export const MAX_CALLERS = 10_000
 
 export interface LimiterOptions {
   refreshPerMinute: number
   metrics: Metrics
-  maxCallers?: number
-  /** Where the counters live (default: the plugin's in-memory store). */
-  store?: FastifyRateLimitStoreCtor
+  /** Makes a counter store (default: @fastify/rate-limit's in-memory LocalStore, LRU of MAX_CALLERS). */
+  store?: () => CounterStore
 }
 
+/** The part of a @fastify/rate-limit store used here: one counter step. */
+export type CounterStore = Pick<FastifyRateLimitStore, 'incr'>
+
+interface Count { current: number, ttl: number }
+
 /** The store could not count (REDIS_RATE_LIMIT_FALLBACK=closed while Redis is unreachable): 503. */
-function uncountable (): never {
-  throw problem('service_unavailable', 'Rate limits cannot be checked right now (their shared store is unreachable). Retry after the time given in Retry-After.', { 'retry-after': '1' })
+function uncountable (): Error {
+  return problem('service_unavailable', 'Rate limits cannot be checked right now (their shared store is unreachable). Retry after the time given in Retry-After.', { 'retry-after': '1' })
 }
 
 /**
- * Per-caller limits on @fastify/rate-limit's store (an LRU of counters, bounded at `maxCallers`), used through
- * its programmatic `createRateLimit` so that the headers are the current draft's and the 429 is problem+json.
+ * Per-caller limits (a fixed one-minute window per caller) on @fastify/rate-limit's stores, called directly:
+ * one counter step per request — synchronous in memory, one Lua call with Redis — instead of through the
+ * plugin's promise chain, so the headers are the current draft's and the 429 is problem+json.
  */
-export async function createLimiters (app: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, any, any>, options: LimiterOptions): Promise<Limiters> {
-  await app.register(rateLimit, { global: false, cache: options.maxCallers ?? MAX_CALLERS, ...(options.store === undefined ? {} : { store: options.store }) })
-  const perCaller = app.createRateLimit({
-    keyGenerator: (request) => request.identity.rateKey,
-    max: (request) => request.identity.limit,
-    timeWindow: WINDOW_MS
-  })
-  const refreshes = app.createRateLimit({
-    keyGenerator: (request) => `refresh:${request.identity.rateKey}`,
-    max: options.refreshPerMinute,
-    timeWindow: WINDOW_MS
-  })
+export function createLimiters (options: LimiterOptions): Limiters {
+  const makeStore = options.store ?? (() => new LocalStore(false, false, MAX_CALLERS))
+  const perCaller = makeStore()
+  const refreshes = makeStore()
 
   return {
-    async enforce (request, reply) {
-      const result = await perCaller(request).catch(uncountable)
-      /* c8 ignore next */
-      if (result.isAllowed) return // only with an allow list, which is not configured
-      const policy = request.identity.kind === 'anonymous' ? 'anonymous' : 'default'
-      reply.header('ratelimit-policy', `"${policy}";q=${result.max};w=${WINDOW_MS / 1000}`)
-      reply.header('ratelimit', `"${policy}";r=${result.remaining};t=${result.ttlInSeconds}`)
-      if (result.isExceeded) {
-        const { identity } = request
+    enforce (request, reply, done) {
+      const { identity } = request
+      perCaller.incr(identity.rateKey, (err, count) => {
+        if (err !== null) {
+          done(uncountable())
+          return
+        }
+        const { current, ttl } = count as Count
+        const reset = Math.ceil(ttl / 1000)
+        reply.header('ratelimit-policy', identity.policyHeader)
+        reply.header('ratelimit', `${identity.policy};r=${Math.max(0, identity.limit - current)};t=${reset}`)
+        if (current <= identity.limit) {
+          done()
+          return
+        }
         options.metrics.rateLimited.inc({ consumer: identity.kind === 'api-key' ? identity.name : identity.kind })
-        throw problem('rate_limited', `This ${policy === 'default' ? 'caller' : 'client address'} has used its ${result.max} requests for this minute. Retry after the time given in Retry-After.`,
-          { 'retry-after': String(result.ttlInSeconds) })
-      }
+        const who = identity.kind === 'anonymous' ? 'client address' : 'caller'
+        done(problem('rate_limited', `This ${who} has used its ${identity.limit} requests for this minute. Retry after the time given in Retry-After.`, { 'retry-after': String(reset) }))
+      }, WINDOW_MS, identity.limit)
     },
     async allowRefresh (request) {
+      const { rateKey } = request.identity
       // Uncountable: refused, so the request is answered from the cache.
-      const result = await refreshes(request).catch(() => undefined)
-      return result !== undefined && (result.isAllowed || !result.isExceeded)
+      return await new Promise((resolve) => {
+        refreshes.incr(`refresh:${rateKey}`, (err, count) => {
+          resolve(err === null && (count as Count).current <= options.refreshPerMinute)
+        }, WINDOW_MS, options.refreshPerMinute)
+      })
     }
   }
 }

@@ -1,6 +1,7 @@
-import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
+import type { FastifyRateLimitStore } from '@fastify/rate-limit'
 import LocalStore from '@fastify/rate-limit/store/LocalStore.js'
 import RedisStore from '@fastify/rate-limit/store/RedisStore.js'
+import type { CounterStore } from '../http/rate-limit.ts'
 import type { RedisLink } from './link.ts'
 
 /** How rate limits behave while Redis is unreachable. */
@@ -23,14 +24,14 @@ export interface SharedStoreOptions {
 }
 
 /**
- * A store for @fastify/rate-limit that counts in Redis (the plugin's own RedisStore, one Lua call per
- * request) while Redis is usable, so that every replica draws on the same budget, and otherwise falls back:
- * `local` counts in the plugin's LocalStore (each replica then allows the full budget), `open` lets
- * requests through uncounted, `closed` fails the count (the route answers 503).
+ * Makes counter stores that count in Redis (@fastify/rate-limit's own RedisStore, one Lua call per request)
+ * while Redis is usable, so that every replica draws on the same budget, and otherwise fall back: `local`
+ * counts in the plugin's LocalStore (each replica then allows the full budget), `open` lets requests through
+ * uncounted, `closed` fails the count (the route answers 503).
  */
-export function sharedRateLimitStore (link: RedisLink, options: SharedStoreOptions): FastifyRateLimitStoreCtor {
+export function sharedRateLimitStore (link: RedisLink, options: SharedStoreOptions): () => CounterStore {
   const { prefix, fallback, maxCallers, onFallback } = options
-  return class SharedRateLimitStore implements FastifyRateLimitStore {
+  class SharedRateLimitStore implements CounterStore {
     readonly #shared = new RedisStore(false, false, link.client, `${prefix}rate:`)
     readonly #local = new LocalStore(false, false, maxCallers)
 
@@ -56,9 +57,6 @@ export function sharedRateLimitStore (link: RedisLink, options: SharedStoreOptio
         case 'closed': callback(new RateLimitUnavailableError('rate limits cannot be counted while Redis is unreachable')); break
       }
     }
-
-    child (): FastifyRateLimitStore {
-      return new SharedRateLimitStore()
-    }
   }
+  return () => new SharedRateLimitStore()
 }

@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
-import Type from 'typebox'
 import { HIT, NotCachedError, type CacheEntry, type CacheOutcome, type GetOptions, type ProfileCache } from '../cache/profile-cache.ts'
-import { freshnessHeaders, matchesIfNoneMatch, requestDirective } from '../http/cache-headers.ts'
-import { authorize } from '../http/identity.ts'
+import { freshnessHeaders, hitHeaders, matchesIfNoneMatch, requestDirective } from '../http/cache-headers.ts'
+import { authorize, type Identify, type Identity } from '../http/identity.ts'
 import { problem } from '../http/problems.ts'
 import type { Metrics } from '../http/metrics.ts'
 import type { Limiters } from '../http/rate-limit.ts'
@@ -16,15 +15,21 @@ export interface ProfileRoutesOptions {
   /** The clock the cache uses, for Age. */
   now: () => number
   metrics: Metrics
-  /** Works out request.identity (API key or JWT); never rejects. */
-  identify: onRequestHookHandler
+  /** Works out the caller (API key or JWT); never rejects. */
+  identify: Identify
   limiters: Limiters
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
-/** The API takes no query parameters: unknown ones are a 400, not silently ignored. */
-const NO_QUERY = Type.Object({}, { additionalProperties: false })
+/**
+ * The API takes no query parameters: unknown ones are a 400, not silently ignored. Checked here rather than
+ * by a querystring schema, whose validator would convert and check an empty object on every request.
+ */
+function rejectQuery (request: FastifyRequest): void {
+  const [name] = Object.keys(request.query as object)
+  if (name !== undefined) throw problem('bad_request', `Invalid request: unknown query parameter ${JSON.stringify(name.slice(0, 64))}; this route takes none.`)
+}
 
 /** The metrics label for a cache outcome. */
 function outcomeLabel (outcome: CacheOutcome): string {
@@ -40,20 +45,29 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
   const hits = { profile: metrics.cacheOutcomes.labels('/profile', 'hit', ''), balance: metrics.cacheOutcomes.labels('/profile/balance', 'hit', '') }
   const ROUTES = { profile: '/profile', balance: '/profile/balance' } as const
 
+  // A plain hit's headers (content type included) are built once per representation and second.
+  const hitHeadersOf = { profile: hitHeaders(cache.freshness('profile').ttlMs, JSON_TYPE), balance: hitHeaders(cache.freshness('balance').ttlMs, JSON_TYPE) }
+
   function write (view: View, entry: CacheEntry<ProfileSnapshot>, outcome: CacheOutcome, refused: boolean, request: FastifyRequest, reply: FastifyReply): void {
-    if (outcome === HIT) {
-      hits[view].inc()
-    } else {
-      // Apart from the shared HIT, hit and stale outcomes always carry a detail.
-      metrics.cacheOutcomes.inc({ route: ROUTES[view], outcome: outcomeLabel(outcome), detail: outcome.kind === 'fetched' ? '' : outcome.detail as string })
-    }
-    if (refused) metrics.refreshRefused.inc({ route: ROUTES[view] })
     const representation = entry.value.views[view]
-    reply.headers(freshnessHeaders(outcome, representation.etag, now() - entry.fetchedAt, cache.freshness(view).ttlMs, refused))
+    const ageMs = now() - entry.fetchedAt
+    if (outcome === HIT && !refused) {
+      hits[view].inc()
+      reply.headers(hitHeadersOf[view](representation.etag, ageMs))
+    } else {
+      if (outcome === HIT) {
+        hits[view].inc()
+      } else {
+        // Apart from the shared HIT, hit and stale outcomes always carry a detail.
+        metrics.cacheOutcomes.inc({ route: ROUTES[view], outcome: outcomeLabel(outcome), detail: outcome.kind === 'fetched' ? '' : outcome.detail as string })
+      }
+      if (refused) metrics.refreshRefused.inc({ route: ROUTES[view] })
+      reply.headers(freshnessHeaders(outcome, representation.etag, ageMs, cache.freshness(view).ttlMs, refused)).type(JSON_TYPE)
+    }
     if (matchesIfNoneMatch(request.headers['if-none-match'], representation.etag)) {
       reply.code(304).send()
     } else {
-      reply.type(JSON_TYPE).send(representation.body)
+      reply.send(representation.body)
     }
   }
 
@@ -62,6 +76,7 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
    * answered synchronously, anything else waits for the (shared) upstream fetch.
    */
   function serve (view: View, request: FastifyRequest, reply: FastifyReply): void {
+    rejectQuery(request)
     const directive = requestDirective(request.headers['cache-control'])
     if (directive === undefined) {
       const hit = cache.fresh(view)
@@ -89,15 +104,31 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
     write(view, entry, outcome, refused, request, reply)
   }
 
-  const guard = (scopes: Parameters<typeof authorize>[0]) => ({
-    onRequest: [identify, limiters.enforce],
-    preHandler: authorize(scopes)
-  })
+  /**
+   * One onRequest step per route: identify, count against the rate limit, authorize (401 / 403 come after
+   * the count, so failed attempts are limited too). Synchronous for API keys with the in-memory store.
+   */
+  const guard = (scopes: Parameters<typeof authorize>[0]): { onRequest: onRequestHookHandler } => {
+    const check = authorize(scopes)
+    const admit = (identity: Identity, request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
+      request.identity = identity
+      limiters.enforce(request, reply, (err) => { done(err ?? check(identity)) })
+    }
+    return {
+      onRequest (request, reply, done) {
+        const identity = identify(request)
+        if (identity instanceof Promise) {
+          identity.then((resolved) => { admit(resolved, request, reply, done) }, done)
+        } else {
+          admit(identity, request, reply, done)
+        }
+      }
+    }
+  }
 
   app.get('/profile', {
     ...guard(['profile:read']),
     schema: {
-      querystring: NO_QUERY,
       operationId: 'getProfile',
       tags: ['profile'],
       summary: 'The partner profile',
@@ -116,7 +147,6 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
   app.get('/profile/balance', {
     ...guard(['profile:read', 'balance:read']),
     schema: {
-      querystring: NO_QUERY,
       operationId: 'getBalance',
       tags: ['profile'],
       summary: 'The partner balance and how fresh it is',
