@@ -33,4 +33,5 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # tini forwards SIGTERM to node and reaps children; node drains in-flight requests, then exits 0.
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "dist/server.js"]
+# A smaller young generation keeps peak memory down at no measurable cost (README: Performance).
+CMD ["node", "--max-semi-space-size=2", "dist/server.js"]

@@ -5,8 +5,8 @@
  * runs it.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
@@ -37,8 +37,10 @@ async function waitUp (port, path, headers) {
   throw new Error(`nothing answered on port ${port}`)
 }
 
-function start (name, command, env, path, headers) {
+/** `command`: argv, or a function of the port for servers configured by file (nginx). */
+function start (name, commandOrFn, env, path, headers) {
   const port = nextPort++
+  const command = typeof commandOrFn === 'function' ? commandOrFn(port) : commandOrFn
   // No inherited stdio: a server must never keep the harness's own output open.
   const child = spawn(command[0], command.slice(1), { env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: 'ignore' })
   children.push(child)
@@ -60,10 +62,11 @@ async function load (port, path, headers, duration = DURATION, connections = CON
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
-function instructionsPerRequest (command, env, path, header) {
+function instructionsPerRequest (commandOrFn, env, path, header) {
   if (!callgrind) return quick ? 'skipped (--quick)' : 'skipped (--no-callgrind)'
   if (spawnSync('valgrind', ['--version']).status !== 0) return 'skipped (no valgrind)'
   const port = nextPort++
+  const command = typeof commandOrFn === 'function' ? commandOrFn(port) : commandOrFn
   const out = spawnSync('bash', [join(root, '../shared/tools/instr-per-req.sh'), String(port), path, header, '--', ...command], {
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', PROCS: process.env.PROCS ?? '3', ROUNDS: process.env.ROUNDS ?? '4' },
     encoding: 'utf8'
@@ -115,6 +118,56 @@ async function fleet (service, serviceEnv, sandbox, auth) {
   return rows
 }
 
+const NGINX = '/usr/sbin/nginx'
+
+/**
+ * The peer: nginx with proxy_cache + proxy_cache_lock in front of the sandbox, injecting the Vobiz headers —
+ * what an operator might deploy instead (no consumer auth, no rate limits, Vobiz's body as is). One process
+ * (master_process off), so that callgrind can follow it; a fresh cache directory per start.
+ */
+function nginxCommand (sandbox) {
+  return (port) => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-nginx-'))
+    const upstream = new URL(sandbox.url)
+    writeFileSync(join(dir, 'nginx.conf'), `
+daemon off;
+master_process off;
+worker_processes 1;
+error_log ${dir}/error.log warn;
+pid ${dir}/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/tmp-body;
+  proxy_temp_path ${dir}/tmp-proxy;
+  fastcgi_temp_path ${dir}/tmp-fastcgi;
+  uwsgi_temp_path ${dir}/tmp-uwsgi;
+  scgi_temp_path ${dir}/tmp-scgi;
+  proxy_cache_path ${dir}/cache levels=1:2 keys_zone=vobiz:1m max_size=10m inactive=1d use_temp_path=off;
+  upstream vobiz { server ${upstream.host}; keepalive 8; }
+  server {
+    listen 127.0.0.1:${port};
+    location = /profile {
+      proxy_pass http://vobiz/api/v1/partner/me;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Auth-ID "${sandbox.authId}";
+      proxy_set_header X-Auth-Token "${sandbox.authToken}";
+      proxy_cache vobiz;
+      proxy_cache_key partner-me;
+      proxy_cache_valid 200 1d;
+      proxy_cache_lock on;
+      proxy_cache_lock_timeout 5s;
+      proxy_cache_use_stale updating error timeout;
+      proxy_ignore_headers Cache-Control Expires Set-Cookie;
+    }
+  }
+}
+`)
+    return [NGINX, '-p', dir, '-c', join(dir, 'nginx.conf')]
+  }
+}
+
 async function main () {
   if (!existsSync(join(root, 'dist/server.js'))) throw new Error('run `npm run build` first (npm run bench does)')
   const sandbox = await startSandbox()
@@ -131,7 +184,9 @@ async function main () {
   }
   const auth = { 'x-api-key': key }
   const node = [process.execPath, '--single-threaded']
-  const service = [...node, join(root, 'dist/server.js')]
+  // As `npm start` runs it (a smaller young generation: see the README's Performance section).
+  const service = [...node, '--max-semi-space-size=2', join(root, 'dist/server.js')]
+  const nginx = existsSync(NGINX) ? nginxCommand(sandbox) : undefined
 
   // The exact bytes the service serves, for the references.
   const probe = await start('probe', service, { ...serviceEnv, ACCESS_LOG: 'false' }, '/profile', auth)
@@ -143,7 +198,8 @@ async function main () {
     { name: 'service GET /profile, ACCESS_LOG=false', command: service, env: { ...serviceEnv, ACCESS_LOG: 'false' }, path: '/profile', headers: auth },
     { name: 'service GET /profile/balance', command: service, env: serviceEnv, path: '/profile/balance', headers: auth },
     { name: 'reference A: minimal Fastify', command: [...node, join(root, 'bench/ref-fastify.mjs')], env: { BODY: body }, path: '/profile', headers: {} },
-    { name: 'reference B: bare node:http', command: [...node, join(root, 'bench/ref-http.mjs')], env: { BODY: body }, path: '/profile', headers: {} }
+    { name: 'reference B: bare node:http', command: [...node, join(root, 'bench/ref-http.mjs')], env: { BODY: body }, path: '/profile', headers: {} },
+    ...(nginx === undefined ? [] : [{ name: 'peer: nginx proxy_cache', command: nginx, env: {}, path: '/profile', headers: {} }])
   ]
   const rows = variants.map((v) => ({ name: v.name, reqPerSec: [], p50: [], p99: [] }))
   const servers = await Promise.all(variants.map((v) => start(v.name, v.command, v.env, v.path, v.headers)))
@@ -170,6 +226,15 @@ async function main () {
   sandbox.inject({ kind: 'delay', ms: 200 }, 1)
   const stampede = await load(cold.port, '/profile', auth, quick ? 1 : 2, 1000)
   const stampedeUpstream = sandbox.requests - before
+  let nginxStampede = 'skipped: nginx is not installed (`apt-get install nginx-light`)'
+  if (nginx !== undefined) {
+    const beforeNginx = sandbox.requests
+    const coldNginx = await start('nginx stampede', nginx, {}, '/nope', {})
+    sandbox.inject({ kind: 'delay', ms: 200 }, 1)
+    await load(coldNginx.port, '/profile', {}, quick ? 1 : 2, 1000)
+    nginxStampede = sandbox.requests - beforeNginx
+    coldNginx.child.kill()
+  }
   // Miss path: forced refreshes, against the sandbox's own latency.
   const refresh = await load(cold.port, '/profile', { ...auth, 'cache-control': 'no-cache' }, DURATION, 1)
   const direct = await load(Number(new URL(sandbox.url).port), '/api/v1/partner/me', { 'x-auth-id': sandbox.authId, 'x-auth-token': sandbox.authToken }, DURATION, 1)
@@ -200,7 +265,7 @@ async function main () {
       const ratio = typeof r.instructions === 'number' && typeof limit.instructions === 'number' ? (r.instructions / limit.instructions).toFixed(2) : '–'
       return `| ${r.name} | ${ipr} | ${ratio} | ${fmt(median(r.reqPerSec))} | ${(median(r.reqPerSec) / median(limit.reqPerSec)).toFixed(2)} | ${median(r.p50)} | ${median(r.p99)} | ${r.peakRssMb} |`
     }),
-    existsSync('/usr/sbin/nginx') ? '| nginx proxy_cache | (not wired yet) | | | | | | |' : '| nginx proxy_cache | skipped: nginx is not installed (`apt-get install nginx-light`) | | | | | | |'
+    ...(nginx === undefined ? ['| peer: nginx proxy_cache | skipped: nginx is not installed (`apt-get install nginx-light`) | | | | | | |'] : [])
   ]
   lines.push('', `| two replicas, PROFILE_TTL_SECONDS=${FLEET_TTL_SECONDS}, ${FLEET_SECONDS} s of load on both | upstream requests | per TTL, fleet-wide | req/s, both replicas |`, '|---|---|---|---|')
   for (const r of fleetRows) {
@@ -212,7 +277,7 @@ async function main () {
   const summary = [
     '',
     `cached /profile throughput vs reference A: ${throughputVsA.toFixed(2)}×`,
-    `stampede: 1000 connections on a cold cache (${fmt(stampede.reqPerSec)} req/s) → ${stampedeUpstream} upstream request(s)`,
+    `stampede: 1000 connections on a cold cache (${fmt(stampede.reqPerSec)} req/s) → ${stampedeUpstream} upstream request(s); nginx: ${typeof nginxStampede === 'number' ? `${nginxStampede} upstream request(s)` : nginxStampede}`,
     `miss path (forced refresh): p50 ${refresh.p50} ms, p99 ${refresh.p99} ms; sandbox alone p50 ${direct.p50} ms, p99 ${direct.p99} ms; overhead p50 ${(refresh.p50 - direct.p50).toFixed(2)} ms, p99 ${(refresh.p99 - direct.p99).toFixed(2)} ms`,
     `soak: ${typeof soak === 'string' ? soak : `peak RSS ${soak.first} MB after 20 s, ${soak.second} MB after 40 s (${(((soak.second - soak.first) / soak.first) * 100).toFixed(1)}% growth)`}`
   ]
@@ -222,7 +287,7 @@ async function main () {
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
     settings: { quick, durationSeconds: DURATION, connections: CONNECTIONS, rounds: ROUNDS },
     rows,
-    stampede: { concurrent: 1000, upstreamRequests: stampedeUpstream },
+    stampede: { concurrent: 1000, upstreamRequests: stampedeUpstream, nginxUpstreamRequests: nginxStampede },
     missPath: { refresh: { p50: refresh.p50, p99: refresh.p99 }, sandbox: { p50: direct.p50, p99: direct.p99 } },
     soak,
     fleet: fleetRows

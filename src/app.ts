@@ -8,9 +8,8 @@ import underPressure from '@fastify/under-pressure'
 import accessLog from './http/access-log.ts'
 import browser from './http/browser.ts'
 import { identify } from './http/identity.ts'
-import { JwtVerifier } from './http/jwt.ts'
 import { Metrics, metricsRoute } from './http/metrics.ts'
-import { createLimiters, MAX_CALLERS } from './http/rate-limit.ts'
+import { createLimiters } from './http/rate-limit.ts'
 import openapi from './http/openapi.ts'
 import problems, { ProblemError } from './http/problems.ts'
 import { requestId } from './http/request-id.ts'
@@ -22,15 +21,9 @@ import { VobizClient } from './vobiz/client.ts'
 import { UpstreamError } from './vobiz/errors.ts'
 import { normalizeProfile } from './vobiz/profile.ts'
 import { ResilientUpstream } from './vobiz/upstream.ts'
-import { RedisLink } from './redis/link.ts'
-import { sharedRateLimitStore } from './redis/rate-limit-store.ts'
-import { SharedCache } from './redis/shared-cache.ts'
-import { Profile } from './schemas/profile.ts'
-import { Value } from 'typebox/value'
+import type { ScaleOut } from './redis/scale-out.ts'
 
 const OVERLOAD_RETRY_AFTER_SECONDS = 5
-/** At start, how long to wait for Redis before serving without it (it is used as soon as it connects). */
-const REDIS_CONNECT_WAIT_MS = 1000
 
 /** What @fastify/under-pressure throws when shedding load: a 503 problem with Retry-After. */
 class Overloaded extends ProblemError {
@@ -70,7 +63,9 @@ export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>): LoggerOptions
 
 /** The one app factory, used by the server, the tests and the benchmark. */
 export async function buildApp (config: Config, deps: AppDeps = {}) {
-  const logger = deps.logStream === undefined ? pino(loggerOptions(config)) : pino(loggerOptions(config), deps.logStream)
+  // Asynchronous stdout: under load, lines are written in batches instead of one write per line; whatever
+  // is buffered is flushed when the process exits.
+  const logger = pino(loggerOptions(config), deps.logStream ?? pino.destination({ dest: 1, sync: false }))
   const app = Fastify({
     loggerInstance: logger,
     // One summary line per request comes from the access-log plugin instead of Fastify's two.
@@ -109,10 +104,6 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     observe: (outcome, attempts, seconds) => { metrics.observeFetch(outcome, attempts, seconds) }
   })
   const now = deps.now ?? Date.now
-  const redis = config.REDIS_URL === undefined
-    ? undefined
-    : new RedisLink({ url: config.REDIS_URL, timeoutMs: config.REDIS_TIMEOUT_MS, logger: logger.child({ component: 'redis' }) })
-  const metrics = new Metrics(() => upstream.status, redis === undefined ? undefined : () => redis.state)
   const freshness = {
     profile: {
       ttlMs: config.PROFILE_TTL_SECONDS * 1000,
@@ -126,25 +117,20 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
       staleIfErrorMs: config.BALANCE_STALE_IF_ERROR_SECONDS * 1000
     }
   }
-  const shared = redis === undefined
+  const { REDIS_URL } = config
+  // With REDIS_URL only (ioredis is not even loaded otherwise): shared cache, fleet lock, shared counters.
+  const fleet: ScaleOut | undefined = REDIS_URL === undefined
     ? undefined
-    : new SharedCache<Profile>({
-      link: redis,
-      prefix: config.REDIS_KEY_PREFIX,
+    : await (await import('./redis/scale-out.ts')).scaleOut({
+      config: { ...config, REDIS_URL },
+      logger,
+      metrics: (): Metrics => metrics,
       fetch: async (signal, requestId) => await upstream.fetch(signal, requestId),
-      isValue: (value): value is Profile => Value.Check(Profile, value),
-      // As long as any class may still serve the entry.
-      entryTtlMs: Math.max(...Object.values(freshness).map((f) => f.ttlMs + Math.max(f.staleWhileRevalidateMs, f.staleIfErrorMs))),
-      upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
-      breakerThreshold: config.BREAKER_FAILURE_THRESHOLD,
-      breakerOpenMs: config.BREAKER_OPEN_SECONDS * 1000,
-      logger: logger.child({ component: 'shared-cache' }),
-      observe: (result) => {
-        metrics.redis?.sharedLoads.inc({ result })
-        if (result === 'local') metrics.redis?.fallbacks.inc({ operation: 'cache' })
-      },
+      freshness,
       now
     })
+  const metrics = new Metrics(() => upstream.status, fleet === undefined ? undefined : () => fleet.link.state)
+  const shared = fleet?.cache
   const cache = new ProfileCache<ProfileSnapshot, View>({
     freshness,
     load: async (signal, { notBefore, requestId, current }) => {
@@ -163,7 +149,6 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     onBackgroundError: () => {},
     now
   })
-  await redis?.connect(REDIS_CONNECT_WAIT_MS)
 
   // On close, Node stops accepting connections and drops the idle ones, but a keep-alive connection that
   // was busy stays open after its response. Keep dropping idle connections until the server has closed.
@@ -176,7 +161,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     clearInterval(drainTimer)
     cache.clear()
     await client.close()
-    await redis?.close()
+    await fleet?.link.close()
   })
 
   app.decorateRequest('identity', null as never)
@@ -194,7 +179,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
   await app.register(openapi, { docsEnabled: config.DOCS_ENABLED })
   const jwt = config.JWT_JWKS_URL === undefined || config.JWT_ISSUER === undefined || config.JWT_AUDIENCE === undefined
     ? undefined
-    : new JwtVerifier({
+    : new (await import('./http/jwt.ts')).JwtVerifier({
       jwksUrl: config.JWT_JWKS_URL,
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
@@ -205,7 +190,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
   await app.register(healthRoutes, {
     upstream: () => upstream.status,
     draining: () => drainTimer !== undefined,
-    ...(redis === undefined ? {} : { redis: () => ({ state: redis.state, since: redis.since }) })
+    ...(fleet === undefined ? {} : { redis: () => ({ state: fleet.link.state, since: fleet.link.since }) })
   })
   metricsRoute(app, metrics, config.METRICS_TOKEN)
   await app.register(profileRoutes, {
@@ -221,16 +206,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     limiters: createLimiters({
       refreshPerMinute: config.REFRESH_PER_MINUTE,
       metrics,
-      ...(redis === undefined
-        ? {}
-        : {
-            store: sharedRateLimitStore(redis, {
-              prefix: config.REDIS_KEY_PREFIX,
-              fallback: config.REDIS_RATE_LIMIT_FALLBACK,
-              maxCallers: MAX_CALLERS,
-              onFallback: () => metrics.redis?.fallbacks.inc({ operation: 'rate-limit' })
-            })
-          })
+      ...(fleet === undefined ? {} : { store: fleet.rateLimitStore })
     })
   })
   return app

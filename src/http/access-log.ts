@@ -46,7 +46,7 @@ async function accessLog (app: FastifyInstance, { metrics, enabled }: { metrics:
       record(request, reply, template)
       done()
     }
-    route.onResponse = route.onResponse === undefined ? [hook] : [...[route.onResponse].flat(), hook]
+    route.onResponse = [route.onResponse, hook].flat().filter((h) => h !== undefined)
   })
   app.addHook('onResponse', (request, reply, done) => {
     if (request.is404) record(request, reply, '(no route)')

@@ -1,7 +1,7 @@
 import type { FastifyRateLimitStore } from '@fastify/rate-limit'
 import LocalStore from '@fastify/rate-limit/store/LocalStore.js'
 import RedisStore from '@fastify/rate-limit/store/RedisStore.js'
-import type { CounterStore } from '../http/rate-limit.ts'
+import { MAX_CALLERS, type CounterStore } from '../http/rate-limit.ts'
 import type { RedisLink } from './link.ts'
 
 /** How rate limits behave while Redis is unreachable. */
@@ -17,8 +17,6 @@ type Callback = Parameters<FastifyRateLimitStore['incr']>[1]
 export interface SharedStoreOptions {
   prefix: string
   fallback: RateLimitFallback
-  /** Callers whose local counters are kept (LRU). */
-  maxCallers: number
   /** Called for each count taken without Redis (for metrics). */
   onFallback: () => void
 }
@@ -30,10 +28,10 @@ export interface SharedStoreOptions {
  * uncounted, `closed` fails the count (the route answers 503).
  */
 export function sharedRateLimitStore (link: RedisLink, options: SharedStoreOptions): () => CounterStore {
-  const { prefix, fallback, maxCallers, onFallback } = options
+  const { prefix, fallback, onFallback } = options
   class SharedRateLimitStore implements CounterStore {
     readonly #shared = new RedisStore(false, false, link.client, `${prefix}rate:`)
-    readonly #local = new LocalStore(false, false, maxCallers)
+    readonly #local = new LocalStore(false, false, MAX_CALLERS)
 
     incr (key: string, callback: Callback, timeWindow: number, max: number): void {
       if (!link.usable) {
