@@ -26,7 +26,9 @@ let nextPort = 41000 + Math.floor(Math.random() * 2000)
 const children = []
 
 async function waitUp (port, path, headers) {
-  for (let i = 0; i < 200; i++) {
+  // Up to 30 s: on a loaded machine six Node servers starting at once can take a while.
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
     try {
       const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers })
       await res.arrayBuffer()

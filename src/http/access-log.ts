@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Metrics } from './metrics.ts'
 
@@ -8,8 +8,14 @@ import type { Metrics } from './metrics.ts'
  * Each route gets its own onResponse hook knowing its template (Fastify's routeOptions getter builds an
  * object per call); requests no route matched are handled by one global hook.
  */
-async function accessLog (app: FastifyInstance, { metrics, enabled }: { metrics: Metrics, enabled: boolean }): Promise<void> {
-  const log = app.log
+export interface AccessLogOptions {
+  metrics: Metrics
+  enabled: boolean
+  /** Writes the access lines (the line holds no header, so this logger need not redact). */
+  logger: FastifyBaseLogger
+}
+
+async function accessLog (app: FastifyInstance, { metrics, enabled, logger: log }: AccessLogOptions): Promise<void> {
   // The duration histogram's children, bound once per method, route and status.
   const durations = new Map<string, ReturnType<Metrics['httpDuration']['labels']>>()
 
