@@ -5,6 +5,8 @@
  * runs it.
  */
 import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,7 +24,18 @@ const DURATION = quick ? 1 : 10
 const CONNECTIONS = 16
 const ROUNDS = quick ? 1 : 3
 
-let nextPort = 41000 + Math.floor(Math.random() * 2000)
+/**
+ * A port the kernel just handed out and released: a fixed range could collide with the ephemeral ports other
+ * programs (the test suite, running in parallel) are using.
+ */
+async function freePort () {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address()
+  server.close()
+  await once(server, 'close')
+  return port
+}
 const children = []
 
 async function waitUp (port, path, headers) {
@@ -40,8 +53,8 @@ async function waitUp (port, path, headers) {
 }
 
 /** `command`: argv, or a function of the port for servers configured by file (nginx). */
-function start (name, commandOrFn, env, path, headers) {
-  const port = nextPort++
+async function start (name, commandOrFn, env, path, headers) {
+  const port = await freePort()
   const command = typeof commandOrFn === 'function' ? commandOrFn(port) : commandOrFn
   // No inherited stdio: a server must never keep the harness's own output open.
   const child = spawn(command[0], command.slice(1), { env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: 'ignore' })
@@ -71,7 +84,7 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 async function instructionsPerRequest (commandOrFn, env, path, header) {
   if (!callgrind) return quick ? 'skipped (--quick)' : 'skipped (--no-callgrind)'
   if (spawnSync('valgrind', ['--version']).status !== 0) return 'skipped (no valgrind)'
-  const port = nextPort++
+  const port = await freePort()
   const command = typeof commandOrFn === 'function' ? commandOrFn(port) : commandOrFn
   const child = spawn('bash', [join(root, '../shared/tools/instr-per-req.sh'), String(port), path, header, '--', ...command], {
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', PROCS: process.env.PROCS ?? '3', ROUNDS: process.env.ROUNDS ?? '4' },
@@ -92,7 +105,7 @@ const FLEET_SECONDS = quick ? 3 : 10
 /** A redis-server of the benchmark's own on a free port, or why there is none. */
 async function startRedis () {
   if (spawnSync('redis-server', ['--version']).status !== 0) return 'redis-server is not installed (`apt-get install redis-server`)'
-  const port = nextPort++
+  const port = await freePort()
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
   children.push(child)
   for (let i = 0; i < 100; i++) {
