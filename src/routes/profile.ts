@@ -51,17 +51,16 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
   function write (view: View, entry: CacheEntry<ProfileSnapshot>, outcome: CacheOutcome, refused: boolean, request: FastifyRequest, reply: FastifyReply): void {
     const representation = entry.value.views[view]
     const ageMs = now() - entry.fetchedAt
-    if (outcome === HIT && !refused) {
+    if (outcome === HIT) {
       hits[view].inc()
+    } else {
+      // Apart from the shared HIT, hit and stale outcomes always carry a detail.
+      metrics.cacheOutcomes.inc({ route: ROUTES[view], outcome: outcomeLabel(outcome), detail: outcome.kind === 'fetched' ? '' : outcome.detail as string })
+    }
+    if (refused) metrics.refreshRefused.inc({ route: ROUTES[view] })
+    if (outcome === HIT && !refused) {
       reply.headers(hitHeadersOf[view](representation.etag, ageMs))
     } else {
-      if (outcome === HIT) {
-        hits[view].inc()
-      } else {
-        // Apart from the shared HIT, hit and stale outcomes always carry a detail.
-        metrics.cacheOutcomes.inc({ route: ROUTES[view], outcome: outcomeLabel(outcome), detail: outcome.kind === 'fetched' ? '' : outcome.detail as string })
-      }
-      if (refused) metrics.refreshRefused.inc({ route: ROUTES[view] })
       reply.headers(freshnessHeaders(outcome, representation.etag, ageMs, cache.freshness(view).ttlMs, refused)).type(JSON_TYPE)
     }
     if (matchesIfNoneMatch(request.headers['if-none-match'], representation.etag)) {
