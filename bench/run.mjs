@@ -218,7 +218,10 @@ async function main () {
 
   // The exact bytes the service serves, for the references.
   const probe = await start('probe', service, { ...serviceEnv, ACCESS_LOG: 'false' }, '/profile', auth)
-  const body = await (await fetch(`http://127.0.0.1:${probe.port}/profile`, { headers: auth })).text()
+  const sample = await fetch(`http://127.0.0.1:${probe.port}/profile`, { headers: auth })
+  const body = await sample.text()
+  // Its response head but what node:http adds itself.
+  const head = JSON.stringify([...sample.headers].filter(([name]) => !['date', 'connection', 'keep-alive'].includes(name)))
   probe.child.kill()
 
   const variants = [
@@ -227,6 +230,7 @@ async function main () {
     { name: 'service GET /profile/balance', command: service, env: serviceEnv, path: '/profile/balance', headers: auth },
     { name: 'reference A: minimal Fastify', command: [...node, join(root, 'bench/ref-fastify.mjs')], env: { BODY: body }, path: '/profile', headers: {} },
     { name: 'reference B: bare node:http', command: [...node, join(root, 'bench/ref-http.mjs')], env: { BODY: body }, path: '/profile', headers: {} },
+    { name: 'reference B′: bare node:http, the service\'s headers', command: [...node, join(root, 'bench/ref-http.mjs')], env: { BODY: body, HEADERS: head }, path: '/profile', headers: {} },
     ...(nginx === undefined ? [] : [{ name: 'peer: nginx proxy_cache', command: nginx, env: {}, path: '/profile', headers: {} }])
   ]
   const rows = variants.map((v) => ({ name: v.name, reqPerSec: [], p50: [], p99: [] }))
@@ -304,9 +308,12 @@ async function main () {
       : `| ${r.name} | ${r.upstream} | ${r.perTtl.toFixed(2)} | ${fmt(r.reqPerSec)} |`)
   }
   const throughputVsA = median(rows[0].reqPerSec) / median(ref.reqPerSec)
+  // What the service costs beyond writing its response head: cached /profile without access lines vs B′.
+  const [plain, sameHead] = [rows[1].instructions, rows[5].instructions]
   const summary = [
     '',
     `cached /profile throughput vs reference A: ${throughputVsA.toFixed(2)}×`,
+    ...(typeof plain === 'object' && typeof sameHead === 'object' ? [`cached /profile (ACCESS_LOG=false) vs reference B′, the same response head on bare node:http: ${(plain.median / sameHead.median).toFixed(2)}× the instructions`] : []),
     `stampede: 1000 connections on a cold cache (${fmt(stampede.reqPerSec)} req/s) → ${stampedeUpstream} upstream request(s); nginx: ${typeof nginxStampede === 'number' ? `${nginxStampede} upstream request(s)` : nginxStampede}`,
     `miss path (forced refresh): p50 ${refresh.p50} ms, p99 ${refresh.p99} ms; sandbox alone p50 ${direct.p50} ms, p99 ${direct.p99} ms; overhead p50 ${(refresh.p50 - direct.p50).toFixed(2)} ms, p99 ${(refresh.p99 - direct.p99).toFixed(2)} ms`,
     `soak: ${typeof soak === 'string' ? soak : `peak RSS ${soak.first} MB after 20 s, ${soak.second} MB after 40 s (${(((soak.second - soak.first) / soak.first) * 100).toFixed(1)}% growth)`}`

@@ -171,6 +171,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
   app.decorateRequest('identity', null as never)
   await app.register(problems)
   await app.register(accessLog, { metrics, enabled: config.ACCESS_LOG, logger: accessLogger })
+  await app.register(browser, { corsOrigins: config.corsOrigins })
   // Load shedding: 503 problem+json with Retry-After past the event-loop delay or heap limits (probes exempt).
   await app.register(underPressure, {
     maxEventLoopDelay: config.MAX_EVENT_LOOP_DELAY_MS,
@@ -179,7 +180,6 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     sampleInterval: deps.pressureSampleIntervalMs ?? 1000,
     customError: Overloaded
   })
-  await app.register(browser, { corsOrigins: config.corsOrigins })
   await app.register(openapi, { docsEnabled: config.DOCS_ENABLED })
   const jwt = config.JWT_JWKS_URL === undefined || config.JWT_ISSUER === undefined || config.JWT_AUDIENCE === undefined
     ? undefined

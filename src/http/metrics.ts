@@ -4,6 +4,7 @@ import type { FastifyInstance, RawServerDefault } from 'fastify'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { RedisState } from '../redis/link.ts'
 import type { UpstreamStatus } from '../vobiz/upstream.ts'
+import { LocalCounter, LocalHistogram } from './local-metrics.ts'
 import { problem } from './problems.ts'
 
 const BREAKER_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const
@@ -15,19 +16,20 @@ const BREAKER_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const
  */
 export class Metrics {
   readonly registry = new Registry()
-  readonly httpDuration = new Histogram({
+  // Touched by every request: counted locally, read by prom-client at scrape time.
+  readonly httpDuration = new LocalHistogram({
     name: 'http_request_duration_seconds',
     help: 'Time to answer a request, by method, route template and status',
     labelNames: ['method', 'route', 'status'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [this.registry]
+    registry: this.registry
   })
 
-  readonly cacheOutcomes = new Counter({
+  readonly cacheOutcomes = new LocalCounter({
     name: 'vobiz_bff_cache_outcomes_total',
     help: 'Answers by cache outcome: hit, miss (fetched), refresh (forced fetch), collapsed (waited on another fetch), stale (with detail)',
     labelNames: ['route', 'outcome', 'detail'] as const,
-    registers: [this.registry]
+    registry: this.registry
   })
 
   readonly refreshRefused = new Counter({

@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { DOCUMENT_SECURITY_HEADERS } from './browser.ts'
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 
@@ -109,6 +110,13 @@ async function openapi (app: FastifyInstance, { docsEnabled }: OpenApiOptions): 
       .replace(/style-src [^;]*;/, "style-src 'self' 'unsafe-inline';")
       .replace(' validator.swagger.io', '')
       .replace(/ ?upgrade-insecure-requests;/, ''),
+    // HTML pages: helmet's document headers too.
+    uiHooks: {
+      onRequest: (_request, reply, done) => {
+        reply.headers(DOCUMENT_SECURITY_HEADERS)
+        done()
+      }
+    },
     uiConfig: { displayRequestDuration: true, tryItOutEnabled: true, defaultModelsExpandDepth: 0, validatorUrl: null }
   })
 }

@@ -42,7 +42,10 @@ function outcomeLabel (outcome: CacheOutcome): string {
 
 const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (app, { cache, now, metrics, identify, limiters }) => {
   // Counters for the hit path, bound once.
-  const hits = { profile: metrics.cacheOutcomes.labels('/profile', 'hit', ''), balance: metrics.cacheOutcomes.labels('/profile/balance', 'hit', '') }
+  const hits = {
+    profile: metrics.cacheOutcomes.labels({ route: '/profile', outcome: 'hit', detail: '' }),
+    balance: metrics.cacheOutcomes.labels({ route: '/profile/balance', outcome: 'hit', detail: '' })
+  }
   const ROUTES = { profile: '/profile', balance: '/profile/balance' } as const
 
   // A plain hit's headers (content type included) are built once per representation and second.

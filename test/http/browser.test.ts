@@ -1,15 +1,27 @@
 import t from 'tap'
 import { startHarness } from '../helpers/harness.ts'
 
-t.test('security headers on every response', async (t) => {
+t.test('security headers on every response: the API set on JSON, helmet\'s document set on the Swagger UI pages', async (t) => {
   const h = await startHarness(t)
-  for (const res of [await h.get('/profile', { 'x-api-key': h.keys.profile }), await h.get('/profile'), await h.get('/nope')]) {
+  for (const res of [await h.get('/profile', { 'x-api-key': h.keys.profile }), await h.get('/profile'), await h.get('/nope'), await h.get('/openapi.json')]) {
     t.equal(res.headers['x-content-type-options'], 'nosniff')
     t.equal(res.headers['content-security-policy'], "default-src 'none';frame-ancestors 'none'")
-    t.equal(res.headers['x-frame-options'], 'SAMEORIGIN')
+    t.equal(res.headers['x-frame-options'], 'DENY')
     t.match(res.headers['strict-transport-security'], /max-age=\d+/)
-    t.equal(res.headers['referrer-policy'], 'no-referrer')
+    t.equal(res.headers['cross-origin-resource-policy'], 'same-origin')
+    t.match(res.headers['x-request-id'], /^[0-9a-f-]{36}$/)
+    for (const documentOnly of ['referrer-policy', 'x-xss-protection', 'origin-agent-cluster', 'cross-origin-opener-policy', 'x-dns-prefetch-control', 'x-download-options', 'x-permitted-cross-domain-policies']) {
+      t.notOk(documentOnly in res.headers, `no ${documentOnly} on JSON`)
+    }
   }
+  const page = await h.get('/docs/')
+  t.equal(page.status, 200)
+  t.match(page.headers['content-type'], /text\/html/)
+  t.match(page.headers['content-security-policy'], /script-src/, 'Swagger UI\'s own CSP')
+  t.equal(page.headers['x-frame-options'], 'DENY')
+  t.equal(page.headers['referrer-policy'], 'no-referrer')
+  t.equal(page.headers['cross-origin-opener-policy'], 'same-origin')
+  t.equal(page.headers['x-content-type-options'], 'nosniff')
 })
 
 t.test('without CORS_ORIGINS no origin is allowed', async (t) => {
