@@ -212,8 +212,9 @@ async function main () {
   }
   const auth = { 'x-api-key': key }
   const node = [process.execPath, '--single-threaded']
-  // As `npm start` runs it (a smaller young generation: see the README's Performance section).
-  const service = [...node, '--max-semi-space-size=2', join(root, 'dist/server.js')]
+  // With the node flags `npm start` uses (see the README's Performance section).
+  const startFlags = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start.split(' ').slice(1, -1)
+  const service = [...node, ...startFlags, join(root, 'dist/server.js')]
   const nginx = existsSync(NGINX) ? nginxCommand(sandbox) : undefined
 
   // The exact bytes the service serves, for the references.

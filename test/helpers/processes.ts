@@ -24,8 +24,8 @@ export interface Running {
 }
 
 /** Runs a compiled entry point with exactly `env` (plus PATH), capturing its output. */
-export function run (name: string, args: string[], env: Record<string, string>): Running {
-  const child = spawn(process.execPath, [distFile(name), ...args], {
+export function run (name: string, args: string[], env: Record<string, string>, nodeOptions: string[] = []): Running {
+  const child = spawn(process.execPath, [...nodeOptions, distFile(name), ...args], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })

@@ -13,8 +13,9 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 
 /**
  * No Docker engine runs here, so this reproduces the image's steps: a clean copy of the built app, installed
- * with `npm ci --omit=dev` as in the Dockerfile's deps stage, started with `node dist/server.js` — proving that
- * nothing at runtime imports a devDependency — and probed with the Dockerfile's own HEALTHCHECK command.
+ * with `npm ci --omit=dev` as in the Dockerfile's deps stage, started with the Dockerfile's own CMD (node and its
+ * flags, the same as `npm start`'s) — proving that nothing at runtime imports a devDependency and that this
+ * node accepts the flags — and probed with the Dockerfile's own HEALTHCHECK command.
  */
 t.test('the production install starts, passes its HEALTHCHECK, serves, and stops cleanly', { timeout: 180_000 }, async (t) => {
   const app = mkdtempSync(join(tmpdir(), 'image-'))
@@ -26,14 +27,18 @@ t.test('the production install starts, passes its HEALTHCHECK, serves, and stops
   t.notOk(Object.values(installed.packages).some((p) => p.dev === true), 'no devDependency was installed')
   t.notOk(Object.keys(installed.packages).includes('node_modules/tap'))
 
-  const server = run(join(app, 'dist/server.js'), [], { NODE_ENV: 'production', VOBIZ_SANDBOX: 'true', HOST: '127.0.0.1', PORT: '0' })
+  const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
+  const command = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[]
+  t.same([command[0], command.at(-1)], ['node', 'dist/server.js'])
+  const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }
+  t.equal(scripts.start, command.join(' '), '`npm start` runs what the image runs')
+  const server = run(join(app, 'dist/server.js'), [], { NODE_ENV: 'production', VOBIZ_SANDBOX: 'true', HOST: '127.0.0.1', PORT: '0' }, command.slice(1, -1))
   t.teardown(() => { server.child.kill('SIGKILL') })
   const [, url, key] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\n\s+Demo API key[^:]*: (\S+)/, 20_000)
   const profile = await httpGet(`${url}/profile`, { 'x-api-key': key as string })
   t.equal(profile.status, 200)
   t.equal(profile.json().id, 'partner-882abc')
 
-  const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
   const healthcheck = JSON.parse(/HEALTHCHECK[^\n]*\\\n\s+CMD (\[.*\])/.exec(dockerfile)?.[1] ?? '[]') as string[]
   t.equal(healthcheck[0], 'node', 'the HEALTHCHECK uses node (slim images have no curl)')
   const port = new URL(url as string).port
