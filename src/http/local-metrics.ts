@@ -7,21 +7,21 @@ import { Counter, type Histogram, type Registry } from 'prom-client'
  * inc — together a tenth of a whole cache hit. Here a bound child is an object holding its own numbers.
  */
 
-/** A counter whose bound children count locally; prom-client gets the increments when metrics are read. */
 /** The key of a label set, to bind each set once. */
 function keyOf<L extends string> (names: readonly L[], labels: Record<L, string>): string {
   return names.map((name) => labels[name]).join('\n')
 }
 
+/** A counter whose bound children count locally; prom-client gets the increments when metrics are read. */
 export class LocalCounter<L extends string> {
   readonly #children = new Map<string, { labels: Record<L, string>, pending: number, inc: () => void }>()
   readonly #labelNames: readonly L[]
-  readonly counter: Counter<L>
+  readonly #counter: Counter<L>
 
   constructor (config: { name: string, help: string, labelNames: readonly L[], registry: Registry }) {
     const children = this.#children
     this.#labelNames = config.labelNames
-    this.counter = new Counter<L>({
+    this.#counter = new Counter<L>({
       name: config.name,
       help: config.help,
       labelNames: config.labelNames,
@@ -51,7 +51,7 @@ export class LocalCounter<L extends string> {
 
   /** For label sets seen rarely: straight to prom-client. */
   inc (labels: Record<L, string>): void {
-    this.counter.inc(labels)
+    this.#counter.inc(labels)
   }
 }
 
