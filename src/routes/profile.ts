@@ -41,12 +41,12 @@ function outcomeLabel (outcome: CacheOutcome): string {
 }
 
 const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (app, { cache, now, metrics, identify, limiters }) => {
+  const ROUTES = { profile: '/profile', balance: '/profile/balance' } as const
   // Counters for the hit path, bound once.
   const hits = {
-    profile: metrics.cacheOutcomes.labels({ route: '/profile', outcome: 'hit', detail: '' }),
-    balance: metrics.cacheOutcomes.labels({ route: '/profile/balance', outcome: 'hit', detail: '' })
+    profile: metrics.cacheOutcomes.labels({ route: ROUTES.profile, outcome: 'hit', detail: '' }),
+    balance: metrics.cacheOutcomes.labels({ route: ROUTES.balance, outcome: 'hit', detail: '' })
   }
-  const ROUTES = { profile: '/profile', balance: '/profile/balance' } as const
 
   // A plain hit's headers (content type included) are built once per representation and second.
   const hitHeadersOf = { profile: hitHeaders(cache.freshness('profile').ttlMs, JSON_TYPE), balance: hitHeaders(cache.freshness('balance').ttlMs, JSON_TYPE) }
