@@ -38,10 +38,10 @@ async function freePort () {
 }
 const children = []
 
-async function waitUp (port, path, headers) {
-  // Up to 30 s: on a loaded machine six Node servers starting at once can take a while.
-  const deadline = Date.now() + 30_000
-  while (Date.now() < deadline) {
+async function waitUp (name, port, path, headers) {
+  // Up to 60 s: on a loaded machine seven servers starting at once can take a while.
+  const deadline = performance.now() + 60_000
+  while (performance.now() < deadline) {
     try {
       const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers })
       await res.arrayBuffer()
@@ -49,7 +49,7 @@ async function waitUp (port, path, headers) {
     } catch {}
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
-  throw new Error(`nothing answered on port ${port}`)
+  throw new Error(`${name}: nothing answered on port ${port} within 60 s`)
 }
 
 /** `command`: argv, or a function of the port for servers configured by file (nginx). */
@@ -67,7 +67,7 @@ async function start (name, commandOrFn, env, path, headers) {
     } catch {}
   }, 200)
   child.on('exit', () => clearInterval(timer))
-  return waitUp(port, path, headers).then(() => ({ name, port, child, peakRssKb: () => peak }))
+  return waitUp(name, port, path, headers).then(() => ({ name, port, child, peakRssKb: () => peak }))
 }
 
 async function load (port, path, headers, duration = DURATION, connections = CONNECTIONS) {
@@ -108,12 +108,13 @@ async function startRedis () {
   const port = await freePort()
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
   children.push(child)
-  for (let i = 0; i < 100; i++) {
+  const deadline = performance.now() + 60_000
+  while (performance.now() < deadline) {
     const probe = spawnSync('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`])
     if (probe.status === 0) return { url: `redis://127.0.0.1:${port}`, child }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
-  return 'redis-server did not start'
+  throw new Error(`redis-server did not accept connections on port ${port} within 60 s`)
 }
 
 /**

@@ -2,6 +2,7 @@ import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/typ
 import Fastify, { LogController } from 'fastify'
 import { pino, type DestinationStream, type LoggerOptions } from 'pino'
 import { ProfileCache } from './cache/profile-cache.ts'
+import { systemClock, type Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import { ConsumerRegistry } from './consumers.ts'
 import underPressure from '@fastify/under-pressure'
@@ -35,8 +36,8 @@ class Overloaded extends ProblemError {
 export interface AppDeps {
   /** Where log lines go (default: stdout). Tests pass a stream to read them. */
   logStream?: DestinationStream
-  /** The cache's clock (default Date.now); tests move it to age entries without waiting. */
-  now?: () => number
+  /** Time for the cache, the upstream's deadlines, cool-down and backoff (default: the system clock); tests move it instead of waiting. */
+  clock?: Clock
   /** How often load shedding samples event-loop delay and heap (default 1000 ms). */
   pressureSampleIntervalMs?: number
 }
@@ -83,6 +84,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
 
+  const clock = deps.clock ?? systemClock
+  const { now } = clock
   const vobizLog = logger.child({ component: 'vobiz' })
   const client = new VobizClient({
     baseUrl: config.VOBIZ_BASE_URL,
@@ -105,9 +108,9 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     breakerThreshold: config.BREAKER_FAILURE_THRESHOLD,
     breakerOpenMs: config.BREAKER_OPEN_SECONDS * 1000,
     logger: vobizLog,
+    clock,
     observe: (outcome, attempts, seconds) => { metrics.observeFetch(outcome, attempts, seconds) }
   })
-  const now = deps.now ?? Date.now
   const freshness = {
     profile: {
       ttlMs: config.PROFILE_TTL_SECONDS * 1000,

@@ -4,7 +4,7 @@ import { ConsumerRegistry } from '../src/consumers.ts'
 import { run } from './helpers/processes.ts'
 
 t.test('keygen prints a new key once and the CONSUMERS entry that accepts it', async (t) => {
-  const keygen = run('keygen.js', ['--name', 'billing', '--scopes', 'balance:read', '--rate-limit', '120'], {})
+  const keygen = run(t, 'keygen.js', ['--name', 'billing', '--scopes', 'balance:read', '--rate-limit', '120'], {})
   t.equal((await keygen.exited).code, 0)
   const [, key, entry] = keygen.stdout().match(/^ {2}(\S+)\n.*\n {2}(\{.*\})$/m) ?? []
   t.match(key, /^[A-Za-z0-9_-]{43}$/)
@@ -16,7 +16,7 @@ t.test('keygen prints a new key once and the CONSUMERS entry that accepts it', a
   const config = loadConfig({ VOBIZ_AUTH_ID: 'a', VOBIZ_AUTH_TOKEN: 'b', CONSUMERS: `[${entry as string}]` })
   t.equal(new ConsumerRegistry(config.consumers).authenticate(key as string)?.name, 'billing', 'the pasted entry accepts the key')
 
-  const again = run('keygen.js', ['--name', 'billing'], {})
+  const again = run(t, 'keygen.js', ['--name', 'billing'], {})
   await again.exited
   t.notOk(again.stdout().includes(key as string), 'every run makes a new key')
   t.match(again.stdout(), /"scopes":\["profile:read"\]/, 'profile:read by default')
@@ -24,7 +24,7 @@ t.test('keygen prints a new key once and the CONSUMERS entry that accepts it', a
 
 t.test('keygen refuses bad arguments with usage and exit code 2', async (t) => {
   for (const args of [[], ['--name', 'bad name'], ['--name', 'x', '--scopes', 'admin'], ['--name', 'x', '--scopes', ','], ['--name', 'x', '--rate-limit', '0'], ['--bogus']]) {
-    const keygen = run('keygen.js', args, {})
+    const keygen = run(t, 'keygen.js', args, {})
     t.equal((await keygen.exited).code, 2, args.join(' '))
     t.match(keygen.stderr(), /usage: npm run keygen -- --name NAME/)
     t.equal(keygen.stdout(), '')

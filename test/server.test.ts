@@ -4,8 +4,7 @@ import { httpGet } from './helpers/harness.ts'
 import { run, runServerAgainst } from './helpers/processes.ts'
 
 t.test('sandbox mode: starts, prints the URL, a demo key and a curl that works, exits 0 on SIGTERM', async (t) => {
-  const server = run('server.js', [], { VOBIZ_SANDBOX: 'true', HOST: '127.0.0.1', PORT: '0' })
-  t.teardown(() => { server.child.kill('SIGKILL') })
+  const server = run(t, 'server.js', [], { VOBIZ_SANDBOX: 'true', HOST: '127.0.0.1', PORT: '0' })
   const [, url, key] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\n\s+Demo API key[^:]*: (\S+)/)
   const curl = await server.waitFor(/Try: curl -s -H 'X-API-Key: (\S+)' (\S+)\/profile\n/)
   t.equal(curl[1], key)
@@ -42,7 +41,7 @@ t.test('production mode against a Vobiz origin: JSON logs, credentials never pri
 })
 
 t.test('a bad configuration stops start-up with exit code 1 and one line per problem', async (t) => {
-  const server = run('server.js', [], { PORT: 'x', VOBIZ_AUTH_TOKEN: 'TOPSECRET-TOKEN', VOBIZ_BASE_URL: 'http://vobiz.example' })
+  const server = run(t, 'server.js', [], { PORT: 'x', VOBIZ_AUTH_TOKEN: 'TOPSECRET-TOKEN', VOBIZ_BASE_URL: 'http://vobiz.example' })
   const { code } = await server.exited
   t.equal(code, 1)
   const lines = server.stderr().trim().split('\n')
@@ -53,10 +52,9 @@ t.test('a bad configuration stops start-up with exit code 1 and one line per pro
 })
 
 t.test('a port already in use is a clear fatal error, exit 1', async (t) => {
-  const first = run('server.js', [], { VOBIZ_SANDBOX: 'true', HOST: '127.0.0.1', PORT: '0' })
-  t.teardown(() => { first.child.kill('SIGKILL') })
+  const first = run(t, 'server.js', [], { VOBIZ_SANDBOX: 'true', HOST: '127.0.0.1', PORT: '0' })
   const [, port] = await first.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/)
-  const second = run('server.js', [], { VOBIZ_SANDBOX: 'true', HOST: '127.0.0.1', PORT: port as string })
+  const second = run(t, 'server.js', [], { VOBIZ_SANDBOX: 'true', HOST: '127.0.0.1', PORT: port as string })
   t.equal((await second.exited).code, 1)
   t.match(second.stdout(), new RegExp(`cannot listen on 127.0.0.1:${port as string}`))
 })

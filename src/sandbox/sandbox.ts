@@ -82,6 +82,9 @@ export class Sandbox {
   readonly #server: Server
   readonly #sockets = new Set<Socket>()
   readonly #faults: Array<{ fault: Fault, remaining: number }> = []
+  /** Requests held unanswered by hold(), to answer on release(). */
+  #held: Array<() => void> | undefined
+  #arrivals: Array<{ count: number, resolve: () => void }> = []
   readonly #now: () => number
   readonly #startedAt: number
   #url = ''
@@ -117,6 +120,29 @@ export class Sandbox {
   inject (fault: Fault, times = Number.POSITIVE_INFINITY): this {
     this.#faults.push({ fault, remaining: times })
     return this
+  }
+
+  /**
+   * Holds every request that arrives from now on unanswered, until release(): a fetch that is certainly in
+   * flight, for as long as a test needs it to be, without guessing at durations.
+   */
+  hold (): this {
+    this.#held ??= []
+    return this
+  }
+
+  /** Answers the held requests (each with the fault it drew when it arrived) and stops holding. */
+  release (): this {
+    const held = this.#held ?? []
+    this.#held = undefined
+    for (const answer of held) answer()
+    return this
+  }
+
+  /** Resolves once the partner route has received `count` requests in all (counting from the start). */
+  async received (count: number): Promise<void> {
+    if (this.requests >= count) return
+    await new Promise<void>((resolve) => { this.#arrivals.push({ count, resolve }) })
   }
 
   /** Removes every queued fault: the sandbox answers normally again. */
@@ -180,12 +206,22 @@ export class Sandbox {
       return
     }
     this.requests += 1
+    for (const arrival of this.#arrivals) if (arrival.count <= this.requests) arrival.resolve()
+    this.#arrivals = this.#arrivals.filter((arrival) => arrival.count > this.requests)
 
     if (req.method !== 'GET') {
       this.#send(res, 405, errorBody(this.errorForm, 405, 'METHOD_NOT_ALLOWED', 'Method not allowed'), { allow: 'GET' })
       return
     }
     const fault = this.#nextFault()
+    if (this.#held !== undefined) {
+      this.#held.push(() => { this.#respond(req, res, fault) })
+      return
+    }
+    this.#respond(req, res, fault)
+  }
+
+  #respond (req: IncomingMessage, res: ServerResponse, fault: Fault | undefined): void {
     const delay = fault?.kind === 'delay' ? fault.ms : fault?.kind === 'status' ? fault.delayMs ?? 0 : 0
     if (delay > 0) {
       const timer = setTimeout(() => { this.#answer(req, res, fault?.kind === 'delay' ? undefined : fault) }, delay)
@@ -249,6 +285,7 @@ export class Sandbox {
   }
 
   async close (): Promise<void> {
+    this.#held = undefined
     for (const socket of this.#sockets) socket.destroy()
     if (this.#server.listening) {
       this.#server.close()

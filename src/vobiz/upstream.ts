@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { BrokenCircuitError, CircuitState, circuitBreaker, ConsecutiveBreaker, handleWhen, type CircuitBreakerPolicy } from 'cockatiel'
 import type { Logger } from 'pino'
+import { systemClock, type Clock } from '../clock.ts'
 import type { VobizClient } from './client.ts'
 import { breaksCircuit, coolDownMs, UpstreamError } from './errors.ts'
 
@@ -23,6 +23,8 @@ export interface UpstreamOptions<T> {
   observe?: FetchObserver
   /** Source of jitter, [0, 1). */
   random?: () => number
+  /** Time for deadlines, cool-downs and backoff (default: the system clock). */
+  clock?: Clock
 }
 
 export type BreakerState = 'closed' | 'open' | 'half-open'
@@ -60,11 +62,13 @@ export class ResilientUpstream<T> {
   readonly #options: UpstreamOptions<T>
   readonly #breaker: CircuitBreakerPolicy
   readonly #random: () => number
+  readonly #clock: Clock
   readonly #status: UpstreamStatus = { breaker: 'closed', coolingDownUntil: undefined, lastSuccessAt: undefined, lastError: undefined }
 
   constructor (options: UpstreamOptions<T>) {
     this.#options = options
     this.#random = options.random ?? Math.random
+    this.#clock = options.clock ?? systemClock
     this.#breaker = circuitBreaker(
       // An open breaker or a cool-down is not Vobiz failing again; a 429 is handled by the cool-down.
       handleWhen((err) => err instanceof UpstreamError && breaksCircuit(err)),
@@ -83,7 +87,7 @@ export class ResilientUpstream<T> {
 
   /** One fetch of the partner profile, parsed, or an UpstreamError. `requestId` is forwarded to Vobiz. */
   async fetch (signal: AbortSignal, requestId?: string): Promise<T> {
-    const now = Date.now()
+    const now = this.#clock.now()
     const { coolingDownUntil } = this.#status
     if (coolingDownUntil !== undefined && now < coolingDownUntil) {
       throw new UpstreamError('upstream_rate_limited', 'holding off after a Vobiz 429', {
@@ -95,7 +99,7 @@ export class ResilientUpstream<T> {
     const progress = { attempts: 0 }
     try {
       const body = await this.#breaker.execute(() => this.#withRetries(signal, progress, requestId))
-      this.#status.lastSuccessAt = Date.now()
+      this.#status.lastSuccessAt = this.#clock.now()
       this.#options.observe?.('ok', progress.attempts, (performance.now() - started) / 1000)
       this.#options.logger.info({ reqId: requestId, upstream: { outcome: 'ok', status: 200, attempts: progress.attempts, ms: Math.round(performance.now() - started) } }, 'vobiz fetch')
       return body
@@ -112,10 +116,10 @@ export class ResilientUpstream<T> {
   }
 
   #failed (error: UpstreamError, attempts: number, ms: number, requestId: string | undefined): void {
-    if (error.shortCircuit === undefined) this.#status.lastError = { code: error.code, at: Date.now() }
+    if (error.shortCircuit === undefined) this.#status.lastError = { code: error.code, at: this.#clock.now() }
     this.#options.observe?.(error.shortCircuit ?? error.code, attempts, ms / 1000)
     const holdOffMs = coolDownMs(error)
-    if (holdOffMs > 0) this.#status.coolingDownUntil = Date.now() + holdOffMs
+    if (holdOffMs > 0) this.#status.coolingDownUntil = this.#clock.now() + holdOffMs
     const entry = { reqId: requestId, upstream: { outcome: error.code, status: error.upstreamStatus, upstreamCode: error.upstreamCode, attempts, ms: Math.round(ms) } }
     if (error.code === 'upstream_auth_failed') {
       this.#options.logger.error(entry, 'vobiz rejected the partner credentials: check VOBIZ_AUTH_ID / VOBIZ_AUTH_TOKEN')
@@ -126,19 +130,21 @@ export class ResilientUpstream<T> {
 
   async #withRetries (signal: AbortSignal, progress: { attempts: number }, requestId: string | undefined): Promise<T> {
     const { client, parse, timeoutMs, attemptTimeoutMs, retries } = this.#options
-    const deadlineAt = Date.now() + timeoutMs
+    const clock = this.#clock
+    const deadlineAt = clock.now() + timeoutMs
     for (;;) {
       progress.attempts += 1
       try {
-        return parse(await client.attempt(signal, Math.min(attemptTimeoutMs, deadlineAt - Date.now()), requestId))
+        // Whole milliseconds: timers take integers, and a clock may not give them.
+        return parse(await client.attempt(signal, Math.floor(Math.min(attemptTimeoutMs, deadlineAt - clock.now())), requestId))
       } catch (err) {
         const error = err as UpstreamError
         if (!error.retryable || progress.attempts > retries) throw error
         // Full jitter: anywhere from 0 to the exponential step; never sooner than Vobiz's Retry-After.
         const backoff = this.#random() * Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** (progress.attempts - 1))
         const delay = Math.max(backoff, (error.retryAfterSeconds ?? 0) * 1000)
-        if (Date.now() + delay + MIN_ATTEMPT_MS > deadlineAt) throw error
-        await sleep(delay, undefined, { signal }).catch(() => { throw error })
+        if (clock.now() + delay + MIN_ATTEMPT_MS > deadlineAt) throw error
+        await clock.sleep(delay, signal).catch(() => { throw error })
       }
     }
   }

@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config.ts'
 import { generateApiKey, sha256Hex, type Scope } from '../../src/consumers.ts'
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/sandbox.ts'
 import { contractViolations } from './contract.ts'
+import { movableClock, type MovableClock } from './time.ts'
 
 /** Keys of the consumers every harness configures, by the scopes they hold. */
 export interface Keys {
@@ -26,6 +27,12 @@ export interface Harness {
   /** Raw log output, for leak checks. */
   rawLogs: () => string
   get: (path: string, headers?: Record<string, string>) => Promise<Reply>
+  /** The app's clock: it stands still unless the test moves it. */
+  clock: MovableClock
+  /** HTTP requests the app has received so far. */
+  readonly requests: number
+  /** Resolves once the app has received `count` HTTP requests in all: they are inside it, past routing. */
+  arrived: (count: number) => Promise<void>
 }
 
 export interface Reply {
@@ -67,11 +74,11 @@ export interface HarnessOptions {
   /** Extra environment variables for loadConfig (strings, as an operator would set them). */
   env?: Record<string, string>
   sandbox?: SandboxOptions
-  /** The app's cache clock (default Date.now). */
-  now?: () => number
+  /** The app's clock (default: a new movable clock, frozen at the start). */
+  clock?: MovableClock
   /** Other app dependencies to override. */
-  deps?: Omit<AppDeps, 'logStream'>
-  /** Share another harness's sandbox and keys (several replicas of the service); the sandbox is then not closed here. */
+  deps?: Omit<AppDeps, 'logStream' | 'clock'>
+  /** Share another harness's sandbox, keys and clock (several replicas of the service); the sandbox is then not closed here. */
   replicaOf?: Harness
 }
 
@@ -88,11 +95,24 @@ export async function startHarness (t: Test, options: HarnessOptions = {}): Prom
       billing: { key: keys.balance, scopes: ['balance:read'] }
     }),
     LOG_LEVEL: 'info',
+    // A busy machine must not change the outcome: no shedding for event-loop delay (the load-shedding test
+    // drives it itself), and upstream deadlines that only the tests about deadlines shorten.
+    MAX_EVENT_LOOP_DELAY_MS: '0',
+    UPSTREAM_TIMEOUT_MS: '60000',
+    UPSTREAM_ATTEMPT_TIMEOUT_MS: '60000',
     ...options.env
   })
   const logs = new LogCapture()
-  const app = await buildApp(config, { ...options.deps, logStream: logs, ...(options.now === undefined ? {} : { now: options.now }) })
+  const clock = options.clock ?? options.replicaOf?.clock ?? movableClock()
+  const app = await buildApp(config, { ...options.deps, logStream: logs, clock })
   const address = await app.listen({ host: '127.0.0.1', port: 0 })
+  // Node emits 'request' after Fastify's own listener has taken the request in.
+  let requests = 0
+  const arrivals: Array<{ count: number, resolve: () => void }> = []
+  app.server.on('request', () => {
+    requests += 1
+    for (const arrival of arrivals) if (arrival.count <= requests) arrival.resolve()
+  })
   t.teardown(async () => {
     await app.close()
     if (options.replicaOf === undefined) await sandbox.close()
@@ -102,6 +122,11 @@ export async function startHarness (t: Test, options: HarnessOptions = {}): Prom
     sandbox,
     url: address,
     keys,
+    clock,
+    get requests () { return requests },
+    arrived: async (count) => {
+      if (requests < count) await new Promise<void>((resolve) => { arrivals.push({ count, resolve }) })
+    },
     logs: logs.lines,
     rawLogs: () => logs.chunks.join(''),
     get: async (path, headers = {}) => {
@@ -112,10 +137,4 @@ export async function startHarness (t: Test, options: HarnessOptions = {}): Prom
       return reply
     }
   }
-}
-
-/** A clock for the app's cache that tests can move forward, to age entries without waiting. */
-export function movableClock (): { now: () => number, advance: (ms: number) => void } {
-  let offset = 0
-  return { now: () => Date.now() + offset, advance: (ms) => { offset += ms } }
 }

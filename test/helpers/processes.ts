@@ -18,17 +18,18 @@ export interface Running {
   child: ChildProcess
   stdout: () => string
   stderr: () => string
-  /** Resolves with the first stdout match of `pattern`, or rejects after `ms`. */
+  /** Resolves with the first stdout match of `pattern`; rejects, naming the process, if it exits or `ms` (default 60 s) pass first. */
   waitFor: (pattern: RegExp, ms?: number) => Promise<RegExpMatchArray>
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 }
 
-/** Runs a compiled entry point with exactly `env` (plus PATH), capturing its output. */
-export function run (name: string, args: string[], env: Record<string, string>, nodeOptions: string[] = []): Running {
+/** Runs a compiled entry point with exactly `env` (plus PATH), capturing its output; SIGKILLed when `t` ends. */
+export function run (t: Test, name: string, args: string[], env: Record<string, string>, nodeOptions: string[] = []): Running {
   const child = spawn(process.execPath, [...nodeOptions, distFile(name), ...args], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   let out = ''
   let err = ''
   child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
@@ -36,15 +37,15 @@ export function run (name: string, args: string[], env: Record<string, string>, 
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
     child.on('close', (code, signal) => resolve({ code, signal }))
   })
-  const waitFor = async (pattern: RegExp, ms = 10_000): Promise<RegExpMatchArray> => {
-    const deadline = Date.now() + ms
-    while (Date.now() < deadline) {
+  const waitFor = async (pattern: RegExp, ms = 60_000): Promise<RegExpMatchArray> => {
+    const deadline = performance.now() + ms
+    for (;;) {
       const match = out.match(pattern)
       if (match !== null) return match
-      if (child.exitCode !== null) break
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${out}\n${err}`)
+      if (performance.now() > deadline) throw new Error(`${name} did not print ${pattern} within ${ms / 1000} s:\n${out}\n${err}`)
       await new Promise((resolve) => setTimeout(resolve, 25))
     }
-    throw new Error(`no ${pattern} in output:\n${out}\n${err}`)
   }
   return { child, stdout: () => out, stderr: () => err, waitFor, exited }
 }
@@ -54,7 +55,7 @@ export function run (name: string, args: string[], env: Record<string, string>, 
  * (profile:read) holding `key`; killed when `t` ends. Resolves once it logs that it is ready.
  */
 export async function runServerAgainst (t: Test, sandbox: Sandbox, key: string): Promise<Running & { url: string }> {
-  const server = run('server.js', [], {
+  const server = run(t, 'server.js', [], {
     HOST: '127.0.0.1',
     PORT: '0',
     VOBIZ_BASE_URL: sandbox.url,
@@ -62,7 +63,6 @@ export async function runServerAgainst (t: Test, sandbox: Sandbox, key: string):
     VOBIZ_AUTH_TOKEN: sandbox.authToken,
     CONSUMERS: JSON.stringify([{ name: 'svc', key_sha256: sha256Hex(key), scopes: ['profile:read'] }])
   })
-  t.teardown(() => { server.child.kill('SIGKILL') })
   const [, url] = await server.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/)
   return { ...server, url: url as string }
 }

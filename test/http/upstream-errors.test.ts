@@ -15,8 +15,8 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { name: 'timeout before headers', fault: { kind: 'delay', ms: 2000 }, status: 504, code: 'upstream_timeout' },
-  { name: 'headers then a stalled body', fault: { kind: 'stall-body', ms: 2000 }, status: 504, code: 'upstream_timeout' },
+  { name: 'timeout before headers', fault: { kind: 'delay', ms: 60_000 }, status: 504, code: 'upstream_timeout' },
+  { name: 'headers then a stalled body', fault: { kind: 'stall-body', ms: 60_000 }, status: 504, code: 'upstream_timeout' },
   { name: 'connection reset before headers', fault: { kind: 'reset', when: 'before-headers' }, status: 502, code: 'upstream_unavailable' },
   { name: 'connection reset mid-body', fault: { kind: 'reset', when: 'mid-body' }, status: 502, code: 'upstream_unavailable' },
   { name: '500', fault: { kind: 'status', status: 500 }, status: 502, code: 'upstream_unavailable' },

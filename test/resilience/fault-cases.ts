@@ -19,8 +19,8 @@ export interface FaultCase {
 
 export const FAULT_CASES: FaultCase[] = [
   { name: 'connection refused', fault: 'refused', attempts: 3, empty: { status: 502, code: 'upstream_unavailable' }, staleDetail: 'stale-if-error' },
-  { name: 'timeout before headers', fault: { kind: 'delay', ms: 400 }, attempts: 3, empty: { status: 504, code: 'upstream_timeout' }, staleDetail: 'stale-if-error' },
-  { name: 'headers, then a body that stalls', fault: { kind: 'stall-body', ms: 400 }, attempts: 1, empty: { status: 504, code: 'upstream_timeout' }, staleDetail: 'stale-if-error' },
+  { name: 'timeout before headers', fault: { kind: 'delay', ms: 60_000 }, attempts: 3, empty: { status: 504, code: 'upstream_timeout' }, staleDetail: 'stale-if-error' },
+  { name: 'headers, then a body that stalls', fault: { kind: 'stall-body', ms: 60_000 }, attempts: 1, empty: { status: 504, code: 'upstream_timeout' }, staleDetail: 'stale-if-error' },
   { name: 'connection reset mid-body', fault: { kind: 'reset', when: 'mid-body' }, attempts: 3, empty: { status: 502, code: 'upstream_unavailable' }, staleDetail: 'stale-if-error' },
   { name: '500', fault: { kind: 'status', status: 500 }, attempts: 1, empty: { status: 502, code: 'upstream_unavailable' }, staleDetail: 'stale-if-error' },
   { name: '502', fault: { kind: 'status', status: 502 }, attempts: 3, empty: { status: 502, code: 'upstream_unavailable' }, staleDetail: 'stale-if-error' },
