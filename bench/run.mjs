@@ -20,7 +20,9 @@ const root = fileURLToPath(new URL('../', import.meta.url))
 const quick = process.argv.includes('--quick')
 // Callgrind needs ~3 minutes per service process here; --no-callgrind keeps a full run to a few minutes.
 const callgrind = !quick && !process.argv.includes('--no-callgrind')
-const DURATION = quick ? 1 : 10
+const DURATION = 10
+/** --quick measures nothing: each load is this many requests (at least one per connection), not a duration. */
+const QUICK_REQUESTS = 200
 const CONNECTIONS = 16
 const ROUNDS = quick ? 1 : 3
 
@@ -71,7 +73,8 @@ async function start (name, commandOrFn, env, path, headers) {
 }
 
 async function load (port, path, headers, duration = DURATION, connections = CONNECTIONS) {
-  const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, headers, duration, connections, pipelining: 1 })
+  const length = quick ? { amount: Math.max(QUICK_REQUESTS, connections) } : { duration }
+  const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, headers, ...length, connections, pipelining: 1 })
   return { reqPerSec: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx }
 }
 
@@ -100,7 +103,7 @@ async function instructionsPerRequest (commandOrFn, env, path, header) {
 }
 
 const FLEET_TTL_SECONDS = 1
-const FLEET_SECONDS = quick ? 3 : 10
+const FLEET_SECONDS = 10
 
 /** A redis-server of the benchmark's own on a free port, or why there is none. */
 async function startRedis () {
@@ -133,11 +136,13 @@ async function fleet (service, serviceEnv, sandbox, auth) {
     if (setup.env === undefined) { rows.push({ name: setup.name, skipped: setup.skipped }); continue }
     const replicas = await Promise.all([0, 1].map((i) => start(`replica ${i}`, service, setup.env, '/health/live', {})))
     const before = sandbox.requests
+    const started = performance.now()
     const results = await Promise.all(replicas.map((r) => load(r.port, '/profile', auth, FLEET_SECONDS, CONNECTIONS / 2)))
+    const seconds = (performance.now() - started) / 1000
     const upstream = sandbox.requests - before
     for (const r of replicas) r.child.kill()
     if (results.some((r) => r.non2xx > 0)) throw new Error(`${setup.name}: non-2xx answers`)
-    rows.push({ name: setup.name, upstream, perTtl: upstream / (FLEET_SECONDS / FLEET_TTL_SECONDS), reqPerSec: results.reduce((sum, r) => sum + r.reqPerSec, 0) })
+    rows.push({ name: setup.name, upstream, perTtl: upstream / (seconds / FLEET_TTL_SECONDS), reqPerSec: results.reduce((sum, r) => sum + r.reqPerSec, 0) })
   }
   if (typeof redis !== 'string') redis.child.kill()
   return rows
@@ -237,7 +242,7 @@ async function main () {
   ]
   const rows = variants.map((v) => ({ name: v.name, reqPerSec: [], p50: [], p99: [] }))
   const servers = await Promise.all(variants.map((v) => start(v.name, v.command, v.env, v.path, v.headers)))
-  for (const [i, v] of variants.entries()) await load(servers[i].port, v.path, v.headers, 1) // warm-up, fills the cache
+  if (!quick) for (const [i, v] of variants.entries()) await load(servers[i].port, v.path, v.headers, 1) // warm-up, fills the cache
   for (let round = 0; round < ROUNDS; round++) {
     // Alternate the order every round, so no variant always runs on a warmer or cooler machine.
     const order = round % 2 === 0 ? variants.keys() : [...variants.keys()].reverse()
@@ -258,14 +263,14 @@ async function main () {
   const before = sandbox.requests
   const cold = await start('stampede', service, { ...serviceEnv, ACCESS_LOG: 'false', REFRESH_PER_MINUTE: '100000' }, '/health/live', {})
   sandbox.inject({ kind: 'delay', ms: 200 }, 1)
-  const stampede = await load(cold.port, '/profile', auth, quick ? 1 : 2, 1000)
+  const stampede = await load(cold.port, '/profile', auth, 2, 1000)
   const stampedeUpstream = sandbox.requests - before
   let nginxStampede = 'skipped: nginx is not installed (`apt-get install nginx-light`)'
   if (nginx !== undefined) {
     const beforeNginx = sandbox.requests
     const coldNginx = await start('nginx stampede', nginx, {}, '/nope', {})
     sandbox.inject({ kind: 'delay', ms: 200 }, 1)
-    await load(coldNginx.port, '/profile', {}, quick ? 1 : 2, 1000)
+    await load(coldNginx.port, '/profile', {}, 2, 1000)
     nginxStampede = sandbox.requests - beforeNginx
     coldNginx.child.kill()
   }
@@ -303,7 +308,7 @@ async function main () {
     }),
     ...(nginx === undefined ? ['| peer: nginx proxy_cache | skipped: nginx is not installed (`apt-get install nginx-light`) | | | | | | |'] : [])
   ]
-  lines.push('', `| two replicas, PROFILE_TTL_SECONDS=${FLEET_TTL_SECONDS}, ${FLEET_SECONDS} s of load on both | upstream requests | per TTL, fleet-wide | req/s, both replicas |`, '|---|---|---|---|')
+  lines.push('', `| two replicas, PROFILE_TTL_SECONDS=${FLEET_TTL_SECONDS}, ${quick ? `${QUICK_REQUESTS} requests` : `${FLEET_SECONDS} s of load`} on both | upstream requests | per TTL, fleet-wide | req/s, both replicas |`, '|---|---|---|---|')
   for (const r of fleetRows) {
     lines.push(typeof r.skipped === 'string'
       ? `| ${r.name} | skipped: ${r.skipped} | | |`
@@ -324,7 +329,7 @@ async function main () {
   const results = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
-    settings: { quick, durationSeconds: DURATION, connections: CONNECTIONS, rounds: ROUNDS },
+    settings: { quick, ...(quick ? { requestsPerLoad: QUICK_REQUESTS } : { durationSeconds: DURATION }), connections: CONNECTIONS, rounds: ROUNDS },
     rows,
     stampede: { concurrent: 1000, upstreamRequests: stampedeUpstream, nginxUpstreamRequests: nginxStampede },
     missPath: { refresh: { p50: refresh.p50, p99: refresh.p99 }, sandbox: { p50: direct.p50, p99: direct.p99 } },

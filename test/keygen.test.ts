@@ -23,9 +23,10 @@ t.test('keygen prints a new key once and the CONSUMERS entry that accepts it', a
 })
 
 t.test('keygen refuses bad arguments with usage and exit code 2', async (t) => {
-  for (const args of [[], ['--name', 'bad name'], ['--name', 'x', '--scopes', 'admin'], ['--name', 'x', '--scopes', ','], ['--name', 'x', '--rate-limit', '0'], ['--bogus']]) {
-    const keygen = run(t, 'keygen.js', args, {})
-    t.equal((await keygen.exited).code, 2, args.join(' '))
+  const cases = [[], ['--name', 'bad name'], ['--name', 'x', '--scopes', 'admin'], ['--name', 'x', '--scopes', ','], ['--name', 'x', '--rate-limit', '0'], ['--bogus']]
+  const runs = cases.map((args) => run(t, 'keygen.js', args, {}))
+  for (const [i, keygen] of runs.entries()) {
+    t.equal((await keygen.exited).code, 2, cases[i]!.join(' '))
     t.match(keygen.stderr(), /usage: npm run keygen -- --name NAME/)
     t.equal(keygen.stdout(), '')
   }

@@ -1,6 +1,6 @@
 import { BrokenCircuitError, CircuitState, circuitBreaker, ConsecutiveBreaker, handleWhen, type CircuitBreakerPolicy } from 'cockatiel'
 import type { Logger } from 'pino'
-import { systemClock, type Clock } from '../clock.ts'
+import type { Clock } from '../clock.ts'
 import type { VobizClient } from './client.ts'
 import { breaksCircuit, coolDownMs, UpstreamError } from './errors.ts'
 
@@ -23,8 +23,8 @@ export interface UpstreamOptions<T> {
   observe?: FetchObserver
   /** Source of jitter, [0, 1). */
   random?: () => number
-  /** Time for deadlines, cool-downs and backoff (default: the system clock). */
-  clock?: Clock
+  /** Time for deadlines, cool-downs and backoff. */
+  clock: Clock
 }
 
 export type BreakerState = 'closed' | 'open' | 'half-open'
@@ -68,7 +68,7 @@ export class ResilientUpstream<T> {
   constructor (options: UpstreamOptions<T>) {
     this.#options = options
     this.#random = options.random ?? Math.random
-    this.#clock = options.clock ?? systemClock
+    this.#clock = options.clock
     this.#breaker = circuitBreaker(
       // An open breaker or a cool-down is not Vobiz failing again; a 429 is handled by the cool-down.
       handleWhen((err) => err instanceof UpstreamError && breaksCircuit(err)),
