@@ -63,8 +63,8 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            /** @enum {unknown} */
-                            status: "ready" | "draining";
+                            /** @enum {string} */
+                            status: "ready";
                             /** @description What Vobiz has been doing. Informational: Vobiz being down does not make the service unready (stale data can still be served). */
                             upstream: {
                                 /** @enum {unknown} */
@@ -87,34 +87,18 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Shutting down: from the moment shutdown begins, every request, readiness included, is answered 503 with `Connection: close` before routing. */
                 503: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": {
-                            /** @enum {unknown} */
-                            status: "ready" | "draining";
-                            /** @description What Vobiz has been doing. Informational: Vobiz being down does not make the service unready (stale data can still be served). */
-                            upstream: {
-                                /** @enum {unknown} */
-                                breaker: "closed" | "half-open" | "open";
-                                last_success_at: string | null;
-                                last_error: {
-                                    code: string;
-                                    /** Format: date-time */
-                                    at: string;
-                                } | null;
-                                cooling_down_until: string | null;
-                            };
-                            /** @description null without REDIS_URL. `unavailable`: this replica serves from its local cache and local rate limits until Redis is back. Informational: it does not make the service unready. */
-                            redis: {
-                                /** @enum {unknown} */
-                                state: "connected" | "unavailable";
-                                /** Format: date-time */
-                                since: string;
-                            } | null;
+                            /** @enum {string} */
+                            error: "Service Unavailable";
+                            message: string;
+                            /** @enum {number} */
+                            statusCode: 503;
                         };
                     };
                 };

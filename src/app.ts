@@ -201,7 +201,6 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     })
   await app.register(healthRoutes, {
     upstream: () => upstream.status,
-    draining: () => drainTimer !== undefined,
     ...(fleet === undefined ? {} : { redis: () => ({ state: fleet.link.state, since: fleet.link.since }) })
   })
   metricsRoute(app, metrics, config.METRICS_TOKEN)

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { untracked } from './helpers/processes.ts'
 
 /** The benchmark is not a timed test; this only proves the harness works end to end (`--quick`). */
 t.setTimeout(180_000)
@@ -12,9 +13,7 @@ t.setTimeout(180_000)
 t.test('npm run bench -- --quick runs every row and writes its results', async (t) => {
   const root = fileURLToPath(new URL('../', import.meta.url))
   const results = join(mkdtempSync(join(tmpdir(), 'bench-')), 'results.json')
-  // Not under coverage: the harness and the servers it starts are excluded from it, and V8's coverage slows them.
-  const { NODE_V8_COVERAGE: _coverage, ...env } = process.env
-  const child = spawn(process.execPath, ['bench/run.mjs', '--quick'], { cwd: root, env: { ...env, BENCH_RESULTS: results } })
+  const child = spawn(...untracked([process.execPath, 'bench/run.mjs', '--quick']), { cwd: root, env: { ...process.env, BENCH_RESULTS: results } })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   let stdout = ''
   let stderr = ''

@@ -5,8 +5,6 @@ import type { UpstreamStatus } from '../vobiz/upstream.ts'
 
 export interface HealthRoutesOptions {
   upstream: () => Readonly<UpstreamStatus>
-  /** True from the moment shutdown starts. */
-  draining: () => boolean
   /** Only with REDIS_URL: the link's state and since when (ms since epoch). */
   redis?: () => { state: RedisState, since: number }
 }
@@ -25,13 +23,20 @@ const Redis = Type.Union([
   Type.Null()
 ], { description: 'null without REDIS_URL. `unavailable`: this replica serves from its local cache and local rate limits until Redis is back. Informational: it does not make the service unready.' })
 
-const Ready = Type.Object({ status: Type.Enum(['ready', 'draining']), upstream: Upstream, redis: Redis })
+const Ready = Type.Object({ status: Type.Literal('ready'), upstream: Upstream, redis: Redis })
+
+/** Fastify answers every request itself once shutdown has begun (return503OnClosing), before routing. */
+const ShuttingDown = Type.Object({
+  error: Type.Literal('Service Unavailable'),
+  message: Type.String(),
+  statusCode: Type.Literal(503)
+}, { description: 'Shutting down: from the moment shutdown begins, every request, readiness included, is answered 503 with `Connection: close` before routing.' })
 
 /**
  * Probes: unauthenticated, not rate-limited, exempt from load shedding, and tagged `health` in the spec
- * (apart from the API). Readiness fails only while draining, never because Vobiz is down.
+ * (apart from the API). Readiness fails only once shutdown has begun, never because Vobiz is down.
  */
-const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, { upstream, draining, redis }) => {
+const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, { upstream, redis }) => {
   const exempt = { pressureHandler: () => undefined }
 
   app.get('/health/live', {
@@ -44,21 +49,21 @@ const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app,
     schema: {
       tags: ['health'],
       summary: 'Readiness: started and not shutting down',
-      response: { 200: Ready, 503: Ready }
+      response: { 200: Ready, 503: ShuttingDown }
     }
   }, async (_request, reply) => {
     const { breaker, lastSuccessAt, lastError, coolingDownUntil } = upstream()
     const body = {
-      status: draining() ? 'draining' as const : 'ready' as const,
+      status: 'ready' as const,
       upstream: {
         breaker,
         last_success_at: iso(lastSuccessAt),
         last_error: lastError === undefined ? null : { code: lastError.code, at: new Date(lastError.at).toISOString() },
-        cooling_down_until: coolingDownUntil !== undefined && coolingDownUntil > Date.now() ? iso(coolingDownUntil) : null
+        cooling_down_until: iso(coolingDownUntil)
       },
       redis: redis === undefined ? null : { state: redis().state, since: new Date(redis().since).toISOString() }
     }
-    reply.code(body.status === 'ready' ? 200 : 503).header('cache-control', 'no-store')
+    reply.header('cache-control', 'no-store')
     return body
   })
 }

@@ -17,8 +17,8 @@ export type ProfileShape = 'documented' | 'current'
 export type ErrorForm = 'nested' | 'flat' | 'plivo'
 
 export type Fault =
-  /** Answer with this status and an error body (or `body` verbatim when given), after `delayMs`. */
-  | { kind: 'status', status: number, body?: unknown, headers?: Record<string, string>, form?: ErrorForm, delayMs?: number }
+  /** Answer with this status and an error body (or `body` verbatim when given). */
+  | { kind: 'status', status: number, body?: unknown, headers?: Record<string, string>, form?: ErrorForm }
   /** Answer 200 with this JSON value as the body. */
   | { kind: 'body', body: unknown }
   /** Answer `status` with a body that echoes the request headers, credentials included (as some APIs' errors do). */
@@ -222,9 +222,8 @@ export class Sandbox {
   }
 
   #respond (req: IncomingMessage, res: ServerResponse, fault: Fault | undefined): void {
-    const delay = fault?.kind === 'delay' ? fault.ms : fault?.kind === 'status' ? fault.delayMs ?? 0 : 0
-    if (delay > 0) {
-      const timer = setTimeout(() => { this.#answer(req, res, fault?.kind === 'delay' ? undefined : fault) }, delay)
+    if (fault?.kind === 'delay') {
+      const timer = setTimeout(() => { this.#answer(req, res, undefined) }, fault.ms)
       res.on('close', () => clearTimeout(timer))
       return
     }

@@ -32,7 +32,7 @@ export type BreakerState = 'closed' | 'open' | 'half-open'
 /** What the upstream has been doing, for the readiness probe and metrics. */
 export interface UpstreamStatus {
   breaker: BreakerState
-  /** Until when (ms since epoch) the service holds off after a Vobiz 429, if it does. */
+  /** Until when (ms since epoch) the service holds off after a Vobiz 429, while it does. */
   coolingDownUntil: number | undefined
   lastSuccessAt: number | undefined
   lastError: { code: string, at: number } | undefined
@@ -82,6 +82,9 @@ export class ResilientUpstream<T> {
   }
 
   get status (): Readonly<UpstreamStatus> {
+    // A cool-down that has run out is over.
+    const { coolingDownUntil } = this.#status
+    if (coolingDownUntil !== undefined && coolingDownUntil <= this.#clock.now()) this.#status.coolingDownUntil = undefined
     return this.#status
   }
 

@@ -98,8 +98,12 @@ t.test('wrong credentials held by the service map to upstream_auth_failed, never
 
 t.test('concurrent requests during a failure share the one failed fetch', async (t) => {
   const h = await startHarness(t, { env: { UPSTREAM_RETRIES: '0' } })
-  h.sandbox.inject({ kind: 'status', status: 500, delayMs: 150 })
-  const replies = await Promise.all(Array.from({ length: 50 }, () => h.get('/profile', { 'x-api-key': h.keys.profile })))
+  // Vobiz holds the failing fetch until all 50 requests are inside the service.
+  h.sandbox.hold().inject({ kind: 'status', status: 500 })
+  const pending = Promise.all(Array.from({ length: 50 }, () => h.get('/profile', { 'x-api-key': h.keys.profile })))
+  await Promise.all([h.arrived(50), h.sandbox.received(1)])
+  h.sandbox.release()
+  const replies = await pending
   t.ok(replies.every((r) => r.status === 502 && r.json().code === 'upstream_unavailable'))
   t.equal(h.sandbox.requests, 1)
 })

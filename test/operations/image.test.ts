@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { httpGet } from '../helpers/harness.ts'
-import { run } from '../helpers/processes.ts'
+import { run, untracked } from '../helpers/processes.ts'
 
 const execFileAsync = promisify(execFile)
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -26,7 +26,7 @@ async function productionDependencies (): Promise<string> {
   const staging = mkdtempSync(`${dir}.partial-`)
   cpSync(join(root, 'package.json'), join(staging, 'package.json'))
   cpSync(join(root, 'package-lock.json'), join(staging, 'package-lock.json'))
-  await execFileAsync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: staging, env: { ...process.env, NODE_ENV: 'production' } })
+  await execFileAsync(...untracked(['npm', 'ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund']), { cwd: staging, env: { ...process.env, NODE_ENV: 'production' } })
   rmSync(dir, { recursive: true, force: true })
   renameSync(staging, dir)
   return join(dir, 'node_modules')
@@ -61,11 +61,11 @@ t.test('the production install starts, passes its HEALTHCHECK, serves, and stops
   const healthcheck = JSON.parse(/HEALTHCHECK[^\n]*\\\n\s+CMD (\[.*\])/.exec(dockerfile)?.[1] ?? '[]') as string[]
   t.equal(healthcheck[0], 'node', 'the HEALTHCHECK uses node (slim images have no curl)')
   const port = new URL(url as string).port
-  const probe = await execFileAsync(process.execPath, healthcheck.slice(1), { env: { PORT: port } }).then(() => 0, (err: { code: number }) => err.code)
+  const probe = await execFileAsync(...untracked([process.execPath, ...healthcheck.slice(1)]), { env: { PORT: port } }).then(() => 0, (err: { code: number }) => err.code)
   t.equal(probe, 0, 'the HEALTHCHECK passes against the running app')
 
   server.child.kill('SIGTERM')
   t.equal((await server.exited).code, 0)
-  const failing = await execFileAsync(process.execPath, healthcheck.slice(1), { env: { PORT: port } }).then(() => 0, (err: { code: number }) => err.code)
+  const failing = await execFileAsync(...untracked([process.execPath, ...healthcheck.slice(1)]), { env: { PORT: port } }).then(() => 0, (err: { code: number }) => err.code)
   t.equal(failing, 1, 'and fails once the app is gone')
 })

@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import t from 'tap'
 import { httpGet, startHarness } from '../helpers/harness.ts'
 import { until } from '../helpers/time.ts'
@@ -23,27 +25,29 @@ t.test('liveness and readiness: no key, no rate limit, and readiness reports the
   t.equal(ready.status, 200, 'Vobiz trouble does not make the service unready')
   t.match(ready.json().upstream, { breaker: 'closed', last_success_at: String, last_error: { code: 'upstream_rate_limited', at: String }, cooling_down_until: String })
   t.equal(ready.headers['cache-control'], 'no-store')
+  h.clock.advance(30_000)
+  t.equal((await h.get('/health/ready')).json().upstream.cooling_down_until, null, 'the cool-down is over after Retry-After')
 })
 
-t.test('readiness turns 503 while draining', async (t) => {
+t.test('once shutdown begins, readiness (like every request) answers 503 while in-flight requests complete', async (t) => {
   const h = await startHarness(t)
-  // Vobiz holds the fetch until readiness has answered: the request stays in flight, and so the server open.
+  // One connection: a request Vobiz holds, then — pipelined once close() has begun — a readiness probe.
   h.sandbox.hold()
-  const slow = h.get('/profile', { 'x-api-key': h.keys.profile })
+  const socket = connect(Number(new URL(h.url).port), '127.0.0.1')
+  await once(socket, 'connect')
+  let answer = ''
+  socket.on('data', (chunk: Buffer) => { answer += chunk.toString() })
+  const ended = once(socket, 'close')
+  socket.write(`GET /profile HTTP/1.1\r\nHost: x\r\nX-API-Key: ${h.keys.profile}\r\n\r\n`)
   await h.sandbox.received(1)
-  // Ask on a connection opened before the close, then close.
-  const socket = await import('node:net').then(({ connect }) => connect(Number(new URL(h.url).port), '127.0.0.1'))
-  await new Promise((resolve) => socket.once('connect', resolve))
   const closing = h.app.close()
-  const answer = await new Promise<string>((resolve) => {
-    let text = ''
-    socket.on('data', (chunk) => { text += chunk.toString() })
-    socket.on('close', () => resolve(text))
-    socket.end('GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
-  })
-  t.match(answer, /^HTTP\/1\.1 503 /, 'readiness is 503 once shutdown has begun')
+  await until('the server to stop listening', () => !h.app.server.listening)
+  socket.write('GET /health/ready HTTP/1.1\r\nHost: x\r\n\r\n')
   h.sandbox.release()
-  t.equal((await slow).status, 200, 'the in-flight request still completed')
+  await ended
+  const [first, second] = answer.split(/(?=HTTP\/1\.1 )/)
+  t.match(first, /^HTTP\/1\.1 200 /, 'the in-flight request completed')
+  t.match(second, /^HTTP\/1\.1 503 [^]*\r\nConnection: close\r\n/i, 'readiness is 503 once shutdown has begun, and the connection closes')
   await closing
 })
 

@@ -59,3 +59,21 @@ t.test('faults apply in order, each for its count, and clear', async (t) => {
   sandbox.clearFaults()
   t.equal((await httpGet(url, headers)).json().id, 'partner-882abc')
 })
+
+t.test('hold() keeps requests unanswered, in order, until release(); received(n) says when they arrived', async (t) => {
+  const sandbox = await startSandbox()
+  t.teardown(() => sandbox.close())
+  const url = `${sandbox.url}/api/v1/partner/me`
+  const auth = { 'x-auth-id': sandbox.authId, 'x-auth-token': sandbox.authToken }
+  t.equal(sandbox.release(), sandbox, 'releasing when nothing is held does nothing')
+  sandbox.hold().inject({ kind: 'status', status: 503 }, 1)
+  let answered = 0
+  const first = httpGet(url, auth).finally(() => { answered += 1 })
+  const second = httpGet(url, auth).finally(() => { answered += 1 })
+  await sandbox.received(2)
+  await sandbox.received(1)
+  t.equal(answered, 0, 'both arrived and neither is answered while held')
+  sandbox.release()
+  t.same([(await first).status, (await second).status], [503, 200], 'each answered with the fault it drew on arrival')
+  t.equal((await httpGet(url, auth)).status, 200, 'after release, requests are answered at once')
+})
