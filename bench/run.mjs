@@ -73,7 +73,7 @@ async function start (name, commandOrFn, env, path, headers) {
 }
 
 async function load (port, path, headers, duration = DURATION, connections = CONNECTIONS) {
-  const length = quick ? { amount: Math.max(QUICK_REQUESTS, connections) } : { duration }
+  const length = quick ? { amount: Math.max(QUICK_REQUESTS, connections), sampleInt: 100 } : { duration }
   const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, headers, ...length, connections, pipelining: 1 })
   return { reqPerSec: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx }
 }
