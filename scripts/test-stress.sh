@@ -23,7 +23,11 @@ for run in $(seq "$runs"); do
   if npm test >"$logs/run-$run.log" 2>&1; then result=passed; else result=FAILED; failed=$((failed + 1)); fi
   summary=$(grep -E '^# \{ total' "$logs/run-$run.log" | tail -1 || true)
   echo "run $run/$runs: $result in $(( $(date +%s) - started )) s ${summary:-(no tap summary: see $logs/run-$run.log)}"
-  if [ "$result" = FAILED ]; then grep -E '^not ok|✖' "$logs/run-$run.log" | head -20 || true; fi
+  if [ "$result" = FAILED ]; then
+    # What failed, with tap's diagnostics; the whole output stays in the log.
+    grep -E -A30 '^ *not ok' "$logs/run-$run.log" | head -400 || true
+    tail -40 "$logs/run-$run.log"
+  fi
 done
 echo "stress: $((runs - failed)) of $runs runs passed"
 [ "$failed" -eq 0 ]

@@ -15,17 +15,21 @@ const skip = existsSync(CHROMIUM) || process.env.REQUIRE_BROWSER === '1'
   ? false
   : `the browser test needs Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH); .ci/run installs it`
 
-t.test('Swagger UI: authorize with a key, try GET /profile/balance, see the balance', { skip, timeout: 60_000 }, async (t) => {
+t.test('Swagger UI: authorize with a key, try GET /profile/balance, see the balance', { skip }, async (t) => {
   const h = await startHarness(t)
   // A fresh profile directory every run; Playwright passes it to Chromium as --user-data-dir.
   const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'chromium-profile-')), {
     executablePath: CHROMIUM,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic']
+      '--disable-sync', '--no-first-run', '--disable-quic'],
+    // Waits are for conditions (the browser started, an element appeared), with deadlines generous enough
+    // for a machine whose cores are busy.
+    timeout: 60_000
   })
   t.teardown(() => browser.close())
   const page = await browser.newPage()
+  page.setDefaultTimeout(60_000)
   const consoleErrors: string[] = []
   page.on('console', (message) => { if (message.type() === 'error') consoleErrors.push(message.text()) })
 

@@ -88,16 +88,16 @@ async function openapi (app: FastifyInstance, { docsEnabled }: OpenApiOptions): 
   })
   if (!docsEnabled) return
 
-  let json = ''
-  let yaml = ''
-  app.addHook('onReady', async () => {
-    json = JSON.stringify(app.swagger())
-    yaml = app.swagger({ yaml: true })
-  })
+  // Rendered on first request, then kept: the routes are fixed once the app is ready, and rendering YAML
+  // costs more than starting the rest of the app.
+  let json: string | undefined
+  let yaml: string | undefined
   app.get('/openapi.json', { schema: { hide: true } }, (_request, reply) => {
+    json ??= JSON.stringify(app.swagger())
     reply.type('application/json; charset=utf-8').send(json)
   })
   app.get('/openapi.yaml', { schema: { hide: true } }, (_request, reply) => {
+    yaml ??= app.swagger({ yaml: true })
     reply.type('application/yaml; charset=utf-8').send(yaml)
   })
   await app.register(swaggerUi, {
