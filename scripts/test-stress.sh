@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# npm run test:stress [-- RUNS]: runs the whole suite (npm test) RUNS times (default 5) while one busy loop per
-# core keeps the machine saturated, printing each run's summary and duration. Exits non-zero if any run failed:
-# a test that depends on timing shows up here, not at random in CI.
+# npm run test:stress [-- RUNS [TAP_ARGS...]]: runs the whole suite (npm test) RUNS times (default 5) while one
+# busy loop per core keeps the machine saturated, printing each run's summary and duration; TAP_ARGS go to tap
+# (e.g. --disable-coverage). Exits non-zero if any run failed: a test that depends on timing shows up here, not
+# at random in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
+shift || true
 cores=$(nproc)
 logs=$(mktemp -d)
 
@@ -20,7 +22,7 @@ echo "== $runs run(s) of npm test on node $(node --version), with $cores busy lo
 failed=0
 for run in $(seq "$runs"); do
   started=$(date +%s)
-  if npm test >"$logs/run-$run.log" 2>&1; then result=passed; else result=FAILED; failed=$((failed + 1)); fi
+  if npm test -- "$@" >"$logs/run-$run.log" 2>&1; then result=passed; else result=FAILED; failed=$((failed + 1)); fi
   summary=$(grep -E '^# \{ total' "$logs/run-$run.log" | tail -1 || true)
   echo "run $run/$runs: $result in $(( $(date +%s) - started )) s ${summary:-(no tap summary: see $logs/run-$run.log)}"
   if [ "$result" = FAILED ]; then
