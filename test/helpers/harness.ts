@@ -108,10 +108,11 @@ export async function startHarness (t: Test, options: HarnessOptions = {}): Prom
   const address = await app.listen({ host: '127.0.0.1', port: 0 })
   // Node emits 'request' after Fastify's own listener has taken the request in.
   let requests = 0
-  const arrivals: Array<{ count: number, resolve: () => void }> = []
+  let arrivals: Array<{ count: number, resolve: () => void }> = []
   app.server.on('request', () => {
     requests += 1
     for (const arrival of arrivals) if (arrival.count <= requests) arrival.resolve()
+    arrivals = arrivals.filter((arrival) => arrival.count > requests)
   })
   t.teardown(async () => {
     await app.close()

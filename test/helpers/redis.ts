@@ -44,7 +44,7 @@ async function freePort (): Promise<number> {
 }
 
 /** Waits until the server answers PING (60 s at most: a busy machine can be slow to start it). */
-async function waitForPing (url: string): Promise<void> {
+async function waitForPing (url: string, exited: () => number | string | null): Promise<void> {
   const deadline = performance.now() + 60_000
   for (;;) {
     const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
@@ -53,6 +53,8 @@ async function waitForPing (url: string): Promise<void> {
       await probe.connect()
       if (await probe.ping() === 'PONG') return
     } catch {
+      const status = exited()
+      if (status !== null) throw new Error(`redis-server exited (${status}) before answering PING on ${new URL(url).port}`)
       if (performance.now() > deadline) throw new Error(`redis-server at ${url.replace(/:[^:@/]*@/, ':***@')} did not answer PING within 60 s`)
       await new Promise((resolve) => setTimeout(resolve, 50))
     } finally {
@@ -69,8 +71,9 @@ export async function startRedis (t: Test, args: string[] = []): Promise<RedisSe
   let child: ChildProcess | undefined
   const start = async (): Promise<void> => {
     // No persistence: a killed server comes back empty, as after losing its data.
-    child = spawn(BINARY, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' })
-    await waitForPing(url)
+    const server = spawn(BINARY, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' })
+    child = server
+    await waitForPing(url, () => server.exitCode ?? server.signalCode)
   }
   const kill = async (): Promise<void> => {
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
@@ -80,14 +83,15 @@ export async function startRedis (t: Test, args: string[] = []): Promise<RedisSe
   }
   const pause = (): void => { child?.kill('SIGSTOP') }
   const resume = (): void => { child?.kill('SIGCONT') }
-  await start()
-  const client = new Redis(url, { maxRetriesPerRequest: 1 })
-  client.on('error', () => {})
+  // Reaped when the test ends, even if it never answered.
   t.teardown(async () => {
-    client.disconnect()
     resume()
     await kill()
   })
+  await start()
+  const client = new Redis(url, { maxRetriesPerRequest: 1 })
+  client.on('error', () => {})
+  t.teardown(() => { client.disconnect() })
   return { url, client, kill, start, pause, resume }
 }
 
