@@ -84,7 +84,9 @@ export interface HarnessOptions {
 
 /** Starts the sandbox and the real app against it on loopback sockets; both close when `t` ends. */
 export async function startHarness (t: Test, options: HarnessOptions = {}): Promise<Harness> {
-  const sandbox = options.replicaOf?.sandbox ?? await startSandbox(options.sandbox)
+  const clock = options.clock ?? options.replicaOf?.clock ?? movableClock()
+  // The sandbox's balance and updated_at follow the same clock, unless the test gives it one of its own.
+  const sandbox = options.replicaOf?.sandbox ?? await startSandbox({ now: clock.now, ...options.sandbox })
   const keys: Keys = options.replicaOf?.keys ?? { profile: generateApiKey(), balance: generateApiKey() }
   const config = loadConfig({
     VOBIZ_BASE_URL: sandbox.url,
@@ -103,7 +105,6 @@ export async function startHarness (t: Test, options: HarnessOptions = {}): Prom
     ...options.env
   })
   const logs = new LogCapture()
-  const clock = options.clock ?? options.replicaOf?.clock ?? movableClock()
   const app = await buildApp(config, { ...options.deps, logStream: logs, clock })
   const address = await app.listen({ host: '127.0.0.1', port: 0 })
   // Node emits 'request' after Fastify's own listener has taken the request in.
