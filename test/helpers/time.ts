@@ -15,11 +15,11 @@ export interface MovableClock extends Clock {
 
 /**
  * A clock frozen at the current time. With `t`, the global Date is frozen and moved with it until `t` ends,
- * for libraries that read Date.now() themselves (cockatiel's circuit breaker, the rate-limit windows).
+ * for libraries that read Date.now() themselves (cockatiel's circuit breaker, jose, the rate-limit windows).
  */
 export function movableClock (t?: Test): MovableClock {
   const date = t === undefined ? undefined : FakeTimers.install({ toFake: ['Date'], now: Date.now() })
-  if (date !== undefined) t?.teardown(() => { date.uninstall() })
+  if (date !== undefined) t!.teardown(() => { date.uninstall() })
   let at = Date.now()
   const slept: number[] = []
   const advance = (ms: number): void => {
