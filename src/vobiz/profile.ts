@@ -9,7 +9,8 @@ import { UpstreamError } from './errors.ts'
  * newer one with a 5-decimal string balance, UUID id and extra fields), an optional `data` envelope,
  * case-insensitive enums. Strict in what it publishes: fields are copied one by one, so anything Vobiz adds
  * (auth_id, slug, ...) is dropped; a known field with an unusable value is omitted and reported in `dropped`;
- * a missing or unusable `id` or `balance` rejects the whole response.
+ * a missing or unusable `id` or `balance`, or an amount a JSON number cannot carry exactly, rejects the whole
+ * response. Free text loses its control characters; identifiers (id, gstin) with one are unusable.
  */
 export interface Normalized {
   profile: Profile
@@ -21,7 +22,21 @@ type Raw = Record<string, unknown>
 
 const DECIMAL = /^-?\d{1,15}(\.\d{1,10})?$/
 const PUBLISHED_ORDER = Object.keys(Profile.properties) as Array<keyof Profile>
-const TEXT_FIELDS = { name: 512, email: 512, phone: 64, company: 512, account_type: 64 } as const
+/** Free text shown to people: control characters are removed, the rest is kept. Lengths are the schema's. */
+const TEXT_FIELDS = ['name', 'email', 'phone', 'company', 'account_type'] as const
+const maxLength = (key: keyof Profile): number => (Profile.properties[key] as { maxLength?: number }).maxLength ?? Infinity
+
+/**
+ * The most significant digits a money amount may have, and the largest magnitude: what a JSON number
+ * (an IEEE-754 double) carries exactly to the cent. Past them, the published number would be a rounded one.
+ */
+const MAX_SIGNIFICANT_DIGITS = 15
+const MAX_MONEY = 2 ** 53 / 100
+
+/** C0 controls, DEL, C1 controls, and the line/paragraph separators that break JavaScript and log lines. */
+const CONTROL = /[\u0000-\u001F\u007F-\u009F\u2028\u2029]/gu
+/** With the u flag, a surrogate matches only when it is not half of a pair. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u
 
 function isObject (value: unknown): value is Raw {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -31,6 +46,38 @@ function toNumber (value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) ? value : undefined
   if (typeof value === 'string' && DECIMAL.test(value.trim())) return Number(value.trim())
   return undefined
+}
+
+/** Significant digits of a decimal numeral ("-0012.3400" → 4, "1.5e-7" → 2). */
+export function significantDigits (numeral: string): number {
+  const mantissa = numeral.replace(/^[-+]/, '').split(/e/i)[0] as string
+  const [whole = '', fraction = ''] = mantissa.split('.')
+  return `${whole}${fraction.replace(/0+$/, '')}`.replace(/^0+/, '').length
+}
+
+/**
+ * A money amount (or percentage) that a JSON number publishes exactly: finite, |x| < 2^53 / 100, at most
+ * 15 significant digits as Vobiz wrote it; -0 becomes 0. Undefined for anything else: never rounded.
+ */
+export function toExactAmount (value: unknown): number | undefined {
+  const number = toNumber(value)
+  if (number === undefined || Math.abs(number) >= MAX_MONEY) return undefined
+  if (significantDigits(typeof value === 'string' ? value.trim() : String(number)) > MAX_SIGNIFICANT_DIGITS) return undefined
+  return number === 0 ? 0 : number
+}
+
+/** Free text without control characters; undefined when it holds a lone surrogate (not valid Unicode) or is too long. */
+function toText (value: unknown, max: number): string | undefined {
+  if (typeof value !== 'string' || LONE_SURROGATE.test(value)) return undefined
+  const text = value.replace(CONTROL, '')
+  return text.length <= max ? text : undefined
+}
+
+/** An identifier is published exactly as Vobiz sent it (trimmed) or not at all: no control character, no lone surrogate. */
+function toIdentifier (value: unknown, max: number): string | undefined {
+  if (typeof value !== 'string') return undefined
+  const text = value.trim()
+  return text === '' || text.length > max || LONE_SURROGATE.test(text) || text.search(CONTROL) !== -1 ? undefined : text
 }
 
 function toEnum<T extends string> (value: unknown, allowed: readonly T[]): T | undefined {
@@ -65,16 +112,22 @@ export function normalizeProfile (raw: unknown): Normalized {
     throw new UpstreamError('upstream_invalid_response', 'partner profile is not a JSON object')
   }
 
-  const id = typeof source.id === 'number' && Number.isSafeInteger(source.id) ? String(source.id) : source.id
-  if (typeof id !== 'string' || id.trim() === '' || id.length > 128) {
+  const id = toIdentifier(typeof source.id === 'number' && Number.isSafeInteger(source.id) ? String(source.id) : source.id, maxLength('id'))
+  if (id === undefined) {
     throw new UpstreamError('upstream_invalid_response', 'partner profile has no usable id')
   }
-  const balance = toNumber(source.balance)
+  // A rounded balance must never drive a transfer decision: the whole response is refused. (The message
+  // never repeats the value: nothing Vobiz sent reaches a log line.)
+  const balance = toExactAmount(source.balance)
   if (balance === undefined) {
-    throw new UpstreamError('upstream_invalid_response', 'partner profile has no usable balance')
+    throw new UpstreamError('upstream_invalid_response', 'partner profile has no usable balance (missing, not a number, or not exact to the cent as a JSON number)')
+  }
+  const tds = source.tds_percentage
+  if (toNumber(tds) !== undefined && toExactAmount(tds) === undefined) {
+    throw new UpstreamError('upstream_invalid_response', 'partner profile has a tds_percentage a JSON number cannot carry exactly')
   }
 
-  const profile: Profile = { id: id.trim(), balance }
+  const profile: Profile = { id, balance }
   const dropped: string[] = []
   const take = <K extends keyof Profile>(key: K, convert: (value: unknown) => Profile[K] | undefined): void => {
     const value = source[key]
@@ -84,15 +137,13 @@ export function normalizeProfile (raw: unknown): Normalized {
     else profile[key] = converted
   }
 
-  for (const [key, max] of Object.entries(TEXT_FIELDS) as Array<[keyof typeof TEXT_FIELDS, number]>) {
-    take(key, (v) => (typeof v === 'string' && v.length <= max ? v : undefined))
-  }
+  for (const key of TEXT_FIELDS) take(key, (v) => toText(v, maxLength(key)))
   take('currency', (v) => (typeof v === 'string' && /^[A-Za-z]{3}$/.test(v.trim()) ? v.trim().toUpperCase() : undefined))
-  take('gstin', (v) => (typeof v === 'string' && v.trim() !== '' && v.length <= 32 ? v.trim() : undefined))
+  take('gstin', (v) => toIdentifier(v, maxLength('gstin')))
   take('gst_status', (v) => toEnum(v, ['active', 'inactive'] as const))
   take('tds_applicable', toBoolean)
   take('tds_percentage', (v) => {
-    const n = toNumber(v)
+    const n = toExactAmount(v)
     return n !== undefined && n >= 0 && n <= 100 ? n : undefined
   })
   take('status', (v) => toEnum(v, ['active', 'suspended', 'closed'] as const))

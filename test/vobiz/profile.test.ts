@@ -1,5 +1,5 @@
 import t from 'tap'
-import { normalizeProfile } from '../../src/vobiz/profile.ts'
+import { normalizeProfile, significantDigits } from '../../src/vobiz/profile.ts'
 
 const documented = {
   id: 'partner-882abc',
@@ -85,6 +85,58 @@ t.test('a response without a usable id or balance is rejected as upstream_invali
   ]
   for (const raw of bad) {
     t.throws(() => normalizeProfile(raw), { name: 'UpstreamError', code: 'upstream_invalid_response' }, JSON.stringify(raw) ?? String(raw))
+  }
+})
+
+t.test('money is published exactly or not at all: a balance a JSON number would round rejects the whole response', async (t) => {
+  const inexact: unknown[] = [
+    '999999999999999.9999999999', // 25 significant digits: would be published as 1000000000000000
+    '1234567890123456', // 16 digits, and past 2^53 / 100
+    1e308,
+    Number.MAX_SAFE_INTEGER,
+    2 ** 53 / 100,
+    -(2 ** 53 / 100),
+    0.1 + 0.2, // 0.30000000000000004: 17 significant digits
+    '0.1234567890123456'
+  ]
+  for (const balance of inexact) {
+    t.throws(() => normalizeProfile({ id: 'p', balance }), { code: 'upstream_invalid_response', message: /not exact to the cent/ }, String(balance))
+  }
+  t.throws(() => normalizeProfile({ id: 'p', balance: 1, tds_percentage: 0.1 + 0.2 }), { code: 'upstream_invalid_response', message: /tds_percentage/ })
+
+  const exact: Array<[unknown, number]> = [
+    ['23906.83000', 23906.83],
+    ['90071992547.40', 90071992547.4],
+    [-0, 0],
+    ['-0.00', 0],
+    ['0.00001', 0.00001],
+    [123456789012.345, 123456789012.345],
+    [-12.5, -12.5]
+  ]
+  for (const [balance, published] of exact) {
+    const { profile } = normalizeProfile({ id: 'p', balance })
+    t.ok(Object.is(profile.balance, published), `${String(balance)} → ${published}`)
+  }
+  t.equal(significantDigits('-0012.3400'), 4)
+  t.equal(significantDigits('1.5e-7'), 2)
+  t.equal(significantDigits('0'), 0)
+})
+
+t.test('text: control characters are removed from free text; identifiers with one, and lone surrogates, are unusable', async (t) => {
+  const { profile, dropped } = normalizeProfile({
+    id: 'p',
+    balance: 1,
+    name: 'Acme\u0000 Telecom\r\n\u001b[31m\u2028Ltd\u0085\u007f',
+    company: 'Acme 😀 Pvt',
+    phone: '+91\ud800',
+    email: 'a@b.example\udc00x',
+    gstin: '29ABCDE1234F1Z5\n'.replace('\n', '\u0007'),
+    account_type: 'partner\u2029'
+  })
+  t.same(profile, { id: 'p', name: 'Acme Telecom[31mLtd', company: 'Acme 😀 Pvt', balance: 1, account_type: 'partner' })
+  t.same(dropped.sort(), ['email', 'gstin', 'phone'])
+  for (const id of ['p\u0000', 'p\nq', 'p\u001b', '\ud800p', 'p\u2028q']) {
+    t.throws(() => normalizeProfile({ id, balance: 1 }), { code: 'upstream_invalid_response', message: /no usable id/ }, JSON.stringify(id))
   }
 })
 
