@@ -22,6 +22,8 @@ import { VobizClient } from './vobiz/client.ts'
 import { UpstreamError } from './vobiz/errors.ts'
 import { normalizeProfile } from './vobiz/profile.ts'
 import { ResilientUpstream } from './vobiz/upstream.ts'
+import { LogSink } from './observability/log-sink.ts'
+import { SecretFilter } from './observability/secret-filter.ts'
 import type { ScaleOut } from './redis/scale-out.ts'
 
 const OVERLOAD_RETRY_AFTER_SECONDS = 5
@@ -57,6 +59,15 @@ const REDACT = [
 /** Fields on every log line. */
 const LOG_BASE = { service: 'vobiz-partner-bff' }
 
+/** Every value that must never reach a log line, for the last check before a line is written. */
+function secretsOf (config: Config): SecretFilter {
+  const redisPassword = config.REDIS_URL === undefined ? undefined : decodeURIComponent(new URL(config.REDIS_URL).password)
+  return new SecretFilter({
+    secrets: [config.VOBIZ_AUTH_ID, config.VOBIZ_AUTH_TOKEN, config.METRICS_TOKEN, config.REDIS_URL, redisPassword],
+    keyDigests: config.consumers.map((consumer) => consumer.key_sha256)
+  })
+}
+
 export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>): LoggerOptions {
   return {
     level: config.LOG_LEVEL,
@@ -68,9 +79,14 @@ export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>): LoggerOptions
 /** The one app factory, used by the server, the tests and the benchmark. */
 export async function buildApp (config: Config, deps: AppDeps = {}) {
   // Asynchronous stdout: under load, lines are written in batches instead of one write per line; whatever
-  // is buffered is flushed when the process exits.
-  const destination = deps.logStream ?? pino.destination({ dest: 1, sync: false })
-  const logger = pino(loggerOptions(config), destination)
+  // is buffered is flushed when the process exits. The sink bounds that buffer (a stalled reader drops lines,
+  // not memory); sonic-boom's own cap is the backstop.
+  const sink = deps.logStream === undefined
+    ? new LogSink({ destination: pino.destination({ dest: 1, sync: false, maxLength: config.LOG_MAX_BUFFER_BYTES }), maxBufferBytes: config.LOG_MAX_BUFFER_BYTES })
+    : new LogSink({ destination: deps.logStream })
+  const secrets = secretsOf(config)
+  const logger = pino(loggerOptions(config), { write: (line: string) => { sink.write(secrets.scrub(line)) } })
+  sink.onRecovered = (dropped) => { logger.warn({ dropped }, `the log destination fell behind: ${dropped} lines were dropped`) }
   const app = Fastify({
     loggerInstance: logger,
     // One summary line per request comes from the access-log plugin instead of Fastify's two.
@@ -136,7 +152,11 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
       freshness,
       now
     })
-  const metrics = new Metrics(() => upstream.status, fleet === undefined ? undefined : () => fleet.link.state)
+  const metrics = new Metrics({
+    upstream: () => upstream.status,
+    redis: fleet === undefined ? undefined : () => fleet.link.state,
+    logLinesDropped: () => sink.dropped
+  })
   const shared = fleet?.cache
   const cache = new ProfileCache<ProfileSnapshot, View>({
     freshness,
@@ -176,7 +196,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
   await app.register(accessLog, {
     metrics,
     // Access lines go to the log's destination directly, in pino's format (see access-log.ts).
-    write: config.ACCESS_LOG && logger.isLevelEnabled('info') ? (line) => { destination.write(line) } : undefined,
+    write: config.ACCESS_LOG && logger.isLevelEnabled('info') ? (line) => { sink.writeAccess(line) } : undefined,
     base: LOG_BASE
   })
   await app.register(browser, { corsOrigins: config.corsOrigins })

@@ -53,6 +53,7 @@ export const EnvSchema = Type.Object({
   REDIS_RATE_LIMIT_FALLBACK: Type.Enum(REDIS_FALLBACKS, { default: 'local', description: `one of ${REDIS_FALLBACKS.join(', ')}: how rate limits behave while Redis is unreachable (per-replica counters, no limit, or 503)` }),
   CACHE_L1_TTL_MS: Type.Integer({ default: 1000, minimum: 0, maximum: 60000, description: 'an integer number of milliseconds from 0 to 60000: with REDIS_URL, how long a replica serves its own copy before checking the shared one' }),
   ACCESS_LOG: Type.Boolean({ default: true, description: 'true or false; false drops the one summary log line per request (errors and upstream lines stay)' }),
+  LOG_MAX_BUFFER_BYTES: Type.Integer({ default: 4194304, minimum: 65536, maximum: 1073741824, description: 'an integer number of bytes from 65536 to 1073741824: log output held while stdout is not keeping up; past half of it access lines are dropped, past all of it every line (counted in vobiz_bff_log_lines_dropped_total)' }),
   LOG_LEVEL: Type.Enum(LOG_LEVELS, { default: 'info', description: `one of ${LOG_LEVELS.join(', ')}` })
 })
 export type Env = Static<typeof EnvSchema>

@@ -9,6 +9,14 @@ import { problem } from './problems.ts'
 
 const BREAKER_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const
 
+/** State the metrics read at scrape time. */
+export interface MetricSources {
+  upstream: () => Readonly<UpstreamStatus>
+  /** Only with REDIS_URL. */
+  redis?: (() => RedisState) | undefined
+  logLinesDropped: () => number
+}
+
 /**
  * The service's Prometheus metrics, in a registry of its own (one per app). Label values are bounded: route
  * templates, outcome names, and consumer names from the configuration (JWT users count as `jwt`, callers
@@ -59,8 +67,18 @@ export class Metrics {
   /** Only with REDIS_URL. */
   readonly redis: { fallbacks: Counter<'operation'>, sharedLoads: Counter<'result'> } | undefined
 
-  constructor (upstream: () => Readonly<UpstreamStatus>, redis?: () => RedisState) {
+  constructor ({ upstream, redis, logLinesDropped }: MetricSources) {
     collectDefaultMetrics({ register: this.registry })
+    // eslint-disable-next-line no-new
+    new Counter({
+      name: 'vobiz_bff_log_lines_dropped_total',
+      help: 'Log lines dropped because the log destination did not keep up (access lines first)',
+      registers: [this.registry],
+      collect () {
+        this.reset()
+        this.inc(logLinesDropped())
+      }
+    })
     if (redis !== undefined) {
       // eslint-disable-next-line no-new
       new Gauge({

@@ -32,9 +32,23 @@ export function parseRetryAfter (value: string | string[] | undefined, now = Dat
 }
 
 /**
+ * The error codes Vobiz is known to send. Only these (or `HTTP_<status>`) are copied from an error body into a
+ * log line, in upper case: a value that merely looks like a code may be a credential Vobiz echoed back.
+ */
+const KNOWN_UPSTREAM_CODES = new Set([
+  'BAD_REQUEST', 'VALIDATION_ERROR', 'INVALID_REQUEST',
+  'UNAUTHORIZED', 'UNAUTHENTICATED', 'INVALID_CREDENTIALS', 'INVALID_AUTH', 'AUTHENTICATION_FAILED', 'TOKEN_EXPIRED',
+  'FORBIDDEN', 'PERMISSION_DENIED', 'ACCOUNT_SUSPENDED', 'ACCOUNT_DISABLED',
+  'NOT_FOUND', 'METHOD_NOT_ALLOWED',
+  'RATE_LIMITED', 'RATE_LIMIT_EXCEEDED', 'TOO_MANY_REQUESTS',
+  'INTERNAL_ERROR', 'INTERNAL_SERVER_ERROR', 'SERVER_ERROR', 'BAD_GATEWAY', 'SERVICE_UNAVAILABLE', 'GATEWAY_TIMEOUT', 'MAINTENANCE'
+])
+
+/**
  * Reads the machine code out of any of Vobiz's documented error bodies — nested
  * `{"status":"error","error":{"code"}}`, flat `{"error":"code"}` or Plivo-style `{"api_id","error"}` —
- * keeping it only when it looks like a code (so no free text, which might echo a secret, reaches the logs).
+ * keeping it only when it is a known code (KNOWN_UPSTREAM_CODES or HTTP_<status>), so nothing else Vobiz
+ * sent reaches the logs.
  */
 export function upstreamErrorCode (body: string): string | undefined {
   let parsed: unknown
@@ -46,7 +60,9 @@ export function upstreamErrorCode (body: string): string | undefined {
   if (typeof parsed !== 'object' || parsed === null) return undefined
   const error = (parsed as Record<string, unknown>).error
   const code = typeof error === 'object' && error !== null ? (error as Record<string, unknown>).code : error
-  return typeof code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(code) ? code : undefined
+  if (typeof code !== 'string') return undefined
+  const upper = code.toUpperCase()
+  return KNOWN_UPSTREAM_CODES.has(upper) || /^HTTP_[1-5]\d\d$/.test(upper) ? upper : undefined
 }
 
 /** Drops a response body we will not read. undici emits 'error' on destroy: without a listener that would crash the process. */

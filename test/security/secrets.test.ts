@@ -17,7 +17,8 @@ t.test('the Vobiz credentials, consumer keys and JWTs never leak', async (t) => 
     authToken: 'vobiz-token-SECRET-0a9b8c7d6e5f',
     key: `key-SECRET-${generateApiKey()}`,
     balanceKey: `key-SECRET-${generateApiKey()}`,
-    wrongKey: `wrong-SECRET-${generateApiKey()}`
+    wrongKey: `wrong-SECRET-${generateApiKey()}`,
+    metricsToken: 'metrics-SECRET-token-77aa'
   }
   const h = await startHarness(t, {
     sandbox: { authId: secrets.authId, authToken: secrets.authToken },
@@ -28,6 +29,7 @@ t.test('the Vobiz credentials, consumer keys and JWTs never leak', async (t) => 
       JWT_AUDIENCE: 'vobiz-bff',
       UPSTREAM_TIMEOUT_MS: '300',
       BREAKER_FAILURE_THRESHOLD: '1000',
+      METRICS_TOKEN: secrets.metricsToken,
       LOG_LEVEL: 'trace'
     }
   })
@@ -66,6 +68,10 @@ t.test('the Vobiz credentials, consumer keys and JWTs never leak', async (t) => 
     { kind: 'echo', status: 200 },
     { kind: 'malformed' },
     { kind: 'body', body: { id: secrets.authToken, balance: 'x' } },
+    // Error bodies whose code is a credential: code-shaped, so only an allowlist keeps them out of the logs.
+    { kind: 'status', status: 500, body: { error: { code: secrets.authToken } } },
+    { kind: 'status', status: 401, body: { error: secrets.authId } },
+    { kind: 'status', status: 503, body: { error: { code: secrets.metricsToken } } },
     { kind: 'status', status: 502 },
     { kind: 'reset', when: 'mid-body' },
     { kind: 'delay', ms: 60_000 },

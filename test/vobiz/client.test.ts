@@ -110,9 +110,13 @@ t.test('parseRetryAfter: seconds, HTTP-date, junk, clamping', async (t) => {
   t.equal(parseRetryAfter('  ', now), 5)
 })
 
-t.test('upstreamErrorCode reads the three documented error forms, and only code-like values', async (t) => {
+t.test('upstreamErrorCode reads the three documented error forms, and only known codes', async (t) => {
   t.equal(upstreamErrorCode('{"status":"error","error":{"code":"INVALID_CREDENTIALS","message":"x"},"requestId":"r"}'), 'INVALID_CREDENTIALS')
-  t.equal(upstreamErrorCode('{"error":"invalid_credentials","message":"bad token abc"}'), 'invalid_credentials')
+  t.equal(upstreamErrorCode('{"error":"invalid_credentials","message":"bad token abc"}'), 'INVALID_CREDENTIALS')
+  t.equal(upstreamErrorCode('{"error":{"code":"HTTP_503"}}'), 'HTTP_503')
+  t.equal(upstreamErrorCode('{"error":{"code":"vobiz-token-SECRET-0a9b8c7d6e5f"}}'), undefined, 'a code-shaped value that is not a known code (an echoed token)')
+  t.equal(upstreamErrorCode('{"error":"MA_AUTHID_SECRET_5d8f2e"}'), undefined, 'nor an echoed auth id')
+  t.equal(upstreamErrorCode('{"error":{"code":"HTTP_999"}}'), undefined)
   t.equal(upstreamErrorCode('{"api_id":"1","error":"Authentication failed for token abc"}'), undefined, 'free text is not a code')
   t.equal(upstreamErrorCode('not json'), undefined)
   t.equal(upstreamErrorCode('null'), undefined)

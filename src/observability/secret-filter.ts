@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto'
+
+/** Shorter secrets are not searched for: replacing every occurrence of a few characters would garble the logs. */
+export const MIN_SECRET_LENGTH = 8
+/** Runs of the API-key alphabet (base64url, as `npm run keygen` makes them) long enough to be a key. */
+const KEY_CANDIDATE = /[A-Za-z0-9_-]{32,256}/g
+const CENSOR = '[redacted]'
+
+export interface SecretFilterOptions {
+  /** Values that must never be written: the Vobiz credentials, the metrics token, the Redis password. */
+  secrets: ReadonlyArray<string | undefined>
+  /** SHA-256 digests (hex) of the consumers' API keys: a key is recognised by hashing what looks like one. */
+  keyDigests: Iterable<string>
+}
+
+/**
+ * The last check on a log line before it is written: every configured secret, raw or as it appears inside a
+ * JSON string, and every consumer key, is replaced by `[redacted]`. Defence in depth behind pino's redaction
+ * paths and the upstream-code allowlist; it runs on the lines pino writes (not on the access lines, which
+ * hold no value taken from a request but its sanitised id), so it costs nothing on the hot path.
+ */
+export class SecretFilter {
+  readonly #needles: string[]
+  readonly #digests: Set<string>
+
+  constructor (options: SecretFilterOptions) {
+    const needles = new Set<string>()
+    for (const secret of options.secrets) {
+      if (secret === undefined || secret.length < MIN_SECRET_LENGTH) continue
+      needles.add(secret)
+      needles.add(JSON.stringify(secret).slice(1, -1))
+    }
+    // Longest first, so that a secret containing another is replaced whole.
+    this.#needles = [...needles].sort((a, b) => b.length - a.length)
+    this.#digests = new Set([...options.keyDigests].map((d) => d.toLowerCase()))
+  }
+
+  scrub (line: string): string {
+    let clean = line
+    for (const needle of this.#needles) {
+      if (clean.includes(needle)) clean = clean.replaceAll(needle, CENSOR)
+    }
+    if (this.#digests.size === 0) return clean
+    return clean.replace(KEY_CANDIDATE, (candidate) =>
+      this.#digests.has(createHash('sha256').update(candidate).digest('hex')) ? CENSOR : candidate)
+  }
+}
