@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
 import type { VobizClient } from './client.ts'
 import { breaksCircuit, coolDownMs, UpstreamError } from './errors.ts'
+import { RepeatedFailures } from '../observability/repeats.ts'
 
 export interface UpstreamOptions<T> {
   client: Pick<VobizClient, 'attempt'>
@@ -41,6 +42,8 @@ export interface UpstreamStatus {
 /** Hooks for metrics: one call per finished fetch. */
 export type FetchObserver = (outcome: string, attempts: number, seconds: number) => void
 
+/** At most one line per this interval about a failure that keeps repeating (e.g. every request while the breaker is open). */
+export const REPEAT_LOG_INTERVAL_MS = 30_000
 const BASE_BACKOFF_MS = 100
 const MAX_BACKOFF_MS = 1000
 /** Not worth starting an attempt with less time than this left. */
@@ -64,11 +67,13 @@ export class ResilientUpstream<T> {
   readonly #random: () => number
   readonly #clock: Clock
   readonly #status: UpstreamStatus = { breaker: 'closed', coolingDownUntil: undefined, lastSuccessAt: undefined, lastError: undefined }
+  readonly #failures: RepeatedFailures
 
   constructor (options: UpstreamOptions<T>) {
     this.#options = options
     this.#random = options.random ?? Math.random
     this.#clock = options.clock
+    this.#failures = new RepeatedFailures({ intervalMs: REPEAT_LOG_INTERVAL_MS, now: options.clock.now })
     this.#breaker = circuitBreaker(
       // An open breaker or a cool-down is not Vobiz failing again; a 429 is handled by the cool-down.
       handleWhen((err) => err instanceof UpstreamError && breaksCircuit(err)),
@@ -104,7 +109,8 @@ export class ResilientUpstream<T> {
       const body = await this.#breaker.execute(() => this.#withRetries(signal, progress, requestId))
       this.#status.lastSuccessAt = this.#clock.now()
       this.#options.observe?.('ok', progress.attempts, (performance.now() - started) / 1000)
-      this.#options.logger.info({ reqId: requestId, upstream: { outcome: 'ok', status: 200, attempts: progress.attempts, ms: Math.round(performance.now() - started) } }, 'vobiz fetch')
+      const repeats = this.#failures.end()
+      this.#options.logger.info({ reqId: requestId, upstream: { outcome: 'ok', status: 200, attempts: progress.attempts, ms: Math.round(performance.now() - started) }, ...(repeats > 0 ? { repeats } : {}) }, 'vobiz fetch')
       return body
     } catch (err) {
       const error = err instanceof BrokenCircuitError
@@ -123,12 +129,17 @@ export class ResilientUpstream<T> {
     this.#options.observe?.(error.shortCircuit ?? error.code, attempts, ms / 1000)
     const holdOffMs = coolDownMs(error)
     if (holdOffMs > 0) this.#status.coolingDownUntil = this.#clock.now() + holdOffMs
-    const entry = { reqId: requestId, upstream: { outcome: error.code, status: error.upstreamStatus, upstreamCode: error.upstreamCode, attempts, ms: Math.round(ms) } }
-    if (error.code === 'upstream_auth_failed') {
-      this.#options.logger.error(entry, 'vobiz rejected the partner credentials: check VOBIZ_AUTH_ID / VOBIZ_AUTH_TOKEN')
-    } else {
-      this.#options.logger.warn(entry, `vobiz fetch failed: ${error.message}`)
-    }
+    // The same failure again (every request while the breaker is open or a cool-down runs) is counted, not
+    // logged each time: the first is logged, then one line per interval with the repeats in between.
+    const kind = `${error.shortCircuit ?? error.code}:${error.upstreamStatus ?? ''}:${error.upstreamCode ?? ''}`
+    this.#failures.report(kind, (repeats) => {
+      const entry = { reqId: requestId, upstream: { outcome: error.code, status: error.upstreamStatus, upstreamCode: error.upstreamCode, attempts, ms: Math.round(ms) }, ...(repeats > 0 ? { repeats } : {}) }
+      if (error.code === 'upstream_auth_failed') {
+        this.#options.logger.error(entry, 'vobiz rejected the partner credentials: check VOBIZ_AUTH_ID / VOBIZ_AUTH_TOKEN')
+      } else {
+        this.#options.logger.warn(entry, `vobiz fetch failed: ${error.message}`)
+      }
+    })
   }
 
   async #withRetries (signal: AbortSignal, progress: { attempts: number }, requestId: string | undefined): Promise<T> {

@@ -1,9 +1,15 @@
 import t from 'tap'
-import { startHarness, type Harness } from '../helpers/harness.ts'
+import { httpGet, startHarness, type Harness } from '../helpers/harness.ts'
+import { REPEAT_LOG_INTERVAL_MS } from '../../src/vobiz/upstream.ts'
 import { movableClock, until } from '../helpers/time.ts'
 
 /** Fetches finished so far (one log line each, success or failure). */
-const fetchesLogged = (h: Harness) => h.logs.filter((l) => l.component === 'vobiz' && l.upstream !== undefined).length
+const METRICS_TOKEN = 'resilience-metrics-token'
+/** Vobiz fetches finished so far, whatever their outcome (from /metrics: repeated failures are not all logged). */
+async function fetchesFinished (h: Harness): Promise<number> {
+  const { text } = await httpGet(`${h.url}/metrics`, { authorization: `Bearer ${METRICS_TOKEN}` })
+  return [...text.matchAll(/^vobiz_bff_upstream_fetch_duration_seconds_count\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
+}
 
 t.test('retries: a transient 503 then success is one fetch of two attempts; Retry-After is honoured', async (t) => {
   const h = await startHarness(t)
@@ -79,7 +85,7 @@ t.test('a failed probe re-opens the breaker; a stale copy is served meanwhile as
 })
 
 t.test('stale-while-revalidate: /profile answers at once from the stale copy and refreshes once in the background', async (t) => {
-  const h = await startHarness(t)
+  const h = await startHarness(t, { env: { METRICS_TOKEN } })
   const key = { 'x-api-key': h.keys.profile }
   await h.get('/profile', key)
   h.clock.advance(40_000)
@@ -90,7 +96,7 @@ t.test('stale-while-revalidate: /profile answers at once from the stale copy and
   t.ok(replies.every((r) => /^vobiz-bff; fwd=stale; ttl=-10; detail=stale-while-revalidate$/.test(String(r.headers['cache-status']))))
   t.ok(replies.every((r) => r.headers.age === '40'))
   h.sandbox.release()
-  await until('the background refresh to finish', () => fetchesLogged(h) === 2)
+  await until('the background refresh to finish', async () => await fetchesFinished(h) === 2)
   t.equal(h.sandbox.requests, 2, 'one background refresh')
   const after = await h.get('/profile', key)
   t.match(after.headers['cache-status'], /; hit; /)
@@ -98,7 +104,7 @@ t.test('stale-while-revalidate: /profile answers at once from the stale copy and
 })
 
 t.test('a failed background refresh keeps the stale copy and raises nothing', async (t) => {
-  const h = await startHarness(t)
+  const h = await startHarness(t, { env: { METRICS_TOKEN } })
   const key = { 'x-api-key': h.keys.profile }
   const first = await h.get('/profile', key)
   h.clock.advance(40_000)
@@ -108,7 +114,7 @@ t.test('a failed background refresh keeps the stale copy and raises nothing', as
     t.equal(res.status, 200)
     t.equal(res.text, first.text)
     t.match(res.headers['cache-status'], /detail=stale-while-revalidate$/)
-    await until(`background refresh ${i + 1} to fail`, () => fetchesLogged(h) === 2 + i)
+    await until(`background refresh ${i + 1} to fail`, async () => await fetchesFinished(h) === 2 + i)
   }
   t.equal(h.sandbox.requests, 4, 'one background attempt per stale answer, each failing quietly')
 })
@@ -168,4 +174,27 @@ t.test('one Vobiz 429 makes the whole service hold off for its Retry-After', asy
   t.ok(others.every((r) => [503, 403].includes(r.status)))
   t.ok(others.filter((r) => r.status === 503).every((r) => Number(r.headers['retry-after']) <= 20 && r.json().code === 'upstream_rate_limited'))
   t.equal(h.sandbox.requests, 1, 'no request reached Vobiz during the cool-down')
+})
+
+t.test('an outage does not flood the log: a repeated failure is logged once, then once per interval with the count', async (t) => {
+  const h = await startHarness(t, { clock: movableClock(t), env: { UPSTREAM_RETRIES: '0', BREAKER_FAILURE_THRESHOLD: '1', BREAKER_OPEN_SECONDS: '3600', RATE_LIMIT_PER_MINUTE: '100000' } })
+  const key = { 'x-api-key': h.keys.profile }
+  const failures = () => h.logs.filter((l) => l.component === 'vobiz' && typeof l.msg === 'string' && l.msg.startsWith('vobiz fetch failed'))
+  h.sandbox.inject({ kind: 'status', status: 500 })
+  t.equal((await h.get('/profile', key)).status, 502)
+  for (let i = 0; i < 200; i++) t.equal((await h.get('/profile', key)).json().code, 'upstream_unavailable')
+  t.same(failures().map((l) => l.msg), ['vobiz fetch failed: vobiz answered 500', 'vobiz fetch failed: the circuit breaker is open'],
+    'the 500, then the first breaker-open rejection: a new failure is logged at once, its 199 repeats are not')
+
+  h.clock.advance(REPEAT_LOG_INTERVAL_MS)
+  await h.get('/profile', key)
+  t.equal(failures().length, 3, 'one line per interval while it lasts')
+  t.match(failures().at(-1), { msg: 'vobiz fetch failed: the circuit breaker is open', repeats: 199 }, 'carrying the repeats not logged')
+  await h.get('/profile', key)
+  t.equal(failures().length, 3)
+
+  h.sandbox.clearFaults()
+  h.clock.advance(3_600_000)
+  t.equal((await h.get('/profile', key)).status, 200)
+  t.match(h.logs.findLast((l) => l.msg === 'vobiz fetch'), { upstream: { outcome: 'ok' }, repeats: 1 }, 'recovery is logged with the repeats since the last line')
 })

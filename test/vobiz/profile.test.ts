@@ -135,8 +135,8 @@ t.test('text: control characters are removed from free text; identifiers with on
   })
   t.same(profile, { id: 'p', name: 'Acme Telecom[31mLtd', company: 'Acme 😀 Pvt', balance: 1, account_type: 'partner' })
   t.same(dropped.sort(), ['email', 'gstin', 'phone'])
-  for (const id of ['p\u0000', 'p\nq', 'p\u001b', '\ud800p', 'p\u2028q']) {
-    t.throws(() => normalizeProfile({ id, balance: 1 }), { code: 'upstream_invalid_response', message: /no usable id/ }, JSON.stringify(id))
+  for (const [i, id] of ['p\u0000', 'p\nq', 'p\u001b', '\ud800p', 'p\u2028q'].entries()) {
+    t.throws(() => normalizeProfile({ id, balance: 1 }), { code: 'upstream_invalid_response', message: /no usable id/ }, `hostile id #${i}`)
   }
 })
 
