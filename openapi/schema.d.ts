@@ -75,7 +75,10 @@ export interface paths {
                                     /** Format: date-time */
                                     at: string;
                                 } | null;
+                                /** @description While the service holds off Vobiz after a 429: until when */
                                 cooling_down_until: string | null;
+                                /** @description Seconds left of that cool-down (0: none). One 429 holds off at most UPSTREAM_MAX_RETRY_AFTER_SECONDS */
+                                cool_down_remaining_seconds: number;
                             };
                             /** @description null without REDIS_URL. `unavailable`: this replica serves from its local cache and local rate limits until Redis is back. Informational: it does not make the service unready. */
                             redis: {

@@ -109,7 +109,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     authId: config.VOBIZ_AUTH_ID ?? '',
     authToken: config.VOBIZ_AUTH_TOKEN ?? '',
     attemptTimeoutMs: Math.min(config.UPSTREAM_ATTEMPT_TIMEOUT_MS, config.UPSTREAM_TIMEOUT_MS),
-    maxBodyBytes: config.UPSTREAM_MAX_BODY_BYTES
+    maxBodyBytes: config.UPSTREAM_MAX_BODY_BYTES,
+    maxRetryAfterSeconds: config.UPSTREAM_MAX_RETRY_AFTER_SECONDS
   })
   const upstream = new ResilientUpstream({
     client,
@@ -221,6 +222,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     })
   await app.register(healthRoutes, {
     upstream: () => upstream.status,
+    now,
     ...(fleet === undefined ? {} : { redis: () => ({ state: fleet.link.state, since: fleet.link.since }) })
   })
   metricsRoute(app, metrics, config.METRICS_TOKEN)

@@ -24,6 +24,7 @@ export const EnvSchema = Type.Object({
   UPSTREAM_TIMEOUT_MS: Type.Integer({ default: 2500, minimum: 100, maximum: 60000, description: 'an integer number of milliseconds from 100 to 60000' }),
   UPSTREAM_ATTEMPT_TIMEOUT_MS: Type.Integer({ default: 1000, minimum: 50, maximum: 60000, description: 'an integer number of milliseconds from 50 to 60000: the longest one attempt may take' }),
   UPSTREAM_RETRIES: Type.Integer({ default: 2, minimum: 0, maximum: 5, description: 'an integer from 0 to 5: extra attempts after a retryable failure' }),
+  UPSTREAM_MAX_RETRY_AFTER_SECONDS: Type.Integer({ default: 120, minimum: 1, maximum: 3600, description: 'an integer number of seconds from 1 to 3600: the longest one Vobiz 429 (its Retry-After) holds the service off Vobiz' }),
   BREAKER_FAILURE_THRESHOLD: Type.Integer({ default: 5, minimum: 1, maximum: 1000, description: 'an integer from 1 to 1000: consecutive failed fetches that open the circuit breaker' }),
   BREAKER_OPEN_SECONDS: Type.Number({ default: 10, minimum: 0.1, maximum: 3600, description: 'a number of seconds from 0.1 to 3600 the breaker stays open before one probe' }),
   PROFILE_STALE_WHILE_REVALIDATE_SECONDS: Type.Integer({ default: 60, minimum: 0, maximum: 86400, description: 'an integer number of seconds from 0 to 86400' }),

@@ -5,6 +5,7 @@ import type { UpstreamStatus } from '../vobiz/upstream.ts'
 
 export interface HealthRoutesOptions {
   upstream: () => Readonly<UpstreamStatus>
+  now: () => number
   /** Only with REDIS_URL: the link's state and since when (ms since epoch). */
   redis?: () => { state: RedisState, since: number }
 }
@@ -15,7 +16,8 @@ const Upstream = Type.Object({
   breaker: Type.Enum(['closed', 'half-open', 'open']),
   last_success_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   last_error: Type.Union([Type.Object({ code: Type.String(), at: Type.String({ format: 'date-time' }) }), Type.Null()]),
-  cooling_down_until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
+  cooling_down_until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'While the service holds off Vobiz after a 429: until when' }),
+  cool_down_remaining_seconds: Type.Integer({ minimum: 0, description: 'Seconds left of that cool-down (0: none). One 429 holds off at most UPSTREAM_MAX_RETRY_AFTER_SECONDS' })
 }, { description: 'What Vobiz has been doing. Informational: Vobiz being down does not make the service unready (stale data can still be served).' })
 
 const Redis = Type.Union([
@@ -36,7 +38,7 @@ const ShuttingDown = Type.Object({
  * Probes: unauthenticated, not rate-limited, exempt from load shedding, and tagged `health` in the spec
  * (apart from the API). Readiness fails only once shutdown has begun, never because Vobiz is down.
  */
-const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, { upstream, redis }) => {
+const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, { upstream, now, redis }) => {
   const exempt = { pressureHandler: () => undefined }
 
   app.get('/health/live', {
@@ -59,7 +61,8 @@ const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app,
         breaker,
         last_success_at: iso(lastSuccessAt),
         last_error: lastError === undefined ? null : { code: lastError.code, at: new Date(lastError.at).toISOString() },
-        cooling_down_until: iso(coolingDownUntil)
+        cooling_down_until: iso(coolingDownUntil),
+        cool_down_remaining_seconds: coolingDownUntil === undefined ? 0 : Math.ceil((coolingDownUntil - now()) / 1000)
       },
       redis: redis === undefined ? null : { state: redis().state, since: new Date(redis().since).toISOString() }
     }

@@ -10,25 +10,26 @@ export interface VobizClientOptions {
   /** Longest one attempt may take: connect, headers and body together. */
   attemptTimeoutMs: number
   maxBodyBytes: number
+  /** The longest a Retry-After from Vobiz is honoured, in seconds (UPSTREAM_MAX_RETRY_AFTER_SECONDS). */
+  maxRetryAfterSeconds: number
 }
 
-/** Retry-After used when Vobiz sends 429 without one. */
+/** Retry-After used when Vobiz sends 429 without one (or with one that cannot be read). */
 const DEFAULT_RETRY_AFTER_SECONDS = 5
-const MAX_RETRY_AFTER_SECONDS = 3600
 
-/** Seconds from a Retry-After value (delta-seconds or HTTP-date), clamped to [1, 3600]. */
-export function parseRetryAfter (value: string | string[] | undefined, now = Date.now()): number {
+/**
+ * Seconds from a Retry-After value (delta-seconds or HTTP-date, RFC 9110 §10.2.3), clamped to [1, max]: one
+ * 429 must not silence the service for longer than the operator allows.
+ */
+export function parseRetryAfter (value: string | string[] | undefined, max: number, now = Date.now()): number {
   const text = Array.isArray(value) ? value[0] : value
-  if (text === undefined || text.trim() === '') return DEFAULT_RETRY_AFTER_SECONDS
-  let seconds: number
-  if (/^\d+$/.test(text.trim())) {
+  let seconds = DEFAULT_RETRY_AFTER_SECONDS
+  if (text !== undefined && /^\d+$/.test(text.trim())) {
     seconds = Number(text.trim())
-  } else {
-    const date = Date.parse(text)
-    if (Number.isNaN(date)) return DEFAULT_RETRY_AFTER_SECONDS
-    seconds = Math.ceil((date - now) / 1000)
+  } else if (text !== undefined && !Number.isNaN(Date.parse(text))) {
+    seconds = Math.ceil((Date.parse(text) - now) / 1000)
   }
-  return Math.min(Math.max(seconds, 1), MAX_RETRY_AFTER_SECONDS)
+  return Math.min(Math.max(seconds, 1), max)
 }
 
 /**
@@ -92,11 +93,13 @@ export class VobizClient {
   readonly #path: string
   readonly #headers: Record<string, string>
   readonly #maxBodyBytes: number
+  readonly #maxRetryAfterSeconds: number
 
   constructor (options: VobizClientOptions) {
     const base = new URL(options.baseUrl)
     this.#path = base.pathname.replace(/\/+$/, '') + PARTNER_ME_PATH
     this.#maxBodyBytes = options.maxBodyBytes
+    this.#maxRetryAfterSeconds = options.maxRetryAfterSeconds
     this.#headers = {
       'x-auth-id': options.authId,
       'x-auth-token': options.authToken,
@@ -156,11 +159,11 @@ export class VobizClient {
     }
     const retryAfter = response.headers['retry-after']
     if (statusCode === 429) {
-      const retryAfterSeconds = parseRetryAfter(retryAfter)
+      const retryAfterSeconds = parseRetryAfter(retryAfter, this.#maxRetryAfterSeconds)
       throw new UpstreamError('upstream_rate_limited', `vobiz answered 429 (retry after ${retryAfterSeconds}s)`, { ...details, retryAfterSeconds, retryable: true })
     }
     const retryable = statusCode === 502 || statusCode === 503 || statusCode === 504
-    const retryAfterSeconds = retryable && retryAfter !== undefined ? parseRetryAfter(retryAfter) : undefined
+    const retryAfterSeconds = retryable && retryAfter !== undefined ? parseRetryAfter(retryAfter, this.#maxRetryAfterSeconds) : undefined
     throw new UpstreamError('upstream_unavailable', `vobiz answered ${statusCode}`, { ...details, retryable, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) })
   }
 

@@ -16,17 +16,36 @@ t.test('liveness and readiness: no key, no rate limit, and readiness reports the
   }
   const cold = await h.get('/health/ready')
   t.equal(cold.status, 200)
-  t.same(cold.json(), { status: 'ready', upstream: { breaker: 'closed', last_success_at: null, last_error: null, cooling_down_until: null }, redis: null })
+  t.same(cold.json(), { status: 'ready', upstream: { breaker: 'closed', last_success_at: null, last_error: null, cooling_down_until: null, cool_down_remaining_seconds: 0 }, redis: null })
 
   await h.get('/profile', { 'x-api-key': h.keys.profile })
   h.sandbox.inject({ kind: 'status', status: 429, headers: { 'retry-after': '30' } }, 1)
+  h.clock.advance(5_000)
   await h.get('/profile/balance', { 'x-api-key': h.keys.profile, 'cache-control': 'no-cache' })
   const ready = await h.get('/health/ready')
   t.equal(ready.status, 200, 'Vobiz trouble does not make the service unready')
-  t.match(ready.json().upstream, { breaker: 'closed', last_success_at: String, last_error: { code: 'upstream_rate_limited', at: String }, cooling_down_until: String })
+  t.match(ready.json().upstream, { breaker: 'closed', last_success_at: String, last_error: { code: 'upstream_rate_limited', at: String }, cooling_down_until: String, cool_down_remaining_seconds: 30 })
   t.equal(ready.headers['cache-control'], 'no-store')
-  h.clock.advance(30_000)
+  h.clock.advance(12_500)
+  t.equal((await h.get('/health/ready')).json().upstream.cool_down_remaining_seconds, 18, 'counting down (whole seconds, rounded up)')
+  h.clock.advance(17_500)
   t.equal((await h.get('/health/ready')).json().upstream.cooling_down_until, null, 'the cool-down is over after Retry-After')
+})
+
+t.test('one Vobiz 429 with a huge Retry-After holds the service off for UPSTREAM_MAX_RETRY_AFTER_SECONDS at most', async (t) => {
+  const h = await startHarness(t, { env: { UPSTREAM_RETRIES: '0', UPSTREAM_MAX_RETRY_AFTER_SECONDS: '120' } })
+  const key = { 'x-api-key': h.keys.profile }
+  h.sandbox.inject({ kind: 'status', status: 429, headers: { 'retry-after': '999999' } }, 1)
+  const limited = await h.get('/profile', key)
+  t.equal(limited.status, 503)
+  t.equal(limited.headers['retry-after'], '120')
+  t.equal((await h.get('/health/ready')).json().upstream.cool_down_remaining_seconds, 120)
+  h.clock.advance(119_000)
+  t.equal((await h.get('/profile', key)).headers['retry-after'], '1', 'still holding off, one second left')
+  t.equal(h.sandbox.requests, 1)
+  h.clock.advance(1_000)
+  t.equal((await h.get('/profile', key)).status, 200, 'Vobiz is asked again after 120 s, not after 999999 s')
+  t.equal(h.sandbox.requests, 2)
 })
 
 t.test('once shutdown begins, readiness (like every request) answers 503 while in-flight requests complete', async (t) => {

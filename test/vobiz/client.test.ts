@@ -11,7 +11,8 @@ async function setup (t: Test, options: { basePath?: string } = {}) {
     authId: sandbox.authId,
     authToken: sandbox.authToken,
     attemptTimeoutMs: 1000,
-    maxBodyBytes: 4096
+    maxBodyBytes: 4096,
+    maxRetryAfterSeconds: 120
   })
   t.teardown(async () => {
     await client.close()
@@ -99,15 +100,17 @@ t.test('which failures are retryable', async (t) => {
 
 t.test('parseRetryAfter: seconds, HTTP-date, junk, clamping', async (t) => {
   const now = Date.parse('2026-01-01T00:00:00Z')
-  t.equal(parseRetryAfter('30', now), 30)
-  t.equal(parseRetryAfter(['7', '9'], now), 7)
-  t.equal(parseRetryAfter('Thu, 01 Jan 2026 00:01:00 GMT', now), 60)
-  t.equal(parseRetryAfter('Wed, 31 Dec 2025 23:00:00 GMT', now), 1, 'a date in the past means retry now-ish')
-  t.equal(parseRetryAfter('999999', now), 3600)
-  t.equal(parseRetryAfter('0', now), 1)
-  t.equal(parseRetryAfter('soon', now), 5)
-  t.equal(parseRetryAfter(undefined, now), 5)
-  t.equal(parseRetryAfter('  ', now), 5)
+  t.equal(parseRetryAfter('30', 3600, now), 30)
+  t.equal(parseRetryAfter(['7', '9'], 3600, now), 7)
+  t.equal(parseRetryAfter('Thu, 01 Jan 2026 00:01:00 GMT', 3600, now), 60)
+  t.equal(parseRetryAfter('Wed, 31 Dec 2025 23:00:00 GMT', 3600, now), 1, 'a date in the past means retry now-ish')
+  t.equal(parseRetryAfter('999999', 3600, now), 3600)
+  t.equal(parseRetryAfter('999999', 120, now), 120, 'UPSTREAM_MAX_RETRY_AFTER_SECONDS caps it')
+  t.equal(parseRetryAfter('Fri, 01 Jan 2027 00:00:00 GMT', 120, now), 120)
+  t.equal(parseRetryAfter('0', 3600, now), 1)
+  t.equal(parseRetryAfter('soon', 3600, now), 5)
+  t.equal(parseRetryAfter(undefined, 3600, now), 5)
+  t.equal(parseRetryAfter('  ', 3600, now), 5)
 })
 
 t.test('upstreamErrorCode reads the three documented error forms, and only known codes', async (t) => {
