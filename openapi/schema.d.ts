@@ -90,18 +90,45 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Shutting down: from the moment shutdown begins, every request, readiness included, is answered 503 with `Connection: close` before routing. */
+                /** @description Shutting down: from the moment shutdown begins, every request, readiness included, is answered 503 with `Connection: close` and Retry-After (`service_unavailable`) */
                 503: {
                     headers: {
+                        /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                        "X-Request-Id": string;
+                        "Cache-Control": "no-store";
+                        /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                        "RateLimit-Policy"?: string;
+                        /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                        RateLimit?: string;
+                        /** @description Seconds to wait before retrying */
+                        "Retry-After": number;
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            error: "Service Unavailable";
-                            message: string;
+                        /**
+                         * @example {
+                         *       "type": "urn:vobiz-bff:problem:service_unavailable",
+                         *       "title": "Service unavailable",
+                         *       "status": 503,
+                         *       "detail": "Service unavailable",
+                         *       "code": "service_unavailable",
+                         *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                         *     }
+                         */
+                        "application/problem+json": {
+                            /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                            type: string;
+                            title: string;
                             /** @enum {number} */
-                            statusCode: 503;
+                            status: 503;
+                            detail: string;
+                            /**
+                             * @description `service_unavailable`: Service unavailable
+                             * @enum {unknown}
+                             */
+                            code: "service_unavailable";
+                            /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                            request_id: string;
                         };
                     };
                 };
@@ -360,7 +387,7 @@ export interface operations {
                      *       "type": "urn:vobiz-bff:problem:insufficient_scope",
                      *       "title": "Insufficient scope",
                      *       "status": 403,
-                     *       "detail": "This route needs the profile:read scope; the key's consumer does not have it.",
+                     *       "detail": "This route needs the profile:read scope; the key's consumer does not grant it.",
                      *       "code": "insufficient_scope",
                      *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
                      *     }
@@ -757,7 +784,7 @@ export interface operations {
                      *       "type": "urn:vobiz-bff:problem:insufficient_scope",
                      *       "title": "Insufficient scope",
                      *       "status": 403,
-                     *       "detail": "This route needs the profile:read scope; the key's consumer does not have it.",
+                     *       "detail": "This route needs the profile:read scope; the key's consumer does not grant it.",
                      *       "code": "insufficient_scope",
                      *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
                      *     }

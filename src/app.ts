@@ -8,6 +8,9 @@ import { ConsumerRegistry } from './consumers.ts'
 import underPressure from '@fastify/under-pressure'
 import accessLog from './http/access-log.ts'
 import browser from './http/browser.ts'
+import { clientErrorHandler } from './http/client-errors.ts'
+import { defaultMaxConnections, guardConnections } from './http/connections.ts'
+import drain from './http/drain.ts'
 import { identify } from './http/identity.ts'
 import { Metrics, metricsRoute } from './http/metrics.ts'
 import { createLimiters } from './http/rate-limit.ts'
@@ -27,6 +30,8 @@ import { SecretFilter } from './observability/secret-filter.ts'
 import type { ScaleOut } from './redis/scale-out.ts'
 
 const OVERLOAD_RETRY_AFTER_SECONDS = 5
+/** How often Node checks connections against the headers and request timeouts (its default is 30 s). */
+const CONNECTIONS_CHECK_INTERVAL_MS = 1000
 
 /** What @fastify/under-pressure throws when shedding load: a 503 problem with Retry-After. */
 class Overloaded extends ProblemError {
@@ -94,8 +99,15 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     genReqId: requestId,
     childLoggerFactory: lazyChildLogger,
     bodyLimit: 1024,
-    requestTimeout: 30_000,
-    return503OnClosing: true,
+    // Silent or slow clients are let go in seconds: headers must arrive within HEADERS_TIMEOUT_MS (checked
+    // every second, not Node's default 30 s), a whole request within REQUEST_TIMEOUT_MS, and an idle
+    // keep-alive connection is closed after KEEP_ALIVE_TIMEOUT_MS.
+    http: { headersTimeout: config.HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS },
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
+    clientErrorHandler,
+    // Shutdown is answered by the drain plugin, in problem+json.
+    return503OnClosing: false,
     trustProxy: config.TRUST_PROXY
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
@@ -158,6 +170,11 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     redis: fleet === undefined ? undefined : () => fleet.link.state,
     logLinesDropped: () => sink.dropped
   })
+  guardConnections(app.server, {
+    maxConnections: config.MAX_CONNECTIONS ?? defaultMaxConnections(),
+    log: logger.child({ component: 'connections' }),
+    onRefused: () => { metrics.connectionsRefused.inc() }
+  })
   const shared = fleet?.cache
   const cache = new ProfileCache<ProfileSnapshot, View>({
     freshness,
@@ -178,15 +195,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     now
   })
 
-  // On close, Node stops accepting connections and drops the idle ones, but a keep-alive connection that
-  // was busy stays open after its response. Keep dropping idle connections until the server has closed.
-  let drainTimer: NodeJS.Timeout | undefined
-  app.addHook('preClose', (done) => {
-    drainTimer = setInterval(() => app.server.closeIdleConnections(), 50).unref()
-    done()
-  })
   app.addHook('onClose', async () => {
-    clearInterval(drainTimer)
     cache.clear()
     await client.close()
     await fleet?.link.close()
@@ -201,6 +210,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     base: LOG_BASE
   })
   await app.register(browser, { corsOrigins: config.corsOrigins })
+  await app.register(drain)
   // Load shedding: 503 problem+json with Retry-After past the event-loop delay or heap limits (probes exempt).
   await app.register(underPressure, {
     maxEventLoopDelay: config.MAX_EVENT_LOOP_DELAY_MS,

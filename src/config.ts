@@ -14,6 +14,10 @@ const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS5
  */
 export const EnvSchema = Type.Object({
   HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'a listen address such as 0.0.0.0, 127.0.0.1 or ::' }),
+  MAX_CONNECTIONS: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, description: 'an integer from 1 to 1000000: open client connections past which new ones are dropped (default: the open-files limit less a tenth of it, at least 64, kept for Vobiz, Redis and logs)' })),
+  HEADERS_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100, maximum: 300000, description: 'an integer number of milliseconds from 100 to 300000: a connection that has not sent a complete request head in this time gets 408 and is closed' }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 100, maximum: 300000, description: 'an integer number of milliseconds from 100 to 300000 (at least HEADERS_TIMEOUT_MS): the longest a client may take to send a whole request' }),
+  KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100, maximum: 600000, description: 'an integer number of milliseconds from 100 to 600000: an idle keep-alive connection is closed after this (behind a load balancer, set it above the balancer\'s idle timeout)' }),
   PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535, description: 'an integer port from 0 to 65535 (0 picks a free port)' }),
   VOBIZ_BASE_URL: Type.String({ default: 'https://api.vobiz.ai', description: 'an https:// origin (http:// only for a loopback host), e.g. https://api.vobiz.ai' }),
   VOBIZ_AUTH_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 512, secret: true, description: 'the Vobiz partner auth id (X-Auth-ID)' })),
@@ -238,6 +242,7 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
   const jwtAlgorithms = checkJwt(valid, problems)
   const corsOrigins = parseOrigins(valid.CORS_ORIGINS, problems)
   checkRedisUrl(valid.REDIS_URL, problems)
+  if (valid.REQUEST_TIMEOUT_MS < valid.HEADERS_TIMEOUT_MS) problems.push(`REQUEST_TIMEOUT_MS: ${valid.REQUEST_TIMEOUT_MS} is less than HEADERS_TIMEOUT_MS (${valid.HEADERS_TIMEOUT_MS}); expected ${describe('REQUEST_TIMEOUT_MS')}`)
   if (valid.VOBIZ_SANDBOX === false) {
     if (valid.VOBIZ_AUTH_ID === undefined) problems.push(`VOBIZ_AUTH_ID: missing; expected ${describe('VOBIZ_AUTH_ID')} (or VOBIZ_SANDBOX=true)`)
     if (valid.VOBIZ_AUTH_TOKEN === undefined) problems.push(`VOBIZ_AUTH_TOKEN: missing; expected ${describe('VOBIZ_AUTH_TOKEN')} (or VOBIZ_SANDBOX=true)`)

@@ -64,6 +64,12 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  readonly connectionsRefused = new Counter({
+    name: 'vobiz_bff_connections_refused_total',
+    help: 'Connections dropped at accept: past MAX_CONNECTIONS, or while out of file descriptors',
+    registers: [this.registry]
+  })
+
   /** Only with REDIS_URL. */
   readonly redis: { fallbacks: Counter<'operation'>, sharedLoads: Counter<'result'> } | undefined
 

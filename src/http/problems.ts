@@ -26,7 +26,9 @@ const CODE_BY_STATUS = new Map<number, ProblemCode>([
   [404, 'not_found'],
   [405, 'method_not_allowed'],
   [406, 'not_acceptable'],
+  [408, 'request_timeout'],
   [413, 'payload_too_large'],
+  [414, 'uri_too_long'],
   [415, 'unsupported_media_type'],
   [431, 'headers_too_large']
 ])

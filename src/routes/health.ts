@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
+import { problemResponse } from '../schemas/responses.ts'
 import type { RedisState } from '../redis/link.ts'
 import type { UpstreamStatus } from '../vobiz/upstream.ts'
 
@@ -27,12 +28,8 @@ const Redis = Type.Union([
 
 const Ready = Type.Object({ status: Type.Literal('ready'), upstream: Upstream, redis: Redis })
 
-/** Fastify answers every request itself once shutdown has begun (return503OnClosing), before routing. */
-const ShuttingDown = Type.Object({
-  error: Type.Literal('Service Unavailable'),
-  message: Type.String(),
-  statusCode: Type.Literal(503)
-}, { description: 'Shutting down: from the moment shutdown begins, every request, readiness included, is answered 503 with `Connection: close` before routing.' })
+/** The drain plugin answers every request once shutdown has begun (src/http/drain.ts). */
+const ShuttingDown = problemResponse('Shutting down: from the moment shutdown begins, every request, readiness included, is answered 503 with `Connection: close` and Retry-After', ['service_unavailable'])
 
 /**
  * Probes: unauthenticated, not rate-limited, exempt from load shedding, and tagged `health` in the spec

@@ -61,7 +61,7 @@ const EXTRA_HEADERS: Partial<Record<ProblemCode, Record<string, TSchema>>> = {
 const EXAMPLE_DETAIL: Partial<Record<ProblemCode, string>> = {
   missing_api_key: 'Send your API key in the X-API-Key header.',
   invalid_api_key: 'The X-API-Key sent is not a valid key.',
-  insufficient_scope: 'This route needs the profile:read scope; the key\'s consumer does not have it.',
+  insufficient_scope: 'This route needs the profile:read scope; the key\'s consumer does not grant it.',
   upstream_timeout: 'Vobiz did not answer within the upstream deadline. Try again shortly.'
 }
 

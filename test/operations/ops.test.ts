@@ -66,7 +66,11 @@ t.test('once shutdown begins, readiness (like every request) answers 503 while i
   await ended
   const [first, second] = answer.split(/(?=HTTP\/1\.1 )/)
   t.match(first, /^HTTP\/1\.1 200 /, 'the in-flight request completed')
-  t.match(second, /^HTTP\/1\.1 503 [^]*\r\nConnection: close\r\n/i, 'readiness is 503 once shutdown has begun, and the connection closes')
+  t.match(second, /^HTTP\/1\.1 503 [^]*\r\nconnection: close\r\n/i, 'readiness is 503 once shutdown has begun, and the connection closes')
+  const [head = '', body = ''] = (second ?? '').split('\r\n\r\n')
+  const headers = Object.fromEntries(head.split('\r\n').slice(1).map((line) => line.split(': ') as [string, string]).map(([k, v]) => [k.toLowerCase(), v]))
+  t.match(headers, { 'content-type': 'application/problem+json', 'retry-after': '1', 'x-content-type-options': 'nosniff', 'x-request-id': String }, 'problem+json with Retry-After and the security headers')
+  t.match(JSON.parse(body), { status: 503, code: 'service_unavailable', detail: /shutting down/, request_id: headers['x-request-id'] })
   await closing
 })
 

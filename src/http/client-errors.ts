@@ -1,0 +1,52 @@
+import { randomUUID } from 'node:crypto'
+import type { Socket } from 'node:net'
+import type { FastifyBaseLogger } from 'fastify'
+import { PROBLEM_CONTENT_TYPE, PROBLEMS, type Problem, type ProblemCode } from '../schemas/problem.ts'
+import { API_SECURITY_HEADERS } from './browser.ts'
+
+/** What Node's HTTP parser reports with a 'clientError' (llhttp's HPE_* codes, Node's timeouts); rawPacket is a Buffer. */
+interface ClientError extends Error {
+  code?: string
+  rawPacket?: unknown
+}
+
+const SECURITY_HEADER_LINES = Object.entries(API_SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+
+function classify (error: ClientError): { code: ProblemCode, detail: string } {
+  switch (error.code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return { code: 'request_timeout', detail: 'The request was not received in time. Send it again on a new connection.' }
+    case 'HPE_HEADER_OVERFLOW':
+      return { code: 'headers_too_large', detail: 'The request line and headers together are too large.' }
+    case 'HPE_INVALID_METHOD':
+      // RFC 9110 §9.1: a method the server does not recognise gets 501. Anything else there is not HTTP.
+      if (Buffer.isBuffer(error.rawPacket) && /^[A-Za-z][A-Za-z0-9_-]* /.test(error.rawPacket.subarray(0, 32).toString('latin1'))) {
+        return { code: 'not_implemented', detail: 'This method is not recognised. The API serves GET and HEAD.' }
+      }
+      return { code: 'bad_request', detail: 'This is not an HTTP/1.1 request.' }
+    default:
+      return { code: 'bad_request', detail: 'The request is malformed HTTP and cannot be parsed.' }
+  }
+}
+
+/**
+ * Fastify's clientErrorHandler: errors Node's HTTP parser raises before there is a request (malformed
+ * syntax, header overflow, a request that did not arrive in time, an unknown method) are answered like every
+ * other error, with RFC 9457 problem+json, the security headers and a request id; then the connection is
+ * closed, as the bytes after a parse error cannot be trusted.
+ */
+export function clientErrorHandler (this: { log: FastifyBaseLogger }, error: ClientError, socket: Socket): void {
+  // A reset connection has nobody to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const { code, detail } = classify(error)
+  const { status, title } = PROBLEMS[code]
+  const requestId = randomUUID()
+  this.log.debug({ reqId: requestId, parserError: error.code, status }, 'malformed request')
+  if (socket.writable) {
+    const body: Problem = { type: `urn:vobiz-bff:problem:${code}`, title, status, detail, code, request_id: requestId }
+    const json = JSON.stringify(body)
+    socket.write(`HTTP/1.1 ${status} ${title}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(json)}\r\n` +
+      `cache-control: no-store\r\nconnection: close\r\nx-request-id: ${requestId}\r\n${SECURITY_HEADER_LINES}\r\n${json}`)
+  }
+  socket.destroySoon()
+}
