@@ -8,7 +8,7 @@ import { ConsumerRegistry } from './consumers.ts'
 import underPressure from '@fastify/under-pressure'
 import accessLog from './http/access-log.ts'
 import browser from './http/browser.ts'
-import { clientErrorHandler } from './http/client-errors.ts'
+import { clientErrorHandler, refuseConnect, requireHost } from './http/client-errors.ts'
 import { defaultMaxConnections, guardConnections } from './http/connections.ts'
 import drain from './http/drain.ts'
 import { identify } from './http/identity.ts'
@@ -102,7 +102,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     // Silent or slow clients are let go in seconds: headers must arrive within HEADERS_TIMEOUT_MS (checked
     // every second, not Node's default 30 s), a whole request within REQUEST_TIMEOUT_MS, and an idle
     // keep-alive connection is closed after KEEP_ALIVE_TIMEOUT_MS.
-    http: { headersTimeout: config.HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS },
+    // Without Host, requireHost answers (in problem+json) instead of Node.
+    http: { headersTimeout: config.HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS, requireHostHeader: false },
     requestTimeout: config.REQUEST_TIMEOUT_MS,
     keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
     clientErrorHandler,
@@ -111,6 +112,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     trustProxy: config.TRUST_PROXY
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
+  app.server.on('connect', refuseConnect)
 
   const clock = deps.clock ?? systemClock
   const { now } = clock
@@ -210,6 +212,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     base: LOG_BASE
   })
   await app.register(browser, { corsOrigins: config.corsOrigins })
+  app.addHook('onRequest', requireHost)
   await app.register(drain)
   // Load shedding: 503 problem+json with Retry-After past the event-loop delay or heap limits (probes exempt).
   await app.register(underPressure, {

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
-import type { FastifyBaseLogger } from 'fastify'
+import type { Duplex } from 'node:stream'
+import type { FastifyBaseLogger, onRequestHookHandler } from 'fastify'
 import { PROBLEM_CONTENT_TYPE, PROBLEMS, type Problem, type ProblemCode } from '../schemas/problem.ts'
 import { API_SECURITY_HEADERS } from './browser.ts'
+import { problem } from './problems.ts'
 
 /** What Node's HTTP parser reports with a 'clientError' (llhttp's HPE_* codes, Node's timeouts); rawPacket is a Buffer. */
 interface ClientError extends Error {
@@ -39,14 +42,41 @@ export function clientErrorHandler (this: { log: FastifyBaseLogger }, error: Cli
   // A reset connection has nobody to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return
   const { code, detail } = classify(error)
+  answerRaw(socket, code, detail, (requestId, status) => { this.log.debug({ reqId: requestId, parserError: error.code, status }, 'malformed request') })
+}
+
+/**
+ * RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400. Node answers it itself (bare, without a body)
+ * unless `requireHostHeader` is off; with it off, this onRequest hook answers in problem+json instead.
+ */
+export const requireHost: onRequestHookHandler = (request, reply, done) => {
+  if (request.headers.host !== undefined || request.raw.httpVersion !== '1.1') {
+    done()
+    return
+  }
+  reply.header('connection', 'close')
+  done(problem('bad_request', 'An HTTP/1.1 request must carry a Host header (RFC 9112, section 3.2).'))
+}
+
+/**
+ * Node hands a CONNECT request to the server's 'connect' listener, and without one closes the socket
+ * unanswered. An origin server does not tunnel: 501, like any other method it does not implement.
+ */
+export function refuseConnect (_request: IncomingMessage, socket: Duplex): void {
+  answerRaw(socket, 'not_implemented', 'This service does not tunnel (CONNECT). The API serves GET and HEAD.')
+}
+
+/** Writes one problem+json response straight to the socket (there is no request object to reply through), then closes it. */
+function answerRaw (socket: Duplex, code: ProblemCode, detail: string, log?: (requestId: string, status: number) => void): void {
   const { status, title } = PROBLEMS[code]
   const requestId = randomUUID()
-  this.log.debug({ reqId: requestId, parserError: error.code, status }, 'malformed request')
+  log?.(requestId, status)
   if (socket.writable) {
     const body: Problem = { type: `urn:vobiz-bff:problem:${code}`, title, status, detail, code, request_id: requestId }
     const json = JSON.stringify(body)
     socket.write(`HTTP/1.1 ${status} ${title}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(json)}\r\n` +
       `cache-control: no-store\r\nconnection: close\r\nx-request-id: ${requestId}\r\n${SECURITY_HEADER_LINES}\r\n${json}`)
   }
-  socket.destroySoon()
+  socket.end()
+  socket.once('finish', () => socket.destroy())
 }

@@ -1,0 +1,58 @@
+import { connect } from 'node:net'
+import t from 'tap'
+import { startHarness } from '../helpers/harness.ts'
+
+interface RawAnswer { status: number, headers: Record<string, string>, body: string, closed: boolean }
+
+/** Writes raw bytes on a new connection and reads until the server closes it. */
+async function exchange (port: number, bytes: string | undefined): Promise<RawAnswer> {
+  const socket = connect(port, '127.0.0.1')
+  const chunks: Buffer[] = []
+  socket.on('data', (chunk: Buffer) => { chunks.push(chunk) })
+  if (bytes !== undefined) socket.write(bytes)
+  await new Promise((resolve) => socket.on('close', resolve))
+  const text = Buffer.concat(chunks).toString('utf8')
+  const [head = '', body = ''] = text.split('\r\n\r\n')
+  const [statusLine = '', ...lines] = head.split('\r\n')
+  const headers = Object.fromEntries(lines.map((line) => {
+    const at = line.indexOf(':')
+    return [line.slice(0, at).toLowerCase(), line.slice(at + 1).trim()]
+  }))
+  return { status: Number(statusLine.split(' ')[1]), headers, body, closed: true }
+}
+
+t.test('protocol-level errors are problem+json with the security headers and a request id, then the connection closes', async (t) => {
+  const h = await startHarness(t, { env: { HEADERS_TIMEOUT_MS: '300', REQUEST_TIMEOUT_MS: '300' } })
+  const port = Number(new URL(h.url).port)
+  const cases: Array<[string, string | undefined, number, string]> = [
+    ['header section over 16 KiB', `GET /profile HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
+    ['a bare CR inside a header', 'GET /profile HTTP/1.1\r\nHost: x\rY: z\r\n\r\n', 400, 'bad_request'],
+    ['a header line without a colon', 'GET /profile HTTP/1.1\r\nHost: x\r\nbad header\r\n\r\n', 400, 'bad_request'],
+    ['Content-Length with Transfer-Encoding (smuggling)', 'GET /profile HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, 'bad_request'],
+    ['a method HTTP does not define', 'BREW /profile HTTP/1.1\r\nHost: x\r\n\r\n', 501, 'not_implemented'],
+    ['CONNECT (no tunnels here)', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 501, 'not_implemented'],
+    ['HTTP/1.1 without Host', 'GET /profile HTTP/1.1\r\n\r\n', 400, 'bad_request'],
+    ['bytes that are not HTTP (a TLS hello)', '\u0016\u0003\u0001\u0002\u0000\u0001\u0000\u0001\r\n\r\n', 400, 'bad_request'],
+    ['a request head that never ends (dripped, then silence)', 'GET /profile HTTP/1.1\r\nHost: x\r\nX-Slow: a', 408, 'request_timeout'],
+    ['a connection that sends nothing', undefined, 408, 'request_timeout']
+  ]
+  for (const [what, bytes, status, code] of cases) {
+    const answer = await exchange(port, bytes)
+    t.equal(answer.status, status, `${what}: ${status}`)
+    t.match(answer.headers, {
+      'content-type': 'application/problem+json',
+      'cache-control': 'no-store',
+      connection: 'close',
+      'x-content-type-options': 'nosniff',
+      'x-frame-options': 'DENY',
+      'content-security-policy': String,
+      'strict-transport-security': String,
+      'x-request-id': /^[0-9a-f-]{36}$/
+    }, `${what}: headers`)
+    const body = JSON.parse(answer.body)
+    t.same(Object.keys(body), ['type', 'title', 'status', 'detail', 'code', 'request_id'], `${what}: RFC 9457 members`)
+    t.match(body, { type: `urn:vobiz-bff:problem:${code}`, status, code, request_id: answer.headers['x-request-id'] })
+    t.equal(Number(answer.headers['content-length']), Buffer.byteLength(answer.body), `${what}: Content-Length`)
+  }
+  t.equal((await h.get('/health/live')).status, 200, 'and the service is unharmed')
+})
