@@ -8,6 +8,7 @@ import { ConsumerRegistry } from './consumers.ts'
 import underPressure from '@fastify/under-pressure'
 import accessLog from './http/access-log.ts'
 import browser from './http/browser.ts'
+import { trustProxyOption } from './http/client-address.ts'
 import { clientErrorHandler, refuseConnect, requireHost } from './http/client-errors.ts'
 import { defaultMaxConnections, guardConnections } from './http/connections.ts'
 import drain from './http/drain.ts'
@@ -109,7 +110,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     clientErrorHandler,
     // Shutdown is answered by the drain plugin, in problem+json.
     return503OnClosing: false,
-    trustProxy: config.TRUST_PROXY
+    trustProxy: trustProxyOption(config.TRUST_PROXY)
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
   app.server.on('connect', refuseConnect)

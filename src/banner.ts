@@ -9,6 +9,7 @@ export function sandboxBanner (url: string, demoKey: string | undefined): string
   const lines = [
     '',
     `  Vobiz partner BFF (sandbox: simulated data) listening on ${url}`,
+    ...(url.startsWith('http://127.0.0.1:') ? ['  Loopback only: the demo key is not reachable from other machines (HOST=0.0.0.0 to change that).'] : []),
     ...(demoKey === undefined
       ? ['  Consumers come from CONSUMERS / CONSUMERS_FILE.']
       : [

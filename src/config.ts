@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import Type, { type Static, type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
 import { ConsumerListSchema, type Consumer } from './consumers.ts'
+import { parseTrustProxy, type TrustProxy } from './http/client-address.ts'
 
 const REDIS_FALLBACKS = ['local', 'open', 'closed'] as const
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -13,7 +14,7 @@ const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS5
  * and what .env.example and the README document. Secrets are marked so their values are never echoed.
  */
 export const EnvSchema = Type.Object({
-  HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'a listen address such as 0.0.0.0, 127.0.0.1 or ::' }),
+  HOST: Type.Optional(Type.String({ minLength: 1, description: 'a listen address such as 0.0.0.0, 127.0.0.1 or :: (default 0.0.0.0; 127.0.0.1 with VOBIZ_SANDBOX=true, whose demo key must not be reachable from the network)' })),
   MAX_CONNECTIONS: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, description: 'an integer from 1 to 1000000: open client connections past which new ones are dropped (default: the open-files limit less a tenth of it, at least 64, kept for Vobiz, Redis and logs)' })),
   HEADERS_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100, maximum: 300000, description: 'an integer number of milliseconds from 100 to 300000: a connection that has not sent a complete request head in this time gets 408 and is closed' }),
   REQUEST_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 100, maximum: 300000, description: 'an integer number of milliseconds from 100 to 300000 (at least HEADERS_TIMEOUT_MS): the longest a client may take to send a whole request' }),
@@ -40,7 +41,7 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_PER_MINUTE: Type.Integer({ default: 600, minimum: 1, maximum: 1000000, description: 'an integer from 1 to 1000000: requests per minute per consumer without rate_limit_per_minute' }),
   ANONYMOUS_RATE_LIMIT_PER_MINUTE: Type.Integer({ default: 30, minimum: 1, maximum: 100000, description: 'an integer from 1 to 100000: requests per minute per client IP without valid credentials' }),
   REFRESH_PER_MINUTE: Type.Integer({ default: 30, minimum: 0, maximum: 100000, description: 'an integer from 0 to 100000: forced refreshes (Cache-Control: no-cache) per minute per consumer' }),
-  TRUST_PROXY: Type.Boolean({ default: false, description: 'true or false; true believes X-Forwarded-For (only behind a proxy that sets it)' }),
+  TRUST_PROXY: Type.String({ default: 'false', description: 'false; a number of proxy hops in front of the service (1: the last X-Forwarded-For entry is the client); a comma-separated list of proxy addresses or CIDR ranges (10.0.0.0/8,loopback); or true, which trusts every hop, so only behind a proxy that overwrites X-Forwarded-For' }),
   JWT_JWKS_URL: Type.Optional(Type.String({ description: 'the https:// URL of the JWKS that signs frontend tokens (http:// only on loopback)' })),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1, description: 'the required iss claim of frontend tokens' })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: 'the required aud claim of frontend tokens' })),
@@ -63,7 +64,11 @@ export const EnvSchema = Type.Object({
 })
 export type Env = Static<typeof EnvSchema>
 
-export type Config = Omit<Env, 'CONSUMERS' | 'CONSUMERS_FILE' | 'JWT_ALGORITHMS' | 'CORS_ORIGINS'> & {
+export type Config = Omit<Env, 'HOST' | 'TRUST_PROXY' | 'CONSUMERS' | 'CONSUMERS_FILE' | 'JWT_ALGORITHMS' | 'CORS_ORIGINS'> & {
+  /** HOST, or its default: loopback only in sandbox mode. */
+  HOST: string
+  /** TRUST_PROXY in Fastify's trustProxy forms. */
+  TRUST_PROXY: TrustProxy
   consumers: Consumer[]
   /** JWT_ALGORITHMS as a list. */
   jwtAlgorithms: string[]
@@ -242,6 +247,8 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
   const jwtAlgorithms = checkJwt(valid, problems)
   const corsOrigins = parseOrigins(valid.CORS_ORIGINS, problems)
   checkRedisUrl(valid.REDIS_URL, problems)
+  const trustProxy = parseTrustProxy(valid.TRUST_PROXY)
+  if (typeof trustProxy === 'string') problems.push(`TRUST_PROXY: ${trustProxy}; expected ${describe('TRUST_PROXY')}`)
   if (valid.REQUEST_TIMEOUT_MS < valid.HEADERS_TIMEOUT_MS) problems.push(`REQUEST_TIMEOUT_MS: ${valid.REQUEST_TIMEOUT_MS} is less than HEADERS_TIMEOUT_MS (${valid.HEADERS_TIMEOUT_MS}); expected ${describe('REQUEST_TIMEOUT_MS')}`)
   if (valid.VOBIZ_SANDBOX === false) {
     if (valid.VOBIZ_AUTH_ID === undefined) problems.push(`VOBIZ_AUTH_ID: missing; expected ${describe('VOBIZ_AUTH_ID')} (or VOBIZ_SANDBOX=true)`)
@@ -252,6 +259,13 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems)
 
-  const { CONSUMERS: _inline, CONSUMERS_FILE: _file, JWT_ALGORITHMS: _algorithms, CORS_ORIGINS: _origins, ...rest } = valid
-  return { ...rest, consumers, jwtAlgorithms, corsOrigins }
+  const { CONSUMERS: _inline, CONSUMERS_FILE: _file, JWT_ALGORITHMS: _algorithms, CORS_ORIGINS: _origins, HOST, ...rest } = valid
+  return {
+    ...rest,
+    HOST: HOST ?? (valid.VOBIZ_SANDBOX ? '127.0.0.1' : '0.0.0.0'),
+    TRUST_PROXY: trustProxy as TrustProxy,
+    consumers,
+    jwtAlgorithms,
+    corsOrigins
+  }
 }

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import closeWithGrace from 'close-with-grace'
-import { buildApp } from './app.ts'
+import { buildApp, type App } from './app.ts'
+import { guardMemoryUsage } from './observability/memory-usage-guard.ts'
 import { displayUrl, sandboxBanner } from './banner.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 
@@ -20,7 +21,18 @@ function readConfig (): Config {
 
 async function main (): Promise<void> {
   let config = readConfig()
+  let app: App | undefined
   let closeSandbox = async (): Promise<void> => {}
+  // Installed before anything starts, so that a SIGTERM at any moment — even during start-up — ends in a clean
+  // exit 0 (after draining what has started), never in Node's default "killed by SIGTERM" (status 143).
+  closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger: { error: (message: unknown) => { app?.log.error(message) } } }, async ({ signal, err }) => {
+    // An uncaught exception or unhandled rejection also shuts down through here (exit code 1).
+    /* c8 ignore next */
+    if (err !== undefined) app?.log.error({ err }, 'shutting down after an unexpected error')
+    else app?.log.info({ signal }, 'shutting down')
+    await app?.close()
+    await closeSandbox()
+  })
   let demoKey: string | undefined
   if (config.VOBIZ_SANDBOX) {
     // Loaded only in sandbox mode: production never starts the simulated upstream.
@@ -31,15 +43,8 @@ async function main (): Promise<void> {
     closeSandbox = () => mode.sandbox.close()
   }
 
-  const app = await buildApp(config)
-  closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger: app.log }, async ({ signal, err }) => {
-    // An uncaught exception or unhandled rejection also shuts down through here (exit code 1).
-    /* c8 ignore next */
-    if (err !== undefined) app.log.error({ err }, 'shutting down after an unexpected error')
-    else app.log.info({ signal }, 'shutting down')
-    await app.close()
-    await closeSandbox()
-  })
+  app = await buildApp(config)
+  guardMemoryUsage(app.log)
 
   try {
     await app.listen({ host: config.HOST, port: config.PORT })
@@ -49,7 +54,7 @@ async function main (): Promise<void> {
     process.exit(1)
   }
   const url = displayUrl(config.HOST, (app.server.address() as AddressInfo).port)
-  app.log.info({ url, upstream: config.VOBIZ_SANDBOX ? 'sandbox' : config.VOBIZ_BASE_URL, consumers: config.consumers.length }, 'vobiz-partner-bff ready')
+  app.log.info({ url, upstream: config.VOBIZ_SANDBOX ? 'sandbox' : config.VOBIZ_BASE_URL, consumers: config.consumers.length, maxConnections: app.server.maxConnections }, 'vobiz-partner-bff ready')
   if (config.VOBIZ_SANDBOX) {
     app.log.warn('SANDBOX MODE: Vobiz is simulated; every profile and balance served is made-up data')
     process.stdout.write(sandboxBanner(url, demoKey))

@@ -37,6 +37,14 @@ t.test('defaults', async (t) => {
   })
   t.same(config.consumers, [consumer])
   t.notOk('CONSUMERS' in config)
+  t.equal(config.MAX_CONNECTIONS, undefined, 'derived from the descriptor limit at start-up')
+  t.match(config, { HEADERS_TIMEOUT_MS: 5000, REQUEST_TIMEOUT_MS: 10000, KEEP_ALIVE_TIMEOUT_MS: 5000, UPSTREAM_MAX_RETRY_AFTER_SECONDS: 120, LOG_MAX_BUFFER_BYTES: 4194304, TRUST_PROXY: false })
+  t.equal(loadConfig({ VOBIZ_SANDBOX: 'true' }).HOST, '127.0.0.1', 'sandbox mode listens on loopback unless HOST says otherwise')
+  t.equal(loadConfig({ VOBIZ_SANDBOX: 'true', HOST: '0.0.0.0' }).HOST, '0.0.0.0')
+})
+
+t.test('a request timeout shorter than the headers timeout is refused', async (t) => {
+  t.match(problems({ ...base, HEADERS_TIMEOUT_MS: '8000', REQUEST_TIMEOUT_MS: '4000' }), [/^REQUEST_TIMEOUT_MS: 4000 is less than HEADERS_TIMEOUT_MS \(8000\)/])
 })
 
 t.test('values are converted from strings; empty strings count as unset', async (t) => {

@@ -3,9 +3,9 @@ import { startSandbox } from '../src/sandbox/sandbox.ts'
 import { httpGet } from './helpers/harness.ts'
 import { run, runServerAgainst } from './helpers/processes.ts'
 
-t.test('sandbox mode: starts, prints the URL, a demo key and a curl that works, exits 0 on SIGTERM', async (t) => {
-  const server = run(t, 'server.js', [], { VOBIZ_SANDBOX: 'true', HOST: '127.0.0.1', PORT: '0' })
-  const [, url, key] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\n\s+Demo API key[^:]*: (\S+)/)
+t.test('sandbox mode: listens on loopback only, prints the URL, a demo key and a curl that works, exits 0 on SIGTERM', async (t) => {
+  const server = run(t, 'server.js', [], { VOBIZ_SANDBOX: 'true', PORT: '0' })
+  const [, url, key] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\n\s+Loopback only[^\n]*\n\s+Demo API key[^:]*: (\S+)/)
   const curl = await server.waitFor(/Try: curl -s -H 'X-API-Key: (\S+)' (\S+)\/profile\n/)
   t.equal(curl[1], key)
   t.equal(curl[2], url)

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import { hasAnyScope, type Consumer, type ConsumerRegistry, type Scope } from '../consumers.ts'
 import type { JwtVerifier, TokenError } from './jwt.ts'
+import { clientNetwork } from './client-address.ts'
 import { problem, type ProblemError } from './problems.ts'
 
 /** The rate-limit window, in seconds (one minute). */
@@ -10,7 +11,7 @@ export const WINDOW_SECONDS = 60
 interface Budget {
   /** Requests per window. */
   limit: number
-  /** The counter's key: per consumer, per JWT `sub`, or per client IP. */
+  /** The counter's key: per consumer, per JWT `sub`, or per client network (IPv4 address, IPv6 /64). */
   rateKey: string
   /** The RateLimit-Policy name, quoted: `"default"` or `"anonymous"`. */
   policy: string
@@ -60,7 +61,7 @@ export function identify (options: IdentifyOptions): Identify {
   const how = jwt === undefined ? 'the X-API-Key header' : 'the X-API-Key header or an Authorization: Bearer token'
   const missing = problem('missing_api_key', `Send your API key in ${how}.`, { 'www-authenticate': challenge })
   const anonymous = (request: FastifyRequest, failure: ProblemError): Identity =>
-    ({ kind: 'anonymous', failure, ...budget('anonymous', anonymousLimit, `ip:${request.ip}`) })
+    ({ kind: 'anonymous', failure, ...budget('anonymous', anonymousLimit, `ip:${clientNetwork(request.ip)}`) })
   const identities = new Map<Consumer, Identity>()
   const ofConsumer = (consumer: Consumer): Identity => {
     let identity = identities.get(consumer)

@@ -45,13 +45,17 @@ function uncountable (): Error {
  */
 export function createLimiters (options: LimiterOptions): Limiters {
   const makeStore = options.store ?? (() => new LocalStore(false, false, MAX_CALLERS))
+  // Callers without credentials count in a store of their own: rotating addresses can fill it, but never
+  // evict the count of a consumer.
   const perCaller = makeStore()
+  const perAnonymous = makeStore()
   const refreshes = makeStore()
 
   return {
     enforce (request, reply, done) {
       const { identity } = request
-      perCaller.incr(identity.rateKey, (err, count) => {
+      const store = identity.kind === 'anonymous' ? perAnonymous : perCaller
+      store.incr(identity.rateKey, (err, count) => {
         if (err !== null) {
           done(uncountable())
           return

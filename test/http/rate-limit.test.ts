@@ -1,6 +1,8 @@
 import t from 'tap'
 import { generateApiKey } from '../../src/consumers.ts'
 import { consumersJson, startHarness } from '../helpers/harness.ts'
+import { Metrics } from '../../src/http/metrics.ts'
+import { createLimiters } from '../../src/http/rate-limit.ts'
 
 const RATE_LIMIT = /^"(default|anonymous)";r=(\d+);t=(\d+)$/
 
@@ -45,6 +47,49 @@ t.test('TRUST_PROXY=true takes the client IP from X-Forwarded-For', async (t) =>
   t.equal((await h.get('/profile', { 'x-forwarded-for': '203.0.113.1' })).status, 401)
   t.equal((await h.get('/profile', { 'x-forwarded-for': '203.0.113.1' })).status, 429)
   t.equal((await h.get('/profile', { 'x-forwarded-for': '203.0.113.2' })).status, 401, 'another client behind the proxy has its own budget')
+})
+
+t.test('TRUST_PROXY as a hop count or a proxy list: the address the last trusted proxy saw, so a forged first X-Forwarded-For entry changes nothing', async (t) => {
+  for (const trust of ['1', '127.0.0.1', 'loopback,10.0.0.0/8']) {
+    const h = await startHarness(t, { env: { ANONYMOUS_RATE_LIMIT_PER_MINUTE: '1', TRUST_PROXY: trust } })
+    // As nginx's $proxy_add_x_forwarded_for does: the client's own header, then the address the proxy saw.
+    const statuses = []
+    for (const forged of ['1.1.1.1', '2.2.2.2', '3.3.3.3']) statuses.push((await h.get('/profile', { 'x-forwarded-for': `${forged}, 203.0.113.1` })).status)
+    t.same(statuses, [401, 429, 429], `TRUST_PROXY=${trust}: rotating the forged entry does not reset the budget`)
+    t.equal((await h.get('/profile', { 'x-forwarded-for': '1.1.1.1, 203.0.113.2' })).status, 401, `TRUST_PROXY=${trust}: another real client has its own`)
+  }
+})
+
+t.test('anonymous IPv6 clients are counted per /64: rotating through one network does not reset the budget', async (t) => {
+  const h = await startHarness(t, { env: { ANONYMOUS_RATE_LIMIT_PER_MINUTE: '1', TRUST_PROXY: 'loopback' } })
+  const from = async (address: string) => (await h.get('/profile', { 'x-forwarded-for': address })).status
+  t.equal(await from('2001:db8:1:2::1'), 401)
+  t.equal(await from('2001:db8:1:2::2'), 429)
+  t.equal(await from('2001:db8:1:2:ffff:ffff:ffff:fffe'), 429)
+  t.equal(await from('2001:db8:1:3::1'), 401, 'the next /64 is another client')
+  t.equal(await from('203.0.113.5'), 401)
+  t.equal(await from('::ffff:203.0.113.5'), 429, 'IPv4-mapped is the same client as its IPv4 address')
+})
+
+t.test('anonymous counters live apart from consumers\' counters: no number of addresses can evict a consumer\'s count', async (t) => {
+  const stores: Array<Set<string>> = []
+  const limiters = createLimiters({
+    refreshPerMinute: 1,
+    metrics: new Metrics({ upstream: () => ({ breaker: 'closed', coolingDownUntil: undefined, lastSuccessAt: undefined, lastError: undefined }), logLinesDropped: () => 0 }),
+    store: () => {
+      const keys = new Set<string>()
+      stores.push(keys)
+      return { incr: (key, callback) => { keys.add(key); callback(null, { current: 1, ttl: 60_000 }) } }
+    }
+  })
+  const request = (identity: unknown) => ({ identity }) as never
+  const reply = { header: () => reply } as never
+  limiters.enforce(request({ kind: 'api-key', name: 'billing', rateKey: 'consumer:billing', limit: 5, policy: '"default"', policyHeader: '' }), reply, () => {})
+  limiters.enforce(request({ kind: 'anonymous', rateKey: 'ip:203.0.113.1', limit: 5, policy: '"anonymous"', policyHeader: '' }), reply, () => {})
+  const holding = (key: string) => stores.filter((store) => store.has(key))
+  t.equal(holding('consumer:billing').length, 1)
+  t.equal(holding('ip:203.0.113.1').length, 1)
+  t.not(holding('consumer:billing')[0], holding('ip:203.0.113.1')[0], 'two different stores')
 })
 
 t.test('forced refreshes have their own smaller budget; past it the cached answer is served, saying so', async (t) => {

@@ -1,0 +1,70 @@
+import { isIP, isIPv4 } from 'node:net'
+
+/** Named ranges Fastify's trustProxy (proxy-addr) understands. */
+const NAMED_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/** What TRUST_PROXY means, in Fastify's trustProxy forms: nobody, everybody, the last N hops, or these proxies. */
+export type TrustProxy = boolean | number | string[]
+
+/**
+ * Reads TRUST_PROXY: `false`, `true` (every hop: the leftmost X-Forwarded-For, which a client can forge
+ * unless the proxy overwrites the header), a hop count, or a comma-separated list of proxy addresses and
+ * CIDR ranges (or loopback, linklocal, uniquelocal). Returns a problem sentence instead when it is none of them.
+ */
+export function parseTrustProxy (value: string): TrustProxy | string {
+  const text = value.trim()
+  if (text === 'false') return false
+  if (text === 'true') return true
+  if (/^\d+$/.test(text)) {
+    const hops = Number(text)
+    return hops >= 1 && hops <= 100 ? hops : `${text} is not a hop count from 1 to 100`
+  }
+  const entries = text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+  if (entries.length === 0) return 'it is empty'
+  for (const entry of entries) {
+    if (NAMED_RANGES.has(entry)) continue
+    const [address = '', prefix, extra] = entry.split('/')
+    const family = isIP(address)
+    const bits = family === 4 ? 32 : 128
+    if (family === 0 || extra !== undefined || (prefix !== undefined && !(/^\d+$/.test(prefix) && Number(prefix) <= bits))) {
+      return `${JSON.stringify(entry)} is not an IP address, a CIDR range or one of ${[...NAMED_RANGES].join(', ')}`
+    }
+  }
+  return entries
+}
+
+/** TRUST_PROXY as Fastify's option: a hop count becomes the function Fastify itself makes of one (its types omit numbers). */
+export function trustProxyOption (trust: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof trust === 'number' ? (_address, hop) => hop < trust : trust
+}
+
+/** The eight 16-bit groups of an IPv6 address (which must be valid), an embedded IPv4 tail included. */
+function ipv6Groups (address: string): number[] {
+  let text = address.split('%')[0] as string
+  const lastColon = text.lastIndexOf(':')
+  const tail = text.slice(lastColon + 1)
+  if (isIPv4(tail)) {
+    const [a = 0, b = 0, c = 0, d = 0] = tail.split('.').map(Number)
+    text = `${text.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`
+  }
+  const [head = '', rest] = text.split('::')
+  const left = head === '' ? [] : head.split(':')
+  const right = rest === undefined || rest === '' ? [] : rest.split(':')
+  const zeros = Array<string>(8 - left.length - right.length).fill('0')
+  return [...left, ...(rest === undefined ? [] : zeros), ...right].map((group) => Number.parseInt(group, 16))
+}
+
+/**
+ * The key that counts an anonymous client: its IPv4 address, or its IPv6 /64 network (one subscriber or
+ * host usually holds a whole /64, so counting single IPv6 addresses would let it rotate past the limit).
+ * IPv4-mapped IPv6 addresses count as the IPv4 address.
+ */
+export function clientNetwork (ip: string): string {
+  if (isIP(ip) !== 6 && isIP(ip.split('%')[0] as string) !== 6) return ip
+  const groups = ipv6Groups(ip)
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    const [high = 0, low = 0] = groups.slice(6)
+    return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`
+  }
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`
+}

@@ -1,0 +1,27 @@
+import t from 'tap'
+import { clientNetwork, parseTrustProxy, trustProxyOption } from '../../src/http/client-address.ts'
+
+t.test('TRUST_PROXY: false, true, a hop count, or a list of proxy addresses and ranges', async (t) => {
+  t.equal(parseTrustProxy('false'), false)
+  t.equal(parseTrustProxy('true'), true)
+  t.equal(parseTrustProxy('2'), 2)
+  t.same(parseTrustProxy(' 10.0.0.0/8, 192.168.1.7 ,loopback,2001:db8::/32 '), ['10.0.0.0/8', '192.168.1.7', 'loopback', '2001:db8::/32'])
+  for (const bad of ['0', '101', 'yes', '10.0.0.0/33', '2001:db8::/129', '10.0.0.1/8/1', 'proxy.example', ',', '10.0.0.0/x']) {
+    t.type(parseTrustProxy(bad), 'string', `${bad} is refused with a reason`)
+  }
+  const hops = trustProxyOption(2) as (address: string, hop: number) => boolean
+  t.same([0, 1, 2].map((hop) => hops('10.0.0.1', hop)), [true, true, false], 'a hop count trusts that many hops from the socket')
+  t.same(trustProxyOption(['loopback']), ['loopback'])
+})
+
+t.test('anonymous clients are counted per IPv4 address and per IPv6 /64', async (t) => {
+  t.equal(clientNetwork('203.0.113.9'), '203.0.113.9')
+  t.equal(clientNetwork('2001:db8:1:2::1'), '2001:db8:1:2::/64')
+  t.equal(clientNetwork('2001:0db8:0001:0002:ffff:ffff:ffff:ffff'), '2001:db8:1:2::/64', 'the whole /64 is one client')
+  t.equal(clientNetwork('2001:db8:1:3::1'), '2001:db8:1:3::/64')
+  t.equal(clientNetwork('::1'), '0:0:0:0::/64')
+  t.equal(clientNetwork('fe80::1%eth0'), 'fe80:0:0:0::/64', 'a zone id is ignored')
+  t.equal(clientNetwork('::ffff:203.0.113.9'), '203.0.113.9', 'IPv4-mapped counts as the IPv4 address')
+  t.equal(clientNetwork('::ffff:cb00:7109'), '203.0.113.9')
+  t.equal(clientNetwork('64:ff9b::203.0.113.9'), '64:ff9b:0:0::/64')
+})
