@@ -10,7 +10,7 @@ import accessLog from './http/access-log.ts'
 import browser from './http/browser.ts'
 import { trustProxyOption } from './http/client-address.ts'
 import { clientErrorHandler, refuseConnect, requireHost } from './http/client-errors.ts'
-import { defaultMaxConnections, guardConnections } from './http/connections.ts'
+import { defaultMaxConnections, descriptorLimit, guardConnections } from './http/connections.ts'
 import drain from './http/drain.ts'
 import { identify } from './http/identity.ts'
 import { Metrics, metricsRoute } from './http/metrics.ts'
@@ -171,10 +171,11 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
   const metrics = new Metrics({
     upstream: () => upstream.status,
     redis: fleet === undefined ? undefined : () => fleet.link.state,
-    logLinesDropped: () => sink.dropped
+    logLinesDropped: () => sink.dropped,
+    logBufferBytes: () => sink.pending
   })
   guardConnections(app.server, {
-    maxConnections: config.MAX_CONNECTIONS ?? defaultMaxConnections(),
+    maxConnections: config.MAX_CONNECTIONS ?? defaultMaxConnections(descriptorLimit()),
     log: logger.child({ component: 'connections' }),
     onRefused: () => { metrics.connectionsRefused.inc() }
   })

@@ -20,7 +20,7 @@ export function descriptorLimit (limits = '/proc/self/limits'): number | undefin
 }
 
 /** MAX_CONNECTIONS when it is not set: the descriptor limit less a tenth of it (at least 64) of headroom. */
-export function defaultMaxConnections (limit = descriptorLimit()): number {
+export function defaultMaxConnections (limit: number | undefined): number {
   if (limit === undefined) return FALLBACK_MAX_CONNECTIONS
   return Math.max(1, limit - Math.max(MIN_HEADROOM, Math.floor(limit / 10)))
 }

@@ -15,6 +15,7 @@ export interface MetricSources {
   /** Only with REDIS_URL. */
   redis?: (() => RedisState) | undefined
   logLinesDropped: () => number
+  logBufferBytes: () => number
 }
 
 /**
@@ -73,7 +74,7 @@ export class Metrics {
   /** Only with REDIS_URL. */
   readonly redis: { fallbacks: Counter<'operation'>, sharedLoads: Counter<'result'> } | undefined
 
-  constructor ({ upstream, redis, logLinesDropped }: MetricSources) {
+  constructor ({ upstream, redis, logLinesDropped, logBufferBytes }: MetricSources) {
     collectDefaultMetrics({ register: this.registry })
     // eslint-disable-next-line no-new
     new Counter({
@@ -84,6 +85,13 @@ export class Metrics {
         this.reset()
         this.inc(logLinesDropped())
       }
+    })
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'vobiz_bff_log_buffer_bytes',
+      help: 'Log output waiting for stdout (at most LOG_MAX_BUFFER_BYTES)',
+      registers: [this.registry],
+      collect () { this.set(logBufferBytes()) }
     })
     if (redis !== undefined) {
       // eslint-disable-next-line no-new

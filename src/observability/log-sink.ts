@@ -51,6 +51,11 @@ export class LogSink {
     })
   }
 
+  /** Bytes handed to the destination and not yet written by it. */
+  get pending (): number {
+    return this.#pending
+  }
+
   /** A line that matters (errors, upstream and lifecycle events): dropped only when the whole buffer is full. */
   write (line: string): void {
     this.#admit(line, this.#max)

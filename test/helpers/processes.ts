@@ -34,7 +34,17 @@ export function untracked (argv: string[]): [string, string[]] {
 
 /** Runs a compiled entry point with exactly `env` (plus PATH), capturing its output; SIGKILLed when `t` ends. */
 export function run (t: Test, name: string, args: string[], env: Record<string, string>, nodeOptions: string[] = []): Running {
-  const child = spawn(...untracked([process.execPath, ...nodeOptions, distFile(name), ...args]), {
+  return capture(t, name, untracked([process.execPath, ...nodeOptions, distFile(name), ...args]), env)
+}
+
+/** Like run(), with the process's open-files limit (soft and hard: Node raises the soft one to the hard one) set to `openFiles`. */
+export function runWithFileLimit (t: Test, name: string, openFiles: number, env: Record<string, string>): Running {
+  const [command, args] = untracked([process.execPath, distFile(name)])
+  return capture(t, name, ['bash', ['-c', `ulimit -n ${openFiles} && exec "$@"`, 'bash', command, ...args]], env)
+}
+
+function capture (t: Test, name: string, [command, args]: [string, string[]], env: Record<string, string>): Running {
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
