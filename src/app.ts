@@ -92,6 +92,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     : new LogSink({ destination: deps.logStream })
   const secrets = secretsOf(config)
   const logger = pino(loggerOptions(config), { write: (line: string) => { sink.write(secrets.scrub(line)) } })
+  // Only a real stdout can stall: test/security/exhaustion.test.ts covers this in a child process.
+  /* c8 ignore next */
   sink.onRecovered = (dropped) => { logger.warn({ dropped }, `the log destination fell behind: ${dropped} lines were dropped`) }
   const app = Fastify({
     loggerInstance: logger,

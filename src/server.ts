@@ -21,16 +21,17 @@ function readConfig (): Config {
 
 async function main (): Promise<void> {
   let config = readConfig()
-  let app: App | undefined
+  // Filled in once built; the shutdown handler closes whatever has started by then.
+  const running: { app?: App } = {}
   let closeSandbox = async (): Promise<void> => {}
   // Installed before anything starts, so that a SIGTERM at any moment — even during start-up — ends in a clean
   // exit 0 (after draining what has started), never in Node's default "killed by SIGTERM" (status 143).
-  closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger: { error: (message: unknown) => { app?.log.error(message) } } }, async ({ signal, err }) => {
+  closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger: { error: (message: unknown) => { running.app?.log.error(message) } } }, async ({ signal, err }) => {
     // An uncaught exception or unhandled rejection also shuts down through here (exit code 1).
     /* c8 ignore next */
-    if (err !== undefined) app?.log.error({ err }, 'shutting down after an unexpected error')
-    else app?.log.info({ signal }, 'shutting down')
-    await app?.close()
+    if (err !== undefined) running.app?.log.error({ err }, 'shutting down after an unexpected error')
+    else running.app?.log.info({ signal }, 'shutting down')
+    await running.app?.close()
     await closeSandbox()
   })
   let demoKey: string | undefined
@@ -43,7 +44,8 @@ async function main (): Promise<void> {
     closeSandbox = () => mode.sandbox.close()
   }
 
-  app = await buildApp(config)
+  const app = await buildApp(config)
+  running.app = app
   guardMemoryUsage(app.log)
 
   try {

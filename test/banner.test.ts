@@ -16,4 +16,6 @@ t.test('the sandbox banner gives the demo key and working curl lines, or points 
   const configured = sandboxBanner('http://localhost:3000', undefined)
   t.match(configured, /Consumers come from CONSUMERS \/ CONSUMERS_FILE/)
   t.notMatch(configured, /curl/)
+  t.notMatch(withKey, /Loopback only/)
+  t.match(sandboxBanner('http://127.0.0.1:3000', 'KEY123'), /listening on http:\/\/127\.0\.0\.1:3000\n\s+Loopback only: the demo key is not reachable from other machines/)
 })

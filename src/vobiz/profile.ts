@@ -24,7 +24,7 @@ const DECIMAL = /^-?\d{1,15}(\.\d{1,10})?$/
 const PUBLISHED_ORDER = Object.keys(Profile.properties) as Array<keyof Profile>
 /** Free text shown to people: control characters are removed, the rest is kept. Lengths are the schema's. */
 const TEXT_FIELDS = ['name', 'email', 'phone', 'company', 'account_type'] as const
-const maxLength = (key: keyof Profile): number => (Profile.properties[key] as { maxLength?: number }).maxLength ?? Infinity
+const maxLength = (key: typeof TEXT_FIELDS[number] | 'id' | 'gstin'): number => (Profile.properties[key] as unknown as { maxLength: number }).maxLength
 
 /**
  * The most significant digits a money amount may have, and the largest magnitude: what a JSON number
@@ -34,6 +34,7 @@ const MAX_SIGNIFICANT_DIGITS = 15
 const MAX_MONEY = 2 ** 53 / 100
 
 /** C0 controls, DEL, C1 controls, and the line/paragraph separators that break JavaScript and log lines. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001F\u007F-\u009F\u2028\u2029]/gu
 /** With the u flag, a surrogate matches only when it is not half of a pair. */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u

@@ -53,7 +53,7 @@ t.test('the production install starts, passes its HEALTHCHECK, serves, and stops
   const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }
   t.equal(scripts.start, command.join(' '), '`npm start` runs what the image runs')
   const server = run(t, join(app, 'dist/server.js'), [], { NODE_ENV: 'production', VOBIZ_SANDBOX: 'true', HOST: '127.0.0.1', PORT: '0' }, command.slice(1, -1))
-  const [, url, key] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\n\s+Demo API key[^:]*: (\S+)/)
+  const [, url, key] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\n(?:.*\n)?\s+Demo API key[^:]*: (\S+)/)
   const profile = await httpGet(`${url}/profile`, { 'x-api-key': key as string })
   t.equal(profile.status, 200)
   t.equal(profile.json().id, 'partner-882abc')

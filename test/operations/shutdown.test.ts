@@ -33,10 +33,10 @@ t.test('SIGTERM under load exits 0 after a clean drain, every time', async (t) =
   for (let round = 1; round <= 3; round++) {
     const server = await runServerAgainst(t, sandbox, key)
     let answered = 0
-    let stopped = false
+    const load = { stopped: false }
     // 16 clients hammering both routes until the server stops answering.
     const clients = Array.from({ length: 16 }, async (_, i) => {
-      while (!stopped) {
+      while (!load.stopped) {
         try {
           const res = await httpGet(`${server.url}/profile${i % 2 === 0 ? '' : '/balance'}`, { 'x-api-key': key })
           if (res.status === 200) answered += 1
@@ -48,7 +48,7 @@ t.test('SIGTERM under load exits 0 after a clean drain, every time', async (t) =
     await until(`round ${round}: load to be under way`, () => answered >= 200)
     server.child.kill('SIGTERM')
     const { code, signal } = await server.exited
-    stopped = true
+    load.stopped = true
     await Promise.all(clients)
     t.same({ code, signal }, { code: 0, signal: null }, `round ${round}: exit 0`)
     t.match(server.stdout(), /"signal":"SIGTERM","msg":"shutting down"/)

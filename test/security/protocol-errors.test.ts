@@ -54,5 +54,28 @@ t.test('protocol-level errors are problem+json with the security headers and a r
     t.match(body, { type: `urn:vobiz-bff:problem:${code}`, status, code, request_id: answer.headers['x-request-id'] })
     t.equal(Number(answer.headers['content-length']), Buffer.byteLength(answer.body), `${what}: Content-Length`)
   }
+  // A client that resets in the middle of its request head leaves nothing to answer, and nothing behind.
+  const reset = connect(port, '127.0.0.1')
+  reset.on('error', () => {})
+  reset.write('GET /profile HTTP/1.1\r\nHost: x\r\nX-Half')
+  await new Promise((resolve) => reset.once('ready', resolve))
+  reset.resetAndDestroy()
   t.equal((await h.get('/health/live')).status, 200, 'and the service is unharmed')
+})
+
+t.test('MAX_CONNECTIONS: a connection past the cap is dropped at once and counted; the established one is served', async (t) => {
+  const h = await startHarness(t, { env: { MAX_CONNECTIONS: '1', METRICS_TOKEN: 'protocol-metrics-token' } })
+  const port = Number(new URL(h.url).port)
+  const established = connect(port, '127.0.0.1')
+  await new Promise((resolve) => established.once('connect', resolve))
+  const extra = connect(port, '127.0.0.1')
+  extra.on('error', () => {})
+  await new Promise((resolve) => extra.once('close', resolve))
+  t.pass('the second connection was closed by the server without a request')
+  let answer = ''
+  established.on('data', (chunk: Buffer) => { answer += chunk.toString() })
+  established.end('GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer protocol-metrics-token\r\nConnection: close\r\n\r\n')
+  await new Promise((resolve) => established.once('close', resolve))
+  t.match(answer, /^HTTP\/1\.1 200 [^]*\nvobiz_bff_connections_refused_total 1\n/)
+  t.ok(h.logs.some((l) => l.component === 'connections' && /connection limit reached/.test(String(l.msg))))
 })
