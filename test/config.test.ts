@@ -43,6 +43,12 @@ t.test('defaults', async (t) => {
   t.equal(loadConfig({ VOBIZ_SANDBOX: 'true', HOST: '0.0.0.0' }).HOST, '0.0.0.0')
 })
 
+t.test('TRUST_PROXY in a form Fastify does not know is refused, saying why', async (t) => {
+  t.match(problems({ ...base, TRUST_PROXY: 'yes' }), [/^TRUST_PROXY: "yes" is not an IP address, a CIDR range or one of loopback, linklocal, uniquelocal; expected false; a number of proxy hops/])
+  t.same(loadConfig({ ...base, TRUST_PROXY: '2' }).TRUST_PROXY, 2)
+  t.same(loadConfig({ ...base, TRUST_PROXY: '10.0.0.0/8,loopback' }).TRUST_PROXY, ['10.0.0.0/8', 'loopback'])
+})
+
 t.test('a request timeout shorter than the headers timeout is refused', async (t) => {
   t.match(problems({ ...base, HEADERS_TIMEOUT_MS: '8000', REQUEST_TIMEOUT_MS: '4000' }), [/^REQUEST_TIMEOUT_MS: 4000 is less than HEADERS_TIMEOUT_MS \(8000\)/])
 })

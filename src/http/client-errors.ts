@@ -39,8 +39,8 @@ function classify (error: ClientError): { code: ProblemCode, detail: string } {
  * closed, as the bytes after a parse error cannot be trusted.
  */
 export function clientErrorHandler (this: { log: FastifyBaseLogger }, error: ClientError, socket: Socket): void {
-  // A reset connection has nobody to answer.
-  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  // A reset connection has nobody to answer (and answerRaw writes nothing to a socket that is gone).
+  if (error.code === 'ECONNRESET') return
   const { code, detail } = classify(error)
   answerRaw(socket, code, detail, (requestId, status) => { this.log.debug({ reqId: requestId, parserError: error.code, status }, 'malformed request') })
 }
