@@ -39,8 +39,6 @@ function classify (error: ClientError): { code: ProblemCode, detail: string } {
  * closed, as the bytes after a parse error cannot be trusted.
  */
 export function clientErrorHandler (this: { log: FastifyBaseLogger }, error: ClientError, socket: Socket): void {
-  // A reset connection has nobody to answer (and answerRaw writes nothing to a socket that is gone).
-  if (error.code === 'ECONNRESET') return
   const { code, detail } = classify(error)
   answerRaw(socket, code, detail, (requestId, status) => { this.log.debug({ reqId: requestId, parserError: error.code, status }, 'malformed request') })
 }
@@ -63,20 +61,21 @@ export const requireHost: onRequestHookHandler = (request, reply, done) => {
  * unanswered. An origin server does not tunnel: 501, like any other method it does not implement.
  */
 export function refuseConnect (_request: IncomingMessage, socket: Duplex): void {
-  answerRaw(socket, 'not_implemented', 'This service does not tunnel (CONNECT). The API serves GET and HEAD.')
+  // node:http hands over the connection's net.Socket, typed as a Duplex.
+  answerRaw(socket as Socket, 'not_implemented', 'This service does not tunnel (CONNECT). The API serves GET and HEAD.')
 }
 
 /** Writes one problem+json response straight to the socket (there is no request object to reply through), then closes it. */
-function answerRaw (socket: Duplex, code: ProblemCode, detail: string, log?: (requestId: string, status: number) => void): void {
+function answerRaw (socket: Socket, code: ProblemCode, detail: string, log?: (requestId: string, status: number) => void): void {
   const { status, title } = PROBLEMS[code]
   const requestId = randomUUID()
   log?.(requestId, status)
-  if (socket.writable) {
-    const body: Problem = { type: `urn:vobiz-bff:problem:${code}`, title, status, detail, code, request_id: requestId }
-    const json = JSON.stringify(body)
-    socket.write(`HTTP/1.1 ${status} ${title}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(json)}\r\n` +
-      `cache-control: no-store\r\nconnection: close\r\nx-request-id: ${requestId}\r\n${SECURITY_HEADER_LINES}\r\n${json}`)
-  }
-  socket.end()
-  socket.once('finish', () => socket.destroy())
+  const body: Problem = { type: `urn:vobiz-bff:problem:${code}`, title, status, detail, code, request_id: requestId }
+  const json = JSON.stringify(body)
+  // A socket the client has already reset fails the write: that error is expected, and must not be unhandled.
+  socket.on('error', () => {})
+  socket.write(`HTTP/1.1 ${status} ${title}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(json)}\r\n` +
+    `cache-control: no-store\r\nconnection: close\r\nx-request-id: ${requestId}\r\n${SECURITY_HEADER_LINES}\r\n${json}`)
+  // End once written, then close: the bytes after a parse error cannot be trusted.
+  socket.destroySoon()
 }

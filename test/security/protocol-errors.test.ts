@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import { connect } from 'node:net'
 import t from 'tap'
 import { startHarness } from '../helpers/harness.ts'
@@ -55,11 +56,14 @@ t.test('protocol-level errors are problem+json with the security headers and a r
     t.equal(Number(answer.headers['content-length']), Buffer.byteLength(answer.body), `${what}: Content-Length`)
   }
   // A client that resets in the middle of its request head leaves nothing to answer, and nothing behind.
+  const seen = once(h.app.server, 'clientError')
   const reset = connect(port, '127.0.0.1')
   reset.on('error', () => {})
   reset.write('GET /profile HTTP/1.1\r\nHost: x\r\nX-Half')
   await new Promise((resolve) => reset.once('ready', resolve))
   reset.resetAndDestroy()
+  await seen
+  t.pass('the server saw the connection end mid-request')
   t.equal((await h.get('/health/live')).status, 200, 'and the service is unharmed')
 })
 
