@@ -158,7 +158,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * The partner profile: headers only
+         * @description As GET /profile, without the body: check freshness, ETag and rate limits cheaply.
+         */
+        head: operations["getProfile-head"];
         patch?: never;
         trace?: never;
     };
@@ -178,7 +182,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * The partner balance and how fresh it is: headers only
+         * @description As GET /profile/balance, without the body: check freshness, ETag and rate limits cheaply.
+         */
+        head: operations["getBalance-head"];
         patch?: never;
         trace?: never;
     };
@@ -197,7 +205,16 @@ export interface operations {
     getProfile: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `no-cache` (or `max-age=0`): data fetched from Vobiz after this request arrived, within the caller's refresh budget. `only-if-cached`: never ask Vobiz (504 `not_cached` when nothing usable is cached) */
+                "cache-control"?: string;
+                /** @description An ETag from an earlier answer: 304 without a body while it is still current (RFC 9110 §13.1.2) */
+                "if-none-match"?: string;
+                /** @description An ETag: 412 unless it is still current (RFC 9110 §13.1.1) */
+                "if-match"?: string;
+                /** @description Your request id (1–128 of A–Z a–z 0–9 . _ : -), echoed back, logged and forwarded to Vobiz; otherwise a UUID is made */
+                "x-request-id"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -409,6 +426,46 @@ export interface operations {
                     };
                 };
             };
+            /** @description If-Match names no current representation (RFC 9110 §13.1.1): the data changed since that ETag (`precondition_failed`) */
+            412: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:vobiz-bff:problem:precondition_failed",
+                     *       "title": "Precondition failed",
+                     *       "status": 412,
+                     *       "detail": "Precondition failed",
+                     *       "code": "precondition_failed",
+                     *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                        type: string;
+                        title: string;
+                        /** @enum {number} */
+                        status: 412;
+                        detail: string;
+                        /**
+                         * @description `precondition_failed`: Precondition failed
+                         * @enum {unknown}
+                         */
+                        code: "precondition_failed";
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                        request_id: string;
+                    };
+                };
+            };
             /** @description The caller's requests for this minute are spent; see Retry-After and RateLimit (`rate_limited`) */
             429: {
                 headers: {
@@ -615,10 +672,212 @@ export interface operations {
             };
         };
     };
+    "getProfile-head": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `no-cache` (or `max-age=0`): data fetched from Vobiz after this request arrived, within the caller's refresh budget. `only-if-cached`: never ask Vobiz (504 `not_cached` when nothing usable is cached) */
+                "cache-control"?: string;
+                /** @description An ETag from an earlier answer: 304 without a body while it is still current (RFC 9110 §13.1.2) */
+                "if-none-match"?: string;
+                /** @description An ETag: 412 unless it is still current (RFC 9110 §13.1.1) */
+                "if-match"?: string;
+                /** @description Your request id (1–128 of A–Z a–z 0–9 . _ : -), echoed back, logged and forwarded to Vobiz; otherwise a UUID is made */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The partner profile */
+            200: {
+                headers: {
+                    /** @description `private, max-age=N`: N is the seconds of freshness left for this route */
+                    "Cache-Control": string;
+                    /** @description Seconds since this data was requested from Vobiz */
+                    Age: number;
+                    /** @description Strong validator of the body; send it in If-None-Match to get 304 */
+                    ETag: string;
+                    /** @description RFC 9211. `vobiz-bff; hit; ttl=N` when served from cache; `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch) */
+                    "Cache-Status": string;
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Modified: If-None-Match matched the current ETag. Same headers as 200, no body */
+            304: {
+                headers: {
+                    /** @description `private, max-age=N`: N is the seconds of freshness left for this route */
+                    "Cache-Control": string;
+                    /** @description Seconds since this data was requested from Vobiz */
+                    Age: number;
+                    /** @description Strong validator of the body; send it in If-None-Match to get 304 */
+                    ETag: string;
+                    /** @description RFC 9211. `vobiz-bff; hit; ttl=N` when served from cache; `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch) */
+                    "Cache-Status": string;
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request has query parameters; the API takes none (`bad_request`) */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No credentials, a key that matches no consumer, or a bearer token that does not verify (`missing_api_key`, `invalid_api_key`, `invalid_token`) */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The key's consumer or the token lacks the scope this route needs (`insufficient_scope`) */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description If-Match names no current representation (RFC 9110 §13.1.1): the data changed since that ETag (`precondition_failed`) */
+            412: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The caller's requests for this minute are spent; see Retry-After and RateLimit (`rate_limited`) */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    /** @description Seconds until the rate-limit window resets */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An unexpected error; quote request_id when reporting it (`internal_error`) */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Vobiz failed (unreachable or 5xx, rejected our credentials, or sent an unusable response), or the circuit breaker is open — and no stale copy was usable (`upstream_unavailable`, `upstream_auth_failed`, `upstream_invalid_response`) */
+            502: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Vobiz is rate-limiting this service, or the service is overloaded; see Retry-After (`upstream_rate_limited`, `service_unavailable`) */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Vobiz did not answer within UPSTREAM_TIMEOUT_MS, or only-if-cached found nothing usable cached (`upstream_timeout`, `not_cached`) */
+            504: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     getBalance: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `no-cache` (or `max-age=0`): data fetched from Vobiz after this request arrived, within the caller's refresh budget. `only-if-cached`: never ask Vobiz (504 `not_cached` when nothing usable is cached) */
+                "cache-control"?: string;
+                /** @description An ETag from an earlier answer: 304 without a body while it is still current (RFC 9110 §13.1.2) */
+                "if-none-match"?: string;
+                /** @description An ETag: 412 unless it is still current (RFC 9110 §13.1.1) */
+                "if-match"?: string;
+                /** @description Your request id (1–128 of A–Z a–z 0–9 . _ : -), echoed back, logged and forwarded to Vobiz; otherwise a UUID is made */
+                "x-request-id"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -801,6 +1060,46 @@ export interface operations {
                          * @enum {unknown}
                          */
                         code: "insufficient_scope";
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                        request_id: string;
+                    };
+                };
+            };
+            /** @description If-Match names no current representation (RFC 9110 §13.1.1): the data changed since that ETag (`precondition_failed`) */
+            412: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:vobiz-bff:problem:precondition_failed",
+                     *       "title": "Precondition failed",
+                     *       "status": 412,
+                     *       "detail": "Precondition failed",
+                     *       "code": "precondition_failed",
+                     *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                        type: string;
+                        title: string;
+                        /** @enum {number} */
+                        status: 412;
+                        detail: string;
+                        /**
+                         * @description `precondition_failed`: Precondition failed
+                         * @enum {unknown}
+                         */
+                        code: "precondition_failed";
                         /** @description Echoes X-Request-Id; quote it when reporting a problem */
                         request_id: string;
                     };
@@ -1009,6 +1308,199 @@ export interface operations {
                         request_id: string;
                     };
                 };
+            };
+        };
+    };
+    "getBalance-head": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `no-cache` (or `max-age=0`): data fetched from Vobiz after this request arrived, within the caller's refresh budget. `only-if-cached`: never ask Vobiz (504 `not_cached` when nothing usable is cached) */
+                "cache-control"?: string;
+                /** @description An ETag from an earlier answer: 304 without a body while it is still current (RFC 9110 §13.1.2) */
+                "if-none-match"?: string;
+                /** @description An ETag: 412 unless it is still current (RFC 9110 §13.1.1) */
+                "if-match"?: string;
+                /** @description Your request id (1–128 of A–Z a–z 0–9 . _ : -), echoed back, logged and forwarded to Vobiz; otherwise a UUID is made */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The partner balance */
+            200: {
+                headers: {
+                    /** @description `private, max-age=N`: N is the seconds of freshness left for this route */
+                    "Cache-Control": string;
+                    /** @description Seconds since this data was requested from Vobiz */
+                    Age: number;
+                    /** @description Strong validator of the body; send it in If-None-Match to get 304 */
+                    ETag: string;
+                    /** @description RFC 9211. `vobiz-bff; hit; ttl=N` when served from cache; `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch) */
+                    "Cache-Status": string;
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Modified: If-None-Match matched the current ETag. Same headers as 200, no body */
+            304: {
+                headers: {
+                    /** @description `private, max-age=N`: N is the seconds of freshness left for this route */
+                    "Cache-Control": string;
+                    /** @description Seconds since this data was requested from Vobiz */
+                    Age: number;
+                    /** @description Strong validator of the body; send it in If-None-Match to get 304 */
+                    ETag: string;
+                    /** @description RFC 9211. `vobiz-bff; hit; ttl=N` when served from cache; `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch) */
+                    "Cache-Status": string;
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request has query parameters; the API takes none (`bad_request`) */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No credentials, a key that matches no consumer, or a bearer token that does not verify (`missing_api_key`, `invalid_api_key`, `invalid_token`) */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The key's consumer or the token lacks the scope this route needs (`insufficient_scope`) */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description If-Match names no current representation (RFC 9110 §13.1.1): the data changed since that ETag (`precondition_failed`) */
+            412: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The caller's requests for this minute are spent; see Retry-After and RateLimit (`rate_limited`) */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    /** @description Seconds until the rate-limit window resets */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An unexpected error; quote request_id when reporting it (`internal_error`) */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Vobiz failed (unreachable or 5xx, rejected our credentials, or sent an unusable response), or the circuit breaker is open — and no stale copy was usable (`upstream_unavailable`, `upstream_auth_failed`, `upstream_invalid_response`) */
+            502: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Vobiz is rate-limiting this service, or the service is overloaded; see Retry-After (`upstream_rate_limited`, `service_unavailable`) */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Vobiz did not answer within UPSTREAM_TIMEOUT_MS, or only-if-cached found nothing usable cached (`upstream_timeout`, `not_cached`) */
+            504: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -9,6 +9,7 @@ import underPressure from '@fastify/under-pressure'
 import accessLog from './http/access-log.ts'
 import browser from './http/browser.ts'
 import { trustProxyOption } from './http/client-address.ts'
+import { STALE_IF_ERROR } from './http/cache-headers.ts'
 import { clientErrorHandler, refuseConnect, requireHost } from './http/client-errors.ts'
 import { defaultMaxConnections, descriptorLimit, guardConnections } from './http/connections.ts'
 import drain from './http/drain.ts'
@@ -195,7 +196,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
       return { ...loaded, value }
     },
     ...(shared === undefined ? {} : { confirmForMs: config.CACHE_L1_TTL_MS }),
-    staleDetail: (error) => error instanceof UpstreamError && error.shortCircuit === 'breaker-open' ? 'breaker-open' : 'stale-if-error',
+    // A short circuit (open breaker, 429 cool-down) never went forward; anything else did, and failed.
+    staleDetail: (error) => error instanceof UpstreamError && error.shortCircuit !== undefined ? error.shortCircuit : STALE_IF_ERROR,
     // Already logged by the upstream; the stale entry keeps serving.
     onBackgroundError: () => {},
     now
@@ -226,7 +228,6 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
     sampleInterval: deps.pressureSampleIntervalMs ?? 1000,
     customError: Overloaded
   })
-  await app.register(openapi, { docsEnabled: config.DOCS_ENABLED })
   const jwt = config.JWT_JWKS_URL === undefined || config.JWT_ISSUER === undefined || config.JWT_AUDIENCE === undefined
     ? undefined
     : new (await import('./http/jwt.ts')).JwtVerifier({
@@ -237,6 +238,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
       clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
       cooldownMs: config.JWT_JWKS_COOLDOWN_SECONDS * 1000
     })
+  await app.register(openapi, { docsEnabled: config.DOCS_ENABLED, bearer: jwt !== undefined })
   await app.register(healthRoutes, {
     upstream: () => upstream.status,
     now,
@@ -244,6 +246,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
   })
   metricsRoute(app, metrics, config.METRICS_TOKEN)
   await app.register(profileRoutes, {
+    bearer: jwt !== undefined,
     cache,
     metrics,
     now,

@@ -10,8 +10,8 @@ export interface BrowserOptions {
 }
 
 /** Request headers a browser may send cross-origin, and response headers its scripts may read. */
-const ALLOWED_HEADERS = ['X-API-Key', 'Authorization', 'Cache-Control', 'If-None-Match', 'X-Request-Id']
-const EXPOSED_HEADERS = ['ETag', 'Age', 'Cache-Status', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'X-Request-Id']
+const ALLOWED_HEADERS = ['X-API-Key', 'Authorization', 'Cache-Control', 'If-None-Match', 'If-Match', 'X-Request-Id']
+const EXPOSED_HEADERS = ['ETag', 'Age', 'Cache-Status', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'WWW-Authenticate', 'X-Request-Id']
 
 /** helmet's headers for `options`, recorded once from a fake response: they never depend on the request. */
 function helmetHeaders (options: HelmetOptions): Record<string, string> {

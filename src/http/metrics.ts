@@ -76,6 +76,8 @@ export class Metrics {
 
   constructor ({ upstream, redis, logLinesDropped, logBufferBytes }: MetricSources) {
     collectDefaultMetrics({ register: this.registry })
+    // Gauges named like counters (promtool warns): each is the sum of its `nodejs_active_*{type}` gauge.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name)
     // eslint-disable-next-line no-new
     new Counter({
       name: 'vobiz_bff_log_lines_dropped_total',
@@ -125,6 +127,18 @@ export class Metrics {
     })
   }
 
+  #openMetrics: Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE> | undefined
+
+  /** The same metrics in the OpenMetrics text format (made on the first scrape that asks for it). */
+  openMetrics (): Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE> {
+    if (this.#openMetrics === undefined) {
+      const merged = Registry.merge([this.registry]) as unknown as Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE>
+      merged.setContentType(Registry.OPENMETRICS_CONTENT_TYPE)
+      this.#openMetrics = merged
+    }
+    return this.#openMetrics
+  }
+
   /** For the upstream: one call per finished fetch. */
   observeFetch = (outcome: string, attempts: number, seconds: number): void => {
     this.upstreamDuration.observe({ outcome }, seconds)
@@ -146,10 +160,16 @@ export function metricsRoute (app: FastifyInstance<RawServerDefault, IncomingMes
   const expected = digest(`Bearer ${token}`)
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
     const presented = request.headers.authorization
-    if (typeof presented !== 'string' || !timingSafeEqual(digest(presented), expected)) {
-      throw problem('missing_api_key', 'Metrics need Authorization: Bearer <METRICS_TOKEN>.', { 'www-authenticate': 'Bearer realm="metrics"' })
+    // RFC 6750 §3: no credentials → a bare challenge; a wrong token → error="invalid_token".
+    if (typeof presented !== 'string') {
+      throw problem('missing_token', 'Metrics need Authorization: Bearer <METRICS_TOKEN>.', { 'www-authenticate': 'Bearer realm="metrics"' })
     }
-    reply.type(metrics.registry.contentType)
-    return metrics.registry.metrics()
+    if (!timingSafeEqual(digest(presented), expected)) {
+      throw problem('invalid_token', 'The bearer token is not the metrics token.', { 'www-authenticate': 'Bearer realm="metrics", error="invalid_token"' })
+    }
+    // Content negotiation: OpenMetrics for a scraper that asks for it (Prometheus does), else the text format 0.0.4.
+    const registry = /application\/openmetrics-text/i.test(request.headers.accept ?? '') ? metrics.openMetrics() : metrics.registry
+    reply.type(registry.contentType)
+    return await registry.metrics()
   })
 }

@@ -40,7 +40,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app,
 
   app.get('/health/live', {
     config: exempt,
-    schema: { tags: ['health'], summary: 'Liveness: the process can serve', response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+    schema: { tags: ['health'], summary: 'Liveness: the process can serve', security: [], response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
   }, async () => ({ status: 'ok' as const }))
 
   app.get('/health/ready', {
@@ -48,6 +48,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app,
     schema: {
       tags: ['health'],
       summary: 'Readiness: started and not shutting down',
+      security: [],
       response: { 200: Ready, 503: ShuttingDown }
     }
   }, async (_request, reply) => {

@@ -1,14 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { HIT, NotCachedError, type CacheEntry, type CacheOutcome, type GetOptions, type ProfileCache } from '../cache/profile-cache.ts'
-import { freshnessHeaders, hitHeaders, matchesIfNoneMatch, requestDirective } from '../http/cache-headers.ts'
+import { freshnessHeaders, hitHeaders, matchesIfMatch, matchesIfNoneMatch, requestDirective } from '../http/cache-headers.ts'
 import { authorize, type Identify, type Identity } from '../http/identity.ts'
 import { problem } from '../http/problems.ts'
 import type { Metrics } from '../http/metrics.ts'
 import type { Limiters } from '../http/rate-limit.ts'
 import type { ProfileSnapshot, View } from '../profile-snapshot.ts'
 import { Balance, BALANCE_EXAMPLE, Profile, PROFILE_EXAMPLE } from '../schemas/profile.ts'
-import { apiErrorResponses, NOT_MODIFIED, okResponse } from '../schemas/responses.ts'
+import { apiErrorResponses, NOT_MODIFIED, okResponse, withoutContent } from '../schemas/responses.ts'
 
 export interface ProfileRoutesOptions {
   cache: ProfileCache<ProfileSnapshot, View>
@@ -18,6 +18,8 @@ export interface ProfileRoutesOptions {
   /** Works out the caller (API key or JWT); never rejects. */
   identify: Identify
   limiters: Limiters
+  /** Whether bearer tokens (JWTs) are accepted, for the spec's security requirements. */
+  bearer: boolean
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8'
@@ -40,7 +42,7 @@ function outcomeLabel (outcome: CacheOutcome): string {
   }
 }
 
-const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (app, { cache, now, metrics, identify, limiters }) => {
+const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (app, { cache, now, metrics, identify, limiters, bearer }) => {
   const ROUTES = { profile: '/profile', balance: '/profile/balance' } as const
   // Counters for the hit path, bound once.
   const hits = {
@@ -66,8 +68,15 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
     } else {
       reply.headers(freshnessHeaders(outcome, representation.etag, ageMs, cache.freshness(view).ttlMs, refused)).type(JSON_TYPE)
     }
+    // RFC 9110 §13.2.2: If-Match first (412 when false), then If-None-Match (304 when it matches).
+    const ifMatch = request.headers['if-match']
+    if (ifMatch !== undefined && !matchesIfMatch(ifMatch, representation.etag)) {
+      reply.removeHeader('content-type')
+      throw problem('precondition_failed', `If-Match does not name the current representation (its ETag is ${representation.etag}).`)
+    }
     if (matchesIfNoneMatch(request.headers['if-none-match'], representation.etag)) {
-      reply.code(304).send()
+      // RFC 9110 §15.4.5: a 304 has no content, so no Content-Type (nor Content-Length) either.
+      reply.removeHeader('content-type').code(304).send()
     } else {
       reply.send(representation.body)
     }
@@ -109,9 +118,10 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
   /**
    * One onRequest step per route: identify, count against the rate limit, authorize (401 / 403 come after
    * the count, so failed attempts are limited too). Synchronous for API keys with the in-memory store.
+   * Without scopes (a method the route does not serve) nothing is authorized: the handler answers 405.
    */
-  const guard = (scopes: Parameters<typeof authorize>[0]): { onRequest: onRequestHookHandler } => {
-    const check = authorize(scopes)
+  const guard = (scopes?: Parameters<typeof authorize>[0]): { onRequest: onRequestHookHandler } => {
+    const check = scopes === undefined ? () => undefined : authorize(scopes)
     const admit = (identity: Identity, request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
       request.identity = identity
       limiters.enforce(request, reply, (err) => { done(err ?? check(identity)) })
@@ -128,41 +138,69 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
     }
   }
 
-  app.get('/profile', {
-    ...guard(['profile:read']),
-    schema: {
-      operationId: 'getProfile',
-      tags: ['profile'],
+  const routes = [
+    {
+      view: 'profile' as const,
+      scopes: ['profile:read'] as const,
+      name: 'Profile',
       summary: 'The partner profile',
       description: 'The Vobiz partner profile, normalised: permanent partner id (capture it once), contact, balance, ' +
         'GSTIN / GST status, TDS settings, account status and timestamps. Fresh for PROFILE_TTL_SECONDS (default 30). ' +
         'Send `Cache-Control: no-cache` for data fetched from Vobiz after your request arrived.',
-      security: [{ apiKey: ['profile:read'] }, { bearer: ['profile:read'] }],
-      response: {
-        200: okResponse(Profile, 'The partner profile', PROFILE_EXAMPLE),
-        304: NOT_MODIFIED,
-        ...apiErrorResponses()
-      }
-    }
-  }, (request, reply) => { serve('profile', request, reply) })
-
-  app.get('/profile/balance', {
-    ...guard(['profile:read', 'balance:read']),
-    schema: {
-      operationId: 'getBalance',
-      tags: ['profile'],
+      ok: okResponse(Profile, 'The partner profile', PROFILE_EXAMPLE)
+    },
+    {
+      view: 'balance' as const,
+      scopes: ['profile:read', 'balance:read'] as const,
+      name: 'Balance',
       summary: 'The partner balance and how fresh it is',
       description: 'Balance, currency and `as_of`, the time the figure was requested from Vobiz. Fresh for ' +
         'BALANCE_TTL_SECONDS (default 5); before a balance transfer, send `Cache-Control: no-cache` to get a figure ' +
         'fetched after your request arrived.',
-      security: [{ apiKey: ['profile:read'] }, { apiKey: ['balance:read'] }, { bearer: ['profile:read'] }, { bearer: ['balance:read'] }],
-      response: {
-        200: okResponse(Balance, 'The partner balance', BALANCE_EXAMPLE),
-        304: NOT_MODIFIED,
-        ...apiErrorResponses()
-      }
+      ok: okResponse(Balance, 'The partner balance', BALANCE_EXAMPLE)
     }
-  }, (request, reply) => { serve('balance', request, reply) })
+  ]
+  // Methods the API does not serve, answered 405 after identification and rate limiting (OPTIONS stays with
+  // CORS preflights, and the not-found handler answers it otherwise).
+  const otherMethods = app.supportedMethods.filter((method) => !['GET', 'HEAD', 'OPTIONS'].includes(method))
+  for (const route of routes) {
+    const url = ROUTES[route.view]
+    // The schemes this configuration accepts: bearer tokens only when JWTs are configured.
+    const security = route.scopes.flatMap((scope): Array<Record<string, string[]>> => bearer ? [{ apiKey: [scope] }, { bearer: [scope] }] : [{ apiKey: [scope] }])
+    const handler = (request: FastifyRequest, reply: FastifyReply): void => { serve(route.view, request, reply) }
+    // GET and HEAD are declared one by one (not left to exposeHeadRoutes) so the spec has both operations,
+    // and a HEAD answer has the same headers as GET's, 304 included.
+    for (const method of ['HEAD', 'GET'] as const) { // HEAD first: Fastify then adds no HEAD of its own
+      app.route({
+        method,
+        url,
+        ...guard(route.scopes),
+        // @fastify/swagger leaves HEAD routes out unless asked, and names them `<operationId>-head`.
+        config: { swagger: { exposeHeadRoute: true } },
+        schema: {
+          operationId: `get${route.name}`,
+          tags: ['profile'],
+          summary: method === 'GET' ? route.summary : `${route.summary}: headers only`,
+          description: method === 'GET' ? route.description : `As GET ${url}, without the body: check freshness, ETag and rate limits cheaply.`,
+          security,
+          response: {
+            200: method === 'GET' ? route.ok : withoutContent(route.ok),
+            304: NOT_MODIFIED,
+            ...(method === 'GET' ? apiErrorResponses() : Object.fromEntries(Object.entries(apiErrorResponses()).map(([status, response]) => [status, withoutContent(response)])))
+          }
+        },
+        handler
+      })
+    }
+    app.route({
+      method: otherMethods,
+      url,
+      // Counted like any other request, then 405.
+      ...guard(),
+      schema: { hide: true },
+      handler: () => { throw problem('method_not_allowed', `This method is not supported on ${url}; use GET or HEAD.`, { allow: 'GET, HEAD' }) }
+    })
+  }
 }
 
 export default profileRoutes

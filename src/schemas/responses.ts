@@ -43,6 +43,12 @@ export function okResponse (schema: TSchema, description: string, example: unkno
   }
 }
 
+/** A response as HEAD gives it: the same description and headers, no content. */
+export function withoutContent<T extends { description: string, headers: Record<string, unknown> }> (response: T): { description: string, headers: T['headers'], type: 'null' } {
+  // `type: 'null'` is how @fastify/swagger is told there is no content (as for 304).
+  return { description: response.description, headers: response.headers, type: 'null' }
+}
+
 export const NOT_MODIFIED = {
   description: 'Not Modified: If-None-Match matched the current ETag. Same headers as 200, no body',
   headers: FRESHNESS_HEADERS,
@@ -101,6 +107,7 @@ export function apiErrorResponses () {
     400: problemResponse('The request has query parameters; the API takes none', ['bad_request']),
     401: problemResponse('No credentials, a key that matches no consumer, or a bearer token that does not verify', ['missing_api_key', 'invalid_api_key', 'invalid_token']),
     403: problemResponse('The key\'s consumer or the token lacks the scope this route needs', ['insufficient_scope']),
+    412: problemResponse('If-Match names no current representation (RFC 9110 §13.1.1): the data changed since that ETag', ['precondition_failed']),
     429: problemResponse('The caller\'s requests for this minute are spent; see Retry-After and RateLimit', ['rate_limited']),
     500: problemResponse('An unexpected error; quote request_id when reporting it', ['internal_error']),
     502: problemResponse('Vobiz failed (unreachable or 5xx, rejected our credentials, or sent an unusable response), or the circuit breaker is open — and no stale copy was usable', ['upstream_unavailable', 'upstream_auth_failed', 'upstream_invalid_response']),

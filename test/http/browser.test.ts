@@ -52,6 +52,10 @@ t.test('with an allowlist: preflight answered without a key, allowed origins ech
   t.equal(res.headers['access-control-allow-origin'], 'http://localhost:5173')
   t.match(res.headers['access-control-expose-headers'], /ETag.*Cache-Status.*RateLimit/)
   t.match(res.headers.vary, /Origin/)
+  const challenged = await h.get('/profile', { origin: 'http://localhost:5173' })
+  t.equal(challenged.status, 401)
+  t.ok(challenged.headers['access-control-expose-headers']?.split(/,\s*/).includes('WWW-Authenticate'), 'a browser script can read the 401 challenge')
+  t.match(preflight.headers.get('access-control-allow-headers'), /If-Match/)
 
   const other = await h.get('/profile', { 'x-api-key': h.keys.profile, origin: 'https://evil.example' })
   t.notOk('access-control-allow-origin' in other.headers)

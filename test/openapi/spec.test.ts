@@ -35,6 +35,18 @@ t.test('the spec is valid OpenAPI 3.1 (swagger-parser)', async (t) => {
   t.equal((api as { openapi: string }).openapi, '3.1.0')
 })
 
+/** The committed spec as a service without JWT configuration serves it: no bearer scheme, nor requirement. */
+function withoutBearer (document: any): any {
+  const copy = structuredClone(document)
+  delete copy.components.securitySchemes.bearer
+  for (const item of Object.values<any>(copy.paths)) {
+    for (const operation of Object.values<any>(item)) {
+      if (Array.isArray(operation.security)) operation.security = operation.security.filter((r: object) => !('bearer' in r))
+    }
+  }
+  return copy
+}
+
 t.test('the spec documents every route, status, header and scope', async (t) => {
   const { version } = JSON.parse(committed('package.json'))
   t.equal(spec.info.version, version, 'info.version comes from package.json')
@@ -47,18 +59,26 @@ t.test('the spec documents every route, status, header and scope', async (t) => 
     bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }
   })
   t.same(spec.paths['/profile'].get.security, [{ apiKey: ['profile:read'] }, { bearer: ['profile:read'] }])
-  t.same(spec.paths['/profile/balance'].get.security, [{ apiKey: ['profile:read'] }, { apiKey: ['balance:read'] }, { bearer: ['profile:read'] }, { bearer: ['balance:read'] }])
+  t.same(spec.paths['/profile/balance'].get.security, [{ apiKey: ['profile:read'] }, { bearer: ['profile:read'] }, { apiKey: ['balance:read'] }, { bearer: ['balance:read'] }])
+  for (const probe of ['/health/live', '/health/ready']) t.same(spec.paths[probe].get.security, [], `${probe} needs no credentials`)
+  t.same(spec.servers, [{ url: '/', description: String(spec.servers[0].description) }], 'a relative server: right wherever the spec is fetched from')
+  t.match(spec.info, { license: { name: String }, contact: { name: String } })
 
   const documentedCodes = new Set<string>()
   for (const [path, item] of Object.entries<any>(spec.paths).filter(([p]) => p.startsWith('/profile'))) {
     const responses = item.get.responses
-    t.same(Object.keys(responses), ['200', '304', '400', '401', '403', '429', '500', '502', '503', '504'], path)
+    t.same(Object.keys(responses), ['200', '304', '400', '401', '403', '412', '429', '500', '502', '503', '504'], path)
+    t.same(item.get.parameters.map((p: any) => `${p.in}:${p.name}`), ['header:cache-control', 'header:if-none-match', 'header:if-match', 'header:x-request-id'], 'what clients send, besides credentials')
+    t.same(Object.keys(item.head.responses), Object.keys(responses), `HEAD ${path} is documented with the same statuses`)
+    t.ok(Object.values<any>(item.head.responses).every((r) => !('content' in r)), 'HEAD answers have no content')
+    t.same(item.head.responses['200'].headers, responses['200'].headers, 'and the same headers')
+    t.same(item.head.security, item.get.security)
     t.same(Object.keys(responses['200'].headers), ['Cache-Control', 'Age', 'ETag', 'Cache-Status', 'X-Request-Id', 'RateLimit-Policy', 'RateLimit'])
     t.ok(Object.values<any>(responses['200'].headers).every((h) => h.required === true), 'success headers are required')
     t.same(Object.keys(responses['304'].headers), Object.keys(responses['200'].headers))
     t.notOk('content' in responses['304'], '304 has no body')
     t.ok(responses['200'].content['application/json'].example, 'a realistic example')
-    for (const status of ['400', '401', '403', '429', '500', '502', '503', '504']) {
+    for (const status of ['400', '401', '403', '412', '429', '500', '502', '503', '504']) {
       const content = responses[status].content['application/problem+json']
       t.ok(content, `${path} ${status} is application/problem+json`)
       for (const code of content.schema.properties.code.enum) {
@@ -71,7 +91,7 @@ t.test('the spec documents every route, status, header and scope', async (t) => 
     t.ok(responses['429'].headers.RateLimit)
     t.ok(responses['401'].headers['WWW-Authenticate'])
   }
-  t.same([...documentedCodes].sort(), ['bad_request', 'insufficient_scope', 'internal_error', 'invalid_api_key', 'invalid_token', 'missing_api_key', 'not_cached', 'rate_limited', 'service_unavailable',
+  t.same([...documentedCodes].sort(), ['bad_request', 'insufficient_scope', 'internal_error', 'invalid_api_key', 'invalid_token', 'missing_api_key', 'not_cached', 'precondition_failed', 'rate_limited', 'service_unavailable',
     'upstream_auth_failed', 'upstream_invalid_response', 'upstream_rate_limited', 'upstream_timeout', 'upstream_unavailable'])
   t.notMatch(JSON.stringify(spec), /auth_id|X-Auth-Token|x-auth-token/i, 'nothing about the Vobiz credentials')
 })
@@ -81,10 +101,13 @@ t.test('the running service serves the same spec at /openapi.json and /openapi.y
   const json = await fetch(`${h.url}/openapi.json`)
   t.equal(json.status, 200)
   t.equal(json.headers.get('content-type'), 'application/json; charset=utf-8')
-  t.same(await json.json(), spec)
+  // This service has no JWT configuration: it serves the committed spec without the bearer scheme.
+  const served = withoutBearer(spec)
+  t.same(await json.json(), served)
+  t.notOk('bearer' in served.components.securitySchemes)
   const yaml = await fetch(`${h.url}/openapi.yaml`)
   t.equal(yaml.headers.get('content-type'), 'application/yaml; charset=utf-8')
-  t.same(parseYaml(await yaml.text()), spec)
+  t.same(parseYaml(await yaml.text()), served)
   const docs = await fetch(`${h.url}/docs`)
   t.equal(docs.status, 200)
   t.match(await docs.text(), /swagger-ui/i)

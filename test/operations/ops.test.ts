@@ -76,8 +76,14 @@ t.test('once shutdown begins, readiness (like every request) answers 503 while i
 
 t.test('/metrics needs the bearer token and exposes the service metrics', async (t) => {
   const h = await startHarness(t, { env: { METRICS_TOKEN: TOKEN, RATE_LIMIT_PER_MINUTE: '2', REFRESH_PER_MINUTE: '1', UPSTREAM_RETRIES: '1' } })
-  t.equal((await httpGet(`${h.url}/metrics`)).status, 401)
-  t.equal((await httpGet(`${h.url}/metrics`, { authorization: 'Bearer wrong' })).status, 401)
+  const none = await httpGet(`${h.url}/metrics`)
+  t.equal(none.status, 401)
+  t.match(none.json(), { code: 'missing_token' })
+  t.equal(none.headers['www-authenticate'], 'Bearer realm="metrics"')
+  const wrong = await httpGet(`${h.url}/metrics`, { authorization: 'Bearer wrong' })
+  t.equal(wrong.status, 401)
+  t.match(wrong.json(), { code: 'invalid_token' }, 'a wrong token is not a missing one (RFC 6750 §3.1)')
+  t.equal(wrong.headers['www-authenticate'], 'Bearer realm="metrics", error="invalid_token"')
 
   h.sandbox.inject({ kind: 'status', status: 503 }, 1)
   await h.get('/profile', { 'x-api-key': h.keys.profile })
@@ -103,6 +109,14 @@ t.test('/metrics needs the bearer token and exposes the service metrics', async 
   t.match(text, /vobiz_bff_rate_limit_rejections_total\{consumer="reader"\} 1/)
   t.match(text, /process_cpu_user_seconds_total/, 'default process metrics')
   t.notMatch(text, new RegExp(`${h.keys.profile}|${h.sandbox.authToken}|${TOKEN}`), 'no secret in the metrics')
+  for (const match of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+    if (match[2] !== 'counter') t.notMatch(match[1], /_total$/, `${match[1]} is a ${match[2]}: no _total suffix`)
+  }
+
+  const open = await httpGet(`${h.url}/metrics`, { authorization: `Bearer ${TOKEN}`, accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' })
+  t.match(open.headers['content-type'], /^application\/openmetrics-text; version=1\.0\.0/, 'OpenMetrics when the scraper asks for it')
+  t.match(open.text, /# EOF\n$/)
+  t.match(open.text, /vobiz_bff_upstream_attempts_total 3/)
 })
 
 t.test('without METRICS_TOKEN there is no /metrics', async (t) => {

@@ -21,7 +21,7 @@ t.test('GET /profile returns the documented profile, normalised, with freshness 
   t.equal(body.currency, 'INR')
   t.equal(body.gst_status, 'active')
   t.equal(body.status, 'active')
-  t.equal(res.headers['cache-control'], 'private, max-age=30', 'max-age is the freshness left (30 s minus the age)')
+  t.equal(res.headers['cache-control'], 'private, max-age=30', 'max-age is the freshness lifetime; Age says how much of it is used')
   t.equal(res.headers.age, '0')
   t.match(res.headers.etag, /^"[A-Za-z0-9_-]{27}"$/)
   t.equal(res.headers['cache-status'], 'vobiz-bff; fwd=miss; fwd-status=200; stored; ttl=30')
@@ -177,11 +177,32 @@ t.test('If-None-Match answers 304 with the freshness headers and no body', async
     t.equal(res.text, '')
     t.equal(res.headers.etag, etag)
     t.match(res.headers['cache-status'], /; hit; /)
+    t.notOk('content-type' in res.headers, 'RFC 9110 §15.4.5: no Content-Type on a 304')
+    t.notOk('content-length' in res.headers)
   }
+  const head304 = await fetch(`${h.url}/profile`, { method: 'HEAD', headers: { 'x-api-key': h.keys.profile, 'if-none-match': etag } })
+  t.equal(head304.status, 304)
+  t.equal(head304.headers.get('content-length'), null, 'HEAD\'s 304 is the same as GET\'s: no Content-Length')
+  t.equal(head304.headers.get('content-type'), null)
   const changed = await h.get('/profile', { 'x-api-key': h.keys.profile, 'if-none-match': '"other"' })
   t.equal(changed.status, 200)
   const unauthorised = await h.get('/profile', { 'if-none-match': etag })
   t.equal(unauthorised.status, 401, 'a conditional request still needs a key')
+})
+
+t.test('If-Match (RFC 9110 §13.1.1): a current ETag or * proceeds; anything else is 412, evaluated before If-None-Match', async (t) => {
+  const h = await startHarness(t)
+  const key = { 'x-api-key': h.keys.profile }
+  const etag = (await h.get('/profile', key)).headers.etag as string
+  for (const ifMatch of [etag, '*', `"other", ${etag}`]) t.equal((await h.get('/profile', { ...key, 'if-match': ifMatch })).status, 200, ifMatch)
+  for (const ifMatch of ['"other"', `W/${etag}`]) {
+    const failed = await h.get('/profile', { ...key, 'if-match': ifMatch })
+    t.equal(failed.status, 412, `${ifMatch}: weak tags never match If-Match`)
+    t.match(failed.json(), { code: 'precondition_failed', status: 412 })
+    t.equal(failed.headers['content-type'], 'application/problem+json; charset=utf-8')
+  }
+  t.equal((await h.get('/profile', { ...key, 'if-match': '"other"', 'if-none-match': etag })).status, 412, 'If-Match is evaluated first')
+  t.equal((await h.get('/profile', { ...key, 'if-match': etag, 'if-none-match': etag })).status, 304)
 })
 
 t.test('the profile ETag survives refetches of unchanged data', async (t) => {
@@ -198,11 +219,16 @@ t.test('HEAD is served like GET without a body; other methods and paths are prob
   t.equal(head.status, 200)
   t.equal(await head.text(), '')
   t.ok(head.headers.get('etag'))
+  const get = await h.get('/profile', { 'x-api-key': h.keys.profile })
+  t.equal(head.headers.get('content-length'), String(Buffer.byteLength(get.text)), 'HEAD gives the length GET would send')
+  t.equal(head.headers.get('content-type'), get.headers['content-type'])
 
   for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
     const wrong = await fetch(`${h.url}/profile/balance?x=1`, { method, headers: { 'x-api-key': h.keys.profile } })
     t.equal(wrong.status, 405, method)
     t.equal(wrong.headers.get('allow'), 'GET, HEAD')
+    // OPTIONS is left to CORS preflights, so it is answered before identification.
+    if (method !== 'OPTIONS') t.match(wrong.headers.get('ratelimit'), /^"default";r=\d+;t=\d+$/, `${method}: counted against the caller's rate limit like any request`)
     t.equal(wrong.headers.get('content-type'), 'application/problem+json; charset=utf-8')
     t.equal(((await wrong.json()) as { code: string }).code, 'method_not_allowed')
   }
