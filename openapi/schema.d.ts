@@ -7,30 +7,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness: the process can serve */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "ok";
-                        };
-                    };
-                };
-            };
-        };
+        /**
+         * Liveness: the process can serve
+         * @description For a liveness probe: 200 while the event loop answers. No credentials, no rate limit, never shed.
+         */
+        get: operations["getLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -46,94 +27,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: started and not shutting down */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "ready";
-                            /** @description What Vobiz has been doing. Informational: Vobiz being down does not make the service unready (stale data can still be served). */
-                            upstream: {
-                                /** @enum {unknown} */
-                                breaker: "closed" | "half-open" | "open";
-                                last_success_at: string | null;
-                                last_error: {
-                                    code: string;
-                                    /** Format: date-time */
-                                    at: string;
-                                } | null;
-                                /** @description While the service holds off Vobiz after a 429: until when */
-                                cooling_down_until: string | null;
-                                /** @description Seconds left of that cool-down (0: none). One 429 holds off at most UPSTREAM_MAX_RETRY_AFTER_SECONDS */
-                                cool_down_remaining_seconds: number;
-                            };
-                            /** @description null without REDIS_URL. `unavailable`: this replica serves from its local cache and local rate limits until Redis is back. Informational: it does not make the service unready. */
-                            redis: {
-                                /** @enum {unknown} */
-                                state: "connected" | "unavailable";
-                                /** Format: date-time */
-                                since: string;
-                            } | null;
-                        };
-                    };
-                };
-                /** @description Shutting down: from the moment shutdown begins, every request, readiness included, is answered 503 with `Connection: close` and Retry-After (`service_unavailable`) */
-                503: {
-                    headers: {
-                        /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
-                        "X-Request-Id": string;
-                        "Cache-Control": "no-store";
-                        /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
-                        "RateLimit-Policy"?: string;
-                        /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
-                        RateLimit?: string;
-                        /** @description Seconds to wait before retrying */
-                        "Retry-After": number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "type": "urn:vobiz-bff:problem:service_unavailable",
-                         *       "title": "Service unavailable",
-                         *       "status": 503,
-                         *       "detail": "Service unavailable",
-                         *       "code": "service_unavailable",
-                         *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
-                         *     }
-                         */
-                        "application/problem+json": {
-                            /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
-                            type: string;
-                            title: string;
-                            /** @enum {number} */
-                            status: 503;
-                            detail: string;
-                            /**
-                             * @description `service_unavailable`: Service unavailable
-                             * @enum {unknown}
-                             */
-                            code: "service_unavailable";
-                            /** @description Echoes X-Request-Id; quote it when reporting a problem */
-                            request_id: string;
-                        };
-                    };
-                };
-            };
-        };
+        /**
+         * Readiness: started and not shutting down
+         * @description For a readiness probe: 200 once started, 503 from the moment shutdown begins. The body reports Vobiz and Redis as this replica sees them; neither being down makes it unready.
+         */
+        get: operations["getReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -202,6 +100,116 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    getLiveness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The process is alive */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ok";
+                    };
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready to serve */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ready";
+                        /** @description What Vobiz has been doing. Informational: Vobiz being down does not make the service unready (stale data can still be served). */
+                        upstream: {
+                            /** @enum {unknown} */
+                            breaker: "closed" | "half-open" | "open";
+                            last_success_at: string | null;
+                            last_error: {
+                                code: string;
+                                /** Format: date-time */
+                                at: string;
+                            } | null;
+                            /** @description While the service holds off Vobiz after a 429: until when */
+                            cooling_down_until: string | null;
+                            /** @description Seconds left of that cool-down (0: none). One 429 holds off at most UPSTREAM_MAX_RETRY_AFTER_SECONDS */
+                            cool_down_remaining_seconds: number;
+                        };
+                        /** @description null without REDIS_URL. `unavailable`: this replica serves from its local cache and local rate limits until Redis is back. Informational: it does not make the service unready. */
+                        redis: {
+                            /** @enum {unknown} */
+                            state: "connected" | "unavailable";
+                            /** Format: date-time */
+                            since: string;
+                        } | null;
+                    };
+                };
+            };
+            /** @description Shutting down: from the moment shutdown begins, every request, readiness included, is answered 503 with `Connection: close` and Retry-After (`service_unavailable`) */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:vobiz-bff:problem:service_unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Service unavailable",
+                     *       "code": "service_unavailable",
+                     *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                        type: string;
+                        title: string;
+                        /** @enum {number} */
+                        status: 503;
+                        detail: string;
+                        /**
+                         * @description `service_unavailable`: Service unavailable
+                         * @enum {unknown}
+                         */
+                        code: "service_unavailable";
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                        request_id: string;
+                    };
+                };
+            };
+        };
+    };
     getProfile: {
         parameters: {
             query?: never;

@@ -26,7 +26,7 @@ const Redis = Type.Union([
   Type.Null()
 ], { description: 'null without REDIS_URL. `unavailable`: this replica serves from its local cache and local rate limits until Redis is back. Informational: it does not make the service unready.' })
 
-const Ready = Type.Object({ status: Type.Literal('ready'), upstream: Upstream, redis: Redis })
+const Ready = Type.Object({ status: Type.Literal('ready'), upstream: Upstream, redis: Redis }, { description: 'Ready to serve' })
 
 /** The drain plugin answers every request once shutdown has begun (src/http/drain.ts). */
 const ShuttingDown = problemResponse('Shutting down: from the moment shutdown begins, every request, readiness included, is answered 503 with `Connection: close` and Retry-After', ['service_unavailable'])
@@ -40,14 +40,23 @@ const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app,
 
   app.get('/health/live', {
     config: exempt,
-    schema: { tags: ['health'], summary: 'Liveness: the process can serve', security: [], response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+    schema: {
+      operationId: 'getLiveness',
+      tags: ['health'],
+      summary: 'Liveness: the process can serve',
+      description: 'For a liveness probe: 200 while the event loop answers. No credentials, no rate limit, never shed.',
+      security: [],
+      response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'The process is alive' }) }
+    }
   }, async () => ({ status: 'ok' as const }))
 
   app.get('/health/ready', {
     config: exempt,
     schema: {
       tags: ['health'],
+      operationId: 'getReadiness',
       summary: 'Readiness: started and not shutting down',
+      description: 'For a readiness probe: 200 once started, 503 from the moment shutdown begins. The body reports Vobiz and Redis as this replica sees them; neither being down makes it unready.',
       security: [],
       response: { 200: Ready, 503: ShuttingDown }
     }
