@@ -231,13 +231,13 @@ export interface operations {
             /** @description The partner profile */
             200: {
                 headers: {
-                    /** @description `private, max-age=N`: N is the seconds of freshness left for this route */
+                    /** @description `private, max-age=N`: N is this route's whole freshness lifetime; what is left is `max-age − Age` (RFC 9111 §4.2) */
                     "Cache-Control": string;
                     /** @description Seconds since this data was requested from Vobiz */
                     Age: number;
                     /** @description Strong validator of the body; send it in If-None-Match to get 304 */
                     ETag: string;
-                    /** @description RFC 9211. `vobiz-bff; hit; ttl=N` when served from cache; `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch) */
+                    /** @description RFC 9211; `ttl` = `max-age − Age`, negative once stale. `vobiz-bff; hit; ttl=N` when the request was not forwarded to Vobiz (a stale copy too, with `detail=stale-while-revalidate|only-if-cached|breaker-open|cooling-down`); `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch); `vobiz-bff; fwd=stale; ttl=-N; detail=stale-if-error` when the fetch failed and a stale copy was served */
                     "Cache-Status": string;
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
@@ -295,13 +295,13 @@ export interface operations {
             /** @description Not Modified: If-None-Match matched the current ETag. Same headers as 200, no body */
             304: {
                 headers: {
-                    /** @description `private, max-age=N`: N is the seconds of freshness left for this route */
+                    /** @description `private, max-age=N`: N is this route's whole freshness lifetime; what is left is `max-age − Age` (RFC 9111 §4.2) */
                     "Cache-Control": string;
                     /** @description Seconds since this data was requested from Vobiz */
                     Age: number;
                     /** @description Strong validator of the body; send it in If-None-Match to get 304 */
                     ETag: string;
-                    /** @description RFC 9211. `vobiz-bff; hit; ttl=N` when served from cache; `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch) */
+                    /** @description RFC 9211; `ttl` = `max-age − Age`, negative once stale. `vobiz-bff; hit; ttl=N` when the request was not forwarded to Vobiz (a stale copy too, with `detail=stale-while-revalidate|only-if-cached|breaker-open|cooling-down`); `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch); `vobiz-bff; fwd=stale; ttl=-N; detail=stale-if-error` when the fetch failed and a stale copy was served */
                     "Cache-Status": string;
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
@@ -701,13 +701,13 @@ export interface operations {
             /** @description The partner profile */
             200: {
                 headers: {
-                    /** @description `private, max-age=N`: N is the seconds of freshness left for this route */
+                    /** @description `private, max-age=N`: N is this route's whole freshness lifetime; what is left is `max-age − Age` (RFC 9111 §4.2) */
                     "Cache-Control": string;
                     /** @description Seconds since this data was requested from Vobiz */
                     Age: number;
                     /** @description Strong validator of the body; send it in If-None-Match to get 304 */
                     ETag: string;
-                    /** @description RFC 9211. `vobiz-bff; hit; ttl=N` when served from cache; `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch) */
+                    /** @description RFC 9211; `ttl` = `max-age − Age`, negative once stale. `vobiz-bff; hit; ttl=N` when the request was not forwarded to Vobiz (a stale copy too, with `detail=stale-while-revalidate|only-if-cached|breaker-open|cooling-down`); `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch); `vobiz-bff; fwd=stale; ttl=-N; detail=stale-if-error` when the fetch failed and a stale copy was served */
                     "Cache-Status": string;
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
@@ -722,13 +722,13 @@ export interface operations {
             /** @description Not Modified: If-None-Match matched the current ETag. Same headers as 200, no body */
             304: {
                 headers: {
-                    /** @description `private, max-age=N`: N is the seconds of freshness left for this route */
+                    /** @description `private, max-age=N`: N is this route's whole freshness lifetime; what is left is `max-age − Age` (RFC 9111 §4.2) */
                     "Cache-Control": string;
                     /** @description Seconds since this data was requested from Vobiz */
                     Age: number;
                     /** @description Strong validator of the body; send it in If-None-Match to get 304 */
                     ETag: string;
-                    /** @description RFC 9211. `vobiz-bff; hit; ttl=N` when served from cache; `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch) */
+                    /** @description RFC 9211; `ttl` = `max-age − Age`, negative once stale. `vobiz-bff; hit; ttl=N` when the request was not forwarded to Vobiz (a stale copy too, with `detail=stale-while-revalidate|only-if-cached|breaker-open|cooling-down`); `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch); `vobiz-bff; fwd=stale; ttl=-N; detail=stale-if-error` when the fetch failed and a stale copy was served */
                     "Cache-Status": string;
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
@@ -894,13 +894,13 @@ export interface operations {
             /** @description The partner balance */
             200: {
                 headers: {
-                    /** @description `private, max-age=N`: N is the seconds of freshness left for this route */
+                    /** @description `private, max-age=N`: N is this route's whole freshness lifetime; what is left is `max-age − Age` (RFC 9111 §4.2) */
                     "Cache-Control": string;
                     /** @description Seconds since this data was requested from Vobiz */
                     Age: number;
                     /** @description Strong validator of the body; send it in If-None-Match to get 304 */
                     ETag: string;
-                    /** @description RFC 9211. `vobiz-bff; hit; ttl=N` when served from cache; `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch) */
+                    /** @description RFC 9211; `ttl` = `max-age − Age`, negative once stale. `vobiz-bff; hit; ttl=N` when the request was not forwarded to Vobiz (a stale copy too, with `detail=stale-while-revalidate|only-if-cached|breaker-open|cooling-down`); `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch); `vobiz-bff; fwd=stale; ttl=-N; detail=stale-if-error` when the fetch failed and a stale copy was served */
                     "Cache-Status": string;
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
@@ -934,13 +934,13 @@ export interface operations {
             /** @description Not Modified: If-None-Match matched the current ETag. Same headers as 200, no body */
             304: {
                 headers: {
-                    /** @description `private, max-age=N`: N is the seconds of freshness left for this route */
+                    /** @description `private, max-age=N`: N is this route's whole freshness lifetime; what is left is `max-age − Age` (RFC 9111 §4.2) */
                     "Cache-Control": string;
                     /** @description Seconds since this data was requested from Vobiz */
                     Age: number;
                     /** @description Strong validator of the body; send it in If-None-Match to get 304 */
                     ETag: string;
-                    /** @description RFC 9211. `vobiz-bff; hit; ttl=N` when served from cache; `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch) */
+                    /** @description RFC 9211; `ttl` = `max-age − Age`, negative once stale. `vobiz-bff; hit; ttl=N` when the request was not forwarded to Vobiz (a stale copy too, with `detail=stale-while-revalidate|only-if-cached|breaker-open|cooling-down`); `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch); `vobiz-bff; fwd=stale; ttl=-N; detail=stale-if-error` when the fetch failed and a stale copy was served */
                     "Cache-Status": string;
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
@@ -1340,13 +1340,13 @@ export interface operations {
             /** @description The partner balance */
             200: {
                 headers: {
-                    /** @description `private, max-age=N`: N is the seconds of freshness left for this route */
+                    /** @description `private, max-age=N`: N is this route's whole freshness lifetime; what is left is `max-age − Age` (RFC 9111 §4.2) */
                     "Cache-Control": string;
                     /** @description Seconds since this data was requested from Vobiz */
                     Age: number;
                     /** @description Strong validator of the body; send it in If-None-Match to get 304 */
                     ETag: string;
-                    /** @description RFC 9211. `vobiz-bff; hit; ttl=N` when served from cache; `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch) */
+                    /** @description RFC 9211; `ttl` = `max-age − Age`, negative once stale. `vobiz-bff; hit; ttl=N` when the request was not forwarded to Vobiz (a stale copy too, with `detail=stale-while-revalidate|only-if-cached|breaker-open|cooling-down`); `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch); `vobiz-bff; fwd=stale; ttl=-N; detail=stale-if-error` when the fetch failed and a stale copy was served */
                     "Cache-Status": string;
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;
@@ -1361,13 +1361,13 @@ export interface operations {
             /** @description Not Modified: If-None-Match matched the current ETag. Same headers as 200, no body */
             304: {
                 headers: {
-                    /** @description `private, max-age=N`: N is the seconds of freshness left for this route */
+                    /** @description `private, max-age=N`: N is this route's whole freshness lifetime; what is left is `max-age − Age` (RFC 9111 §4.2) */
                     "Cache-Control": string;
                     /** @description Seconds since this data was requested from Vobiz */
                     Age: number;
                     /** @description Strong validator of the body; send it in If-None-Match to get 304 */
                     ETag: string;
-                    /** @description RFC 9211. `vobiz-bff; hit; ttl=N` when served from cache; `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch) */
+                    /** @description RFC 9211; `ttl` = `max-age − Age`, negative once stale. `vobiz-bff; hit; ttl=N` when the request was not forwarded to Vobiz (a stale copy too, with `detail=stale-while-revalidate|only-if-cached|breaker-open|cooling-down`); `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request's fetch); `vobiz-bff; fwd=stale; ttl=-N; detail=stale-if-error` when the fetch failed and a stale copy was served */
                     "Cache-Status": string;
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
                     "X-Request-Id": string;

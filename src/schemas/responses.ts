@@ -24,11 +24,11 @@ const SOMETIMES_RATE_LIMIT_HEADERS = Object.fromEntries(Object.entries(RATE_LIMI
 
 /** Headers of every success (and 304), describing freshness. */
 export const FRESHNESS_HEADERS = {
-  'Cache-Control': Type.String({ description: '`private, max-age=N`: N is the seconds of freshness left for this route', examples: ['private, max-age=25'] }),
+  'Cache-Control': Type.String({ description: '`private, max-age=N`: N is this route\'s whole freshness lifetime; what is left is `max-age − Age` (RFC 9111 §4.2)', examples: ['private, max-age=30'] }),
   Age: Type.Integer({ minimum: 0, description: 'Seconds since this data was requested from Vobiz' }),
   ETag: Type.String({ description: 'Strong validator of the body; send it in If-None-Match to get 304', examples: ['"mCU2xBvHMTVQjYbUzx8iYnZIw4m"'] }),
   'Cache-Status': Type.String({
-    description: 'RFC 9211. `vobiz-bff; hit; ttl=N` when served from cache; `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request\'s fetch)',
+    description: 'RFC 9211; `ttl` = `max-age − Age`, negative once stale. `vobiz-bff; hit; ttl=N` when the request was not forwarded to Vobiz (a stale copy too, with `detail=stale-while-revalidate|only-if-cached|breaker-open|cooling-down`); `vobiz-bff; fwd=miss|stale|request; fwd-status=200; stored|collapsed; ttl=N` when fetched (`collapsed`: waited on another request\'s fetch); `vobiz-bff; fwd=stale; ttl=-N; detail=stale-if-error` when the fetch failed and a stale copy was served',
     examples: ['vobiz-bff; hit; ttl=25', 'vobiz-bff; fwd=miss; fwd-status=200; stored; ttl=30']
   }),
   'X-Request-Id': RequestIdHeader,
