@@ -71,7 +71,6 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
     // RFC 9110 §13.2.2: If-Match first (412 when false), then If-None-Match (304 when it matches).
     const ifMatch = request.headers['if-match']
     if (ifMatch !== undefined && !matchesIfMatch(ifMatch, representation.etag)) {
-      reply.removeHeader('content-type')
       throw problem('precondition_failed', `If-Match does not name the current representation (its ETag is ${representation.etag}).`)
     }
     if (matchesIfNoneMatch(request.headers['if-none-match'], representation.etag)) {
