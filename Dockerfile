@@ -33,6 +33,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # tini forwards SIGTERM to node and reaps children; node drains in-flight requests, then exits 0.
 ENTRYPOINT ["/usr/bin/tini", "--"]
-# Peak memory (README: Performance): a smaller young generation, and WebAssembly (undici's HTTP parser) kept in
+# Peak memory (docs/performance.md): a smaller young generation, and WebAssembly (undici's HTTP parser) kept in
 # V8's baseline compiler — on Node 20 its optimizing compiler took ~30 MB for a moment after the first Vobiz call.
 CMD ["node", "--max-semi-space-size=2", "--liftoff-only", "dist/server.js"]

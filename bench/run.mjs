@@ -218,7 +218,7 @@ async function main () {
   }
   const auth = { 'x-api-key': key }
   const node = [process.execPath, '--single-threaded']
-  // With the node flags `npm start` uses (see the README's Performance section).
+  // With the node flags `npm start` uses (see docs/performance.md).
   const startFlags = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start.split(' ').slice(1, -1)
   const service = [...node, ...startFlags, join(root, 'dist/server.js')]
   const nginx = existsSync(NGINX) ? nginxCommand(sandbox) : undefined

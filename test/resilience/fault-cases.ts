@@ -3,7 +3,7 @@ import type { Fault } from '../../src/sandbox/sandbox.ts'
 /**
  * The fault matrix: each upstream fault, how many attempts one fetch makes, and what a consumer sees with
  * and without a usable stale copy. fault-matrix.test.ts drives every case against the sandbox, and checks
- * that the README's table is rendered from these same cases.
+ * that the table in docs/caching.md is rendered from these same cases.
  */
 export interface FaultCase {
   name: string
@@ -35,7 +35,7 @@ export const FAULT_CASES: FaultCase[] = [
   { name: 'body over the size cap', fault: { kind: 'oversize', bytes: 100_000 }, attempts: 1, empty: { status: 502, code: 'upstream_invalid_response' }, staleDetail: 'stale-if-error' }
 ]
 
-/** The README table: one row per case. */
+/** The docs/caching.md table: one row per case. */
 export function renderMatrix (cases: FaultCase[] = FAULT_CASES): string {
   const rows = cases.map((c) => {
     const empty = `${c.empty.status} \`${c.empty.code}\`${c.empty.retryAfter === true ? ' + `Retry-After`' : ''}`

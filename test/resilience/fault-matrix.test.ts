@@ -91,8 +91,8 @@ async function afterwards (t: Test, h: Harness, c: FaultCase, path: string): Pro
   t.match(recovered.headers['cache-status'], /fwd=miss; fwd-status=200; stored/)
 }
 
-t.test('the README table is rendered from these cases', async (t) => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+t.test('the docs/caching.md table is rendered from these cases', async (t) => {
+  const readme = readFileSync(new URL('../../docs/caching.md', import.meta.url), 'utf8')
   const table = renderMatrix()
-  t.ok(readme.includes(table), 'README.md lacks the current fault matrix; paste the table in this test\'s diagnostic', { table })
+  t.ok(readme.includes(table), 'docs/caching.md lacks the current fault matrix; paste the table in this test\'s diagnostic', { table })
 })
