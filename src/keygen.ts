@@ -1,13 +1,22 @@
+#!/usr/bin/env node
 import { parseArgs } from 'node:util'
 import { generateApiKey, SCOPES, sha256Hex, type Consumer, type Scope } from './consumers.ts'
 
 /**
  * npm run keygen -- --name NAME --scopes profile:read[,balance:read] [--rate-limit N]
+ * (or `vobiz-bff-keygen …`, the package's bin, which runs from dist/ in a production install too).
  * Prints a new random API key once (give it to the consumer) and the CONSUMERS entry to paste
  * (only the key's SHA-256 is stored).
  */
+const USAGE = `usage: npm run keygen -- --name NAME --scopes ${SCOPES.join(',')} [--rate-limit N]
+  --name        the consumer's name in logs and metrics: 1–64 of A–Z a–z 0–9 . _ -
+  --scopes      comma-separated: profile:read (both routes), balance:read (/profile/balance only); default profile:read
+  --rate-limit  that consumer's requests per minute (default: RATE_LIMIT_PER_MINUTE)
+  --help        this text
+`
+
 function fail (message: string): never {
-  process.stderr.write(`keygen: ${message}\nusage: npm run keygen -- --name NAME --scopes ${SCOPES.join(',')} [--rate-limit N]\n`)
+  process.stderr.write(`keygen: ${message}\n${USAGE}`)
   process.exit(2)
 }
 
@@ -17,11 +26,16 @@ try {
     options: {
       name: { type: 'string' },
       scopes: { type: 'string', default: 'profile:read' },
-      'rate-limit': { type: 'string' }
+      'rate-limit': { type: 'string' },
+      help: { type: 'boolean', default: false }
     }
   }))
 } catch (err) {
   fail((err as Error).message)
+}
+if (values.help) {
+  process.stdout.write(USAGE)
+  process.exit(0)
 }
 
 const name = values.name
@@ -40,10 +54,14 @@ if (values['rate-limit'] !== undefined) {
   entry.rate_limit_per_minute = limit
 }
 
+const json = JSON.stringify(entry)
 process.stdout.write([
   `API key for ${name} (shown once; store it in the consumer's secret store):`,
   `  ${key}`,
   'CONSUMERS entry (add it to the JSON array in CONSUMERS or CONSUMERS_FILE):',
-  `  ${JSON.stringify(entry)}`,
+  `  ${json}`,
+  'To add it to an existing array:',
+  `  CONSUMERS: CONSUMERS='[…existing entries…, ${json}]'`,
+  `  CONSUMERS_FILE: jq '. + [${json}]' consumers.json > consumers.json.new && mv consumers.json.new consumers.json`,
   ''
 ].join('\n'))

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { loadConfig } from '../src/config.ts'
 import { ConsumerRegistry } from '../src/consumers.ts'
@@ -12,6 +13,7 @@ t.test('keygen prints a new key once and the CONSUMERS entry that accepts it', a
   t.same(Object.keys(consumer), ['name', 'key_sha256', 'scopes', 'rate_limit_per_minute'])
   t.match(consumer, { name: 'billing', scopes: ['balance:read'], rate_limit_per_minute: 120 })
   t.notOk((entry as string).includes(key as string), 'the entry holds only the hash')
+  t.match(keygen.stdout(), `jq '. + [${entry as string}]' consumers.json`, 'and how to add it to an existing file')
 
   const config = loadConfig({ VOBIZ_AUTH_ID: 'a', VOBIZ_AUTH_TOKEN: 'b', CONSUMERS: `[${entry as string}]` })
   t.equal(new ConsumerRegistry(config.consumers).authenticate(key as string)?.name, 'billing', 'the pasted entry accepts the key')
@@ -20,6 +22,16 @@ t.test('keygen prints a new key once and the CONSUMERS entry that accepts it', a
   await again.exited
   t.notOk(again.stdout().includes(key as string), 'every run makes a new key')
   t.match(again.stdout(), /"scopes":\["profile:read"\]/, 'profile:read by default')
+})
+
+t.test('keygen --help prints the usage and exits 0; it runs from dist/ as the package bin, without a build', async (t) => {
+  const help = run(t, 'keygen.js', ['--help'], {})
+  t.equal((await help.exited).code, 0)
+  t.match(help.stdout(), /^usage: npm run keygen -- --name NAME[^]*--scopes[^]*--rate-limit[^]*--help/)
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+  t.same(pkg.bin, { 'vobiz-bff-keygen': 'dist/keygen.js' })
+  t.equal(pkg.scripts.keygen, 'node dist/keygen.js', 'no tsc: works in a production install (npm ci --omit=dev)')
+  t.match(readFileSync(new URL('../dist/keygen.js', import.meta.url), 'utf8'), /^#!\/usr\/bin\/env node\n/)
 })
 
 t.test('keygen refuses bad arguments with usage and exit code 2', async (t) => {

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { Loaded } from '../cache/profile-cache.ts'
-import { breaksCircuit, coolDownMs, UpstreamError, type UpstreamErrorCode } from '../vobiz/errors.ts'
+import Type, { type Static } from 'typebox'
+import { Value } from 'typebox/value'
+import { asUpstreamError, breaksCircuit, coolDownMs, SHORT_CIRCUITS, UPSTREAM_ERROR_CODES, UpstreamError } from '../vobiz/errors.ts'
 import type { RedisLink } from './link.ts'
 
 /** What the upstream load of one replica yields: the value and when its fetch started. */
@@ -39,13 +41,15 @@ export interface SharedCacheOptions<T> {
 export type SharedLoadResult = 'shared-hit' | 'waited' | 'fetched' | 'local'
 
 /** A failed fetch, as the lock holder publishes it for the replicas waiting on it. */
-interface Failure {
-  token: string
-  code: UpstreamErrorCode
-  message: string
-  retryAfterSeconds?: number
-  shortCircuit?: 'breaker-open' | 'cooling-down'
-}
+/** A failed fetch as one replica records it for the others; checked on the way back in (another version may have written it). */
+const Failure = Type.Object({
+  token: Type.String(),
+  code: Type.Enum(UPSTREAM_ERROR_CODES),
+  message: Type.String(),
+  retryAfterSeconds: Type.Optional(Type.Number()),
+  shortCircuit: Type.Optional(Type.Enum(SHORT_CIRCUITS))
+})
+type Failure = Static<typeof Failure>
 
 /** How often a waiting replica looks for the lock holder's result. */
 const POLL_MS = 20
@@ -192,7 +196,7 @@ export class SharedCache<T> {
     try {
       value = await fetch(signal, requestId)
     } catch (err) {
-      const error = err as UpstreamError
+      const error = asUpstreamError(err)
       const failure: Failure = { token, code: error.code, message: error.message, retryAfterSeconds: error.retryAfterSeconds, shortCircuit: error.shortCircuit }
       const k = this.#keys
       await this.#command(async (redis) => await redis.eval(FAIL, 5, k.lock, k.failure, k.failures, k.breaker, k.coolDown,
@@ -243,8 +247,9 @@ function parseJson (raw: string): unknown {
 }
 
 /** Failures are only acted on when their token is one this replica waited on, so written by a replica. */
-function parseFailure (raw: string | null): Failure | undefined {
-  return raw === null ? undefined : parseJson(raw) as Failure | undefined
+export function parseFailure (raw: string | null): Failure | undefined {
+  const parsed = raw === null ? undefined : parseJson(raw)
+  return Value.Check(Failure, parsed) ? parsed : undefined
 }
 
 function toUpstreamError (failure: Failure): UpstreamError {

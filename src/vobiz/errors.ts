@@ -1,10 +1,10 @@
 /** How a fetch from Vobiz failed; each code maps to one problem response at the HTTP edge. */
-export type UpstreamErrorCode =
-  | 'upstream_timeout'
-  | 'upstream_unavailable'
-  | 'upstream_auth_failed'
-  | 'upstream_rate_limited'
-  | 'upstream_invalid_response'
+export const UPSTREAM_ERROR_CODES = ['upstream_timeout', 'upstream_unavailable', 'upstream_auth_failed', 'upstream_rate_limited', 'upstream_invalid_response'] as const
+export type UpstreamErrorCode = typeof UPSTREAM_ERROR_CODES[number]
+
+/** Why no request was sent. */
+export const SHORT_CIRCUITS = ['breaker-open', 'cooling-down'] as const
+export type ShortCircuit = typeof SHORT_CIRCUITS[number]
 
 export interface UpstreamErrorDetails {
   /** HTTP status Vobiz answered with, when it answered. */
@@ -16,7 +16,7 @@ export interface UpstreamErrorDetails {
   /** Worth another attempt: a connection failure, a timeout before response headers, 429, 502, 503 or 504. */
   retryable?: boolean
   /** Set when no request was sent: the circuit breaker is open, or the service is cooling down after a 429. */
-  shortCircuit?: 'breaker-open' | 'cooling-down'
+  shortCircuit?: ShortCircuit
   cause?: unknown
 }
 
@@ -30,7 +30,7 @@ export class UpstreamError extends Error {
   readonly upstreamCode: string | undefined
   readonly retryAfterSeconds: number | undefined
   readonly retryable: boolean
-  readonly shortCircuit: 'breaker-open' | 'cooling-down' | undefined
+  readonly shortCircuit: ShortCircuit | undefined
 
   constructor (code: UpstreamErrorCode, message: string, details: UpstreamErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause })
@@ -42,6 +42,15 @@ export class UpstreamError extends Error {
     this.retryable = details.retryable ?? false
     this.shortCircuit = details.shortCircuit
   }
+}
+
+/**
+ * Any thrown value as an UpstreamError: itself, or — for a bug or anything else unexpected — an
+ * `upstream_unavailable` carrying it as the cause, so that error paths never handle a value without a code.
+ */
+export function asUpstreamError (error: unknown): UpstreamError {
+  if (error instanceof UpstreamError) return error
+  return new UpstreamError('upstream_unavailable', `unexpected failure: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
 }
 
 /** Whether a failure counts towards opening the circuit breaker: Vobiz failed (not a 429, not a short circuit). */

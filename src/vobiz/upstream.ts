@@ -2,7 +2,7 @@ import { BrokenCircuitError, CircuitState, circuitBreaker, ConsecutiveBreaker, h
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
 import type { VobizClient } from './client.ts'
-import { breaksCircuit, coolDownMs, UpstreamError } from './errors.ts'
+import { asUpstreamError, breaksCircuit, coolDownMs, UpstreamError } from './errors.ts'
 import { RepeatedFailures } from '../observability/repeats.ts'
 
 export interface UpstreamOptions<T> {
@@ -118,7 +118,7 @@ export class ResilientUpstream<T> {
           retryAfterSeconds: Math.max(1, Math.ceil(this.#options.breakerOpenMs / 1000)),
           shortCircuit: 'breaker-open'
         })
-        : err as UpstreamError
+        : asUpstreamError(err)
       this.#failed(error, progress.attempts, performance.now() - started, requestId)
       throw error
     }
@@ -152,7 +152,7 @@ export class ResilientUpstream<T> {
         // Whole milliseconds: timers take integers, and a clock may not give them.
         return parse(await client.attempt(signal, Math.floor(Math.min(attemptTimeoutMs, deadlineAt - clock.now())), requestId))
       } catch (err) {
-        const error = err as UpstreamError
+        const error = asUpstreamError(err)
         if (!error.retryable || progress.attempts > retries) throw error
         // Full jitter: anywhere from 0 to the exponential step; never sooner than Vobiz's Retry-After.
         const backoff = this.#random() * Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** (progress.attempts - 1))

@@ -1,0 +1,11 @@
+import t from 'tap'
+import { parseFailure } from '../../src/redis/shared-cache.ts'
+
+t.test('a failure record read from Redis is used only when it has the shape this version writes', async (t) => {
+  const record = { token: 't1', code: 'upstream_timeout', message: 'no complete answer within 2500 ms', retryAfterSeconds: 1, shortCircuit: 'breaker-open' }
+  t.same(parseFailure(JSON.stringify(record)), record)
+  t.same(parseFailure(JSON.stringify({ token: 't1', code: 'upstream_auth_failed', message: 'vobiz answered 401' })), { token: 't1', code: 'upstream_auth_failed', message: 'vobiz answered 401' })
+  for (const bad of [null, 'not json', '42', '{"token":"t1","message":"m"}', '{"token":"t1","code":"some_future_code","message":"m"}', '{"token":"t1","code":"upstream_timeout","message":"m","shortCircuit":"maybe"}']) {
+    t.equal(parseFailure(bad), undefined, String(bad))
+  }
+})
