@@ -7,8 +7,11 @@ export const Scope = Type.Enum(SCOPES, {
 })
 export type Scope = typeof SCOPES[number]
 
+/** A consumer's name: shown in logs and metric labels. */
+export const CONSUMER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
 export const ConsumerSchema = Type.Object({
-  name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'consumer name shown in logs' }),
+  name: Type.String({ pattern: CONSUMER_NAME.source, description: 'consumer name shown in logs' }),
   key_sha256: Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'SHA-256 of the API key, 64 hex characters' }),
   scopes: Type.Array(Scope, { minItems: 1, uniqueItems: true }),
   rate_limit_per_minute: Type.Optional(Type.Integer({ minimum: 1 }))

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
-import { generateApiKey, SCOPES, sha256Hex, type Consumer, type Scope } from './consumers.ts'
+import { CONSUMER_NAME, generateApiKey, SCOPES, sha256Hex, type Consumer, type Scope } from './consumers.ts'
 
 /**
  * npm run keygen -- --name NAME --scopes profile:read[,balance:read] [--rate-limit N]
@@ -39,7 +39,7 @@ if (values.help) {
 }
 
 const name = values.name
-if (name === undefined || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
+if (name === undefined || !CONSUMER_NAME.test(name)) {
   fail('--name is required: 1–64 characters of A–Z a–z 0–9 . _ - (starting with a letter or digit)')
 }
 const scopes = values.scopes.split(/[\s,]+/).filter((s) => s !== '')

@@ -6,7 +6,9 @@ export class RedisTimeoutError extends Error {
 }
 
 /** `connected`: commands are sent; `unavailable`: every caller uses its local fallback until Redis is back. */
-export type RedisState = 'connected' | 'unavailable'
+import type { RedisState } from './state.ts'
+
+export type { RedisState }
 
 export interface RedisLinkOptions {
   url: string

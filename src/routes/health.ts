@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { problemResponse } from '../schemas/responses.ts'
-import type { RedisState } from '../redis/link.ts'
-import type { UpstreamStatus } from '../vobiz/upstream.ts'
+import { REDIS_STATES, type RedisState } from '../redis/state.ts'
+import { BREAKER_STATES, type UpstreamStatus } from '../vobiz/upstream.ts'
 
 export interface HealthRoutesOptions {
   upstream: () => Readonly<UpstreamStatus>
@@ -14,7 +14,7 @@ export interface HealthRoutesOptions {
 const iso = (ms: number | undefined) => ms === undefined ? null : new Date(ms).toISOString()
 
 const Upstream = Type.Object({
-  breaker: Type.Enum(['closed', 'half-open', 'open']),
+  breaker: Type.Enum(BREAKER_STATES),
   last_success_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   last_error: Type.Union([Type.Object({ code: Type.String(), at: Type.String({ format: 'date-time' }) }), Type.Null()]),
   cooling_down_until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'While the service holds off Vobiz after a 429: until when' }),
@@ -22,7 +22,7 @@ const Upstream = Type.Object({
 }, { description: 'What Vobiz has been doing. Informational: Vobiz being down does not make the service unready (stale data can still be served).' })
 
 const Redis = Type.Union([
-  Type.Object({ state: Type.Enum(['connected', 'unavailable']), since: Type.String({ format: 'date-time' }) }),
+  Type.Object({ state: Type.Enum(REDIS_STATES), since: Type.String({ format: 'date-time' }) }),
   Type.Null()
 ], { description: 'null without REDIS_URL. `unavailable`: this replica serves from its local cache and local rate limits until Redis is back. Informational: it does not make the service unready.' })
 

@@ -28,7 +28,8 @@ export interface UpstreamOptions<T> {
   clock: Clock
 }
 
-export type BreakerState = 'closed' | 'open' | 'half-open'
+export const BREAKER_STATES = ['closed', 'half-open', 'open'] as const
+export type BreakerState = typeof BREAKER_STATES[number]
 
 /** What the upstream has been doing, for the readiness probe and metrics. */
 export interface UpstreamStatus {
@@ -49,7 +50,7 @@ const MAX_BACKOFF_MS = 1000
 /** Not worth starting an attempt with less time than this left. */
 const MIN_ATTEMPT_MS = 50
 
-const BREAKER_STATES: Record<CircuitState, BreakerState> = {
+const COCKATIEL_STATES: Record<CircuitState, BreakerState> = {
   [CircuitState.Closed]: 'closed',
   [CircuitState.Open]: 'open',
   [CircuitState.HalfOpen]: 'half-open',
@@ -80,7 +81,7 @@ export class ResilientUpstream<T> {
       { halfOpenAfter: options.breakerOpenMs, breaker: new ConsecutiveBreaker(options.breakerThreshold) }
     )
     this.#breaker.onStateChange((state) => {
-      this.#status.breaker = BREAKER_STATES[state]
+      this.#status.breaker = COCKATIEL_STATES[state]
       const log = state === CircuitState.Open ? options.logger.error.bind(options.logger) : options.logger.warn.bind(options.logger)
       log({ breaker: this.#status.breaker }, `vobiz circuit breaker ${this.#status.breaker}`)
     })
