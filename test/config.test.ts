@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { configurationReference } from '../src/config-docs.ts'
+import { configurationReference, envExample } from '../src/config-docs.ts'
 import { ConfigError, EnvSchema, loadConfig } from '../src/config.ts'
 import { writeDocs } from '../scripts/docs.ts'
 import { sha256Hex } from '../src/consumers.ts'
@@ -127,14 +127,17 @@ t.test('.env.example documents every variable of the schema', async (t) => {
   }
 })
 
-t.test('docs/configuration.md is exactly what `npm run docs` generates from the schema, and lists every variable', async (t) => {
+t.test('docs/configuration.md and .env.example are exactly what `npm run docs` generates from the schema', async (t) => {
   const committed = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8')
   t.ok(committed === configurationReference(), 'docs/configuration.md is out of date: run `npm run docs` and commit the result')
   for (const name of Object.keys(EnvSchema.properties)) {
     t.match(committed, new RegExp(`^\\| \`${name}\``, 'm'), name)
   }
+  const example = readFileSync(new URL('../.env.example', import.meta.url), 'utf8')
+  t.ok(example === envExample(), '.env.example is out of date: run `npm run docs` and commit the result')
   const dir = mkdtempSync(join(tmpdir(), 'docs-'))
-  t.equal(readFileSync(await writeDocs(dir), 'utf8'), committed, 'npm run docs writes that file')
+  const written = await writeDocs(dir)
+  t.same(written.map((path) => readFileSync(path, 'utf8')), [committed, example], 'npm run docs writes those files')
 })
 
 t.test('JWT settings come all together, over a secure JWKS URL, with asymmetric algorithms only', async (t) => {
