@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { pino } from 'pino'
-import type { Metrics } from './metrics.ts'
+import type { Metrics } from '../observability/metrics.ts'
 
 /**
  * Observes every request's duration and writes one summary line per request (instead of Fastify's two):

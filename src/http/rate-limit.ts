@@ -1,8 +1,8 @@
-import type { FastifyRateLimitStore } from '@fastify/rate-limit'
 import LocalStore from '@fastify/rate-limit/store/LocalStore.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { WINDOW_SECONDS } from './identity.ts'
-import type { Metrics } from './metrics.ts'
+import type { Metrics } from '../observability/metrics.ts'
+import { MAX_CALLERS, type CounterStore } from '../rate-limit-counter.ts'
 import { problem } from './problems.ts'
 
 export interface Limiters {
@@ -18,8 +18,6 @@ export interface Limiters {
 }
 
 const WINDOW_MS = WINDOW_SECONDS * 1000
-/** Callers whose counters are kept in memory (LRU). */
-export const MAX_CALLERS = 10_000
 
 export interface LimiterOptions {
   refreshPerMinute: number
@@ -27,9 +25,6 @@ export interface LimiterOptions {
   /** Makes a counter store (default: @fastify/rate-limit's in-memory LocalStore, LRU of MAX_CALLERS). */
   store?: () => CounterStore
 }
-
-/** The part of a @fastify/rate-limit store used here: one counter step. */
-export type CounterStore = Pick<FastifyRateLimitStore, 'incr'>
 
 interface Count { current: number, ttl: number }
 

@@ -1,7 +1,7 @@
 import type { FastifyRateLimitStore } from '@fastify/rate-limit'
 import LocalStore from '@fastify/rate-limit/store/LocalStore.js'
 import RedisStore from '@fastify/rate-limit/store/RedisStore.js'
-import { MAX_CALLERS, type CounterStore } from '../http/rate-limit.ts'
+import { MAX_CALLERS, type CounterStore } from '../rate-limit-counter.ts'
 import type { RedisLink } from './link.ts'
 
 /** How rate limits behave while Redis is unreachable. */

@@ -4,7 +4,7 @@ import { HIT, NotCachedError, type CacheEntry, type CacheOutcome, type GetOption
 import { freshnessHeaders, hitHeaders, matchesIfMatch, matchesIfNoneMatch, requestDirective } from '../http/cache-headers.ts'
 import { authorize, type Identify, type Identity } from '../http/identity.ts'
 import { problem } from '../http/problems.ts'
-import type { Metrics } from '../http/metrics.ts'
+import type { Metrics } from '../observability/metrics.ts'
 import type { Limiters } from '../http/rate-limit.ts'
 import type { ProfileSnapshot, View } from '../profile-snapshot.ts'
 import { Balance, BALANCE_EXAMPLE, Profile, PROFILE_EXAMPLE } from '../schemas/profile.ts'

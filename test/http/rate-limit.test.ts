@@ -1,7 +1,7 @@
 import t from 'tap'
 import { generateApiKey } from '../../src/consumers.ts'
 import { consumersJson, startHarness } from '../helpers/harness.ts'
-import { Metrics } from '../../src/http/metrics.ts'
+import { Metrics } from '../../src/observability/metrics.ts'
 import { createLimiters } from '../../src/http/rate-limit.ts'
 
 const RATE_LIMIT = /^"(default|anonymous)";r=(\d+);t=(\d+)$/

@@ -1,19 +1,16 @@
-import { timingSafeEqual, createHash } from 'node:crypto'
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { FastifyInstance, RawServerDefault } from 'fastify'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { RedisState } from '../redis/link.ts'
-import type { UpstreamStatus } from '../vobiz/upstream.ts'
 import { LocalCounter, LocalHistogram } from './local-metrics.ts'
-import { problem } from './problems.ts'
 
 const BREAKER_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const
 
-/** State the metrics read at scrape time. */
+/**
+ * State the metrics read at scrape time. Structural types, so that observability imports nothing of the
+ * components it observes (the upstream's status and the Redis link fit them as they are).
+ */
 export interface MetricSources {
-  upstream: () => Readonly<UpstreamStatus>
-  /** Only with REDIS_URL. */
-  redis?: (() => RedisState) | undefined
+  upstream: () => { breaker: keyof typeof BREAKER_VALUES }
+  /** Only with REDIS_URL: the Redis link's state. */
+  redis?: (() => 'connected' | 'unavailable') | undefined
   logLinesDropped: () => number
   logBufferBytes: () => number
 }
@@ -145,31 +142,4 @@ export class Metrics {
     this.upstreamAttempts.inc(attempts)
     if (attempts > 1) this.upstreamRetries.inc(attempts - 1)
   }
-}
-
-function digest (value: string): Buffer {
-  return createHash('sha256').update(value).digest()
-}
-
-/**
- * GET /metrics on the main port, only for `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time).
- * Without METRICS_TOKEN there is no /metrics route at all.
- */
-export function metricsRoute (app: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, any, any>, metrics: Metrics, token: string | undefined): void {
-  if (token === undefined) return
-  const expected = digest(`Bearer ${token}`)
-  app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
-    const presented = request.headers.authorization
-    // RFC 6750 §3: no credentials → a bare challenge; a wrong token → error="invalid_token".
-    if (typeof presented !== 'string') {
-      throw problem('missing_token', 'Metrics need Authorization: Bearer <METRICS_TOKEN>.', { 'www-authenticate': 'Bearer realm="metrics"' })
-    }
-    if (!timingSafeEqual(digest(presented), expected)) {
-      throw problem('invalid_token', 'The bearer token is not the metrics token.', { 'www-authenticate': 'Bearer realm="metrics", error="invalid_token"' })
-    }
-    // Content negotiation: OpenMetrics for a scraper that asks for it (Prometheus does), else the text format 0.0.4.
-    const registry = /application\/openmetrics-text/i.test(request.headers.accept ?? '') ? metrics.openMetrics() : metrics.registry
-    reply.type(registry.contentType)
-    return await registry.metrics()
-  })
 }

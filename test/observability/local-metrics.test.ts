@@ -1,7 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { Counter, Histogram, Registry } from 'prom-client'
-import { LocalCounter, LocalHistogram } from '../../src/http/local-metrics.ts'
+import { LocalCounter, LocalHistogram } from '../../src/observability/local-metrics.ts'
 
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 const LABELS = ['method', 'route', 'status'] as const
