@@ -1,8 +1,7 @@
-import LocalStore from '@fastify/rate-limit/store/LocalStore.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { WINDOW_SECONDS } from './identity.ts'
 import type { Metrics } from '../observability/metrics.ts'
-import { MAX_CALLERS, type CounterStore } from '../rate-limit-counter.ts'
+import { MemoryCounterStore, type Count, type CounterStore } from '../rate-limit-counter.ts'
 import { problem } from './problems.ts'
 
 export interface Limiters {
@@ -22,11 +21,9 @@ const WINDOW_MS = WINDOW_SECONDS * 1000
 export interface LimiterOptions {
   refreshPerMinute: number
   metrics: Metrics
-  /** Makes a counter store (default: @fastify/rate-limit's in-memory LocalStore, LRU of MAX_CALLERS). */
+  /** Makes a counter store (default: an in-memory LRU of MAX_CALLERS callers). */
   store?: () => CounterStore
 }
-
-interface Count { current: number, ttl: number }
 
 /** The store could not count (REDIS_RATE_LIMIT_FALLBACK=closed while Redis is unreachable): 503. */
 function uncountable (): Error {
@@ -34,12 +31,13 @@ function uncountable (): Error {
 }
 
 /**
- * Per-caller limits (a fixed one-minute window per caller) on @fastify/rate-limit's stores, called directly:
- * one counter step per request — synchronous in memory, one Lua call with Redis — instead of through the
- * plugin's promise chain, so the headers are the current draft's and the 429 is problem+json.
+ * Per-caller limits (a fixed one-minute window per caller) on the project's own counter stores: one counter
+ * step per request — synchronous in memory, one Lua call with Redis — so the headers are the current draft's
+ * and the 429 is problem+json. (@fastify/rate-limit's public API, createRateLimit(), answers through a
+ * promise on every request; its stores are internals: both were why it is not used.)
  */
 export function createLimiters (options: LimiterOptions): Limiters {
-  const makeStore = options.store ?? (() => new LocalStore(false, false, MAX_CALLERS))
+  const makeStore = options.store ?? (() => new MemoryCounterStore())
   // Callers without credentials count in a store of their own: rotating addresses can fill it, but never
   // evict the count of a consumer.
   const perCaller = makeStore()
@@ -66,7 +64,7 @@ export function createLimiters (options: LimiterOptions): Limiters {
         options.metrics.rateLimited.inc({ consumer: identity.kind === 'api-key' ? identity.name : identity.kind })
         const who = identity.kind === 'anonymous' ? 'client address' : 'caller'
         done(problem('rate_limited', `This ${who} has used its ${identity.limit} requests for this minute. Retry after the time given in Retry-After.`, { 'retry-after': String(reset) }))
-      }, WINDOW_MS, identity.limit)
+      }, WINDOW_MS)
     },
     async allowRefresh (request) {
       const { rateKey } = request.identity
@@ -74,7 +72,7 @@ export function createLimiters (options: LimiterOptions): Limiters {
       return await new Promise((resolve) => {
         refreshes.incr(`refresh:${rateKey}`, (err, count) => {
           resolve(err === null && (count as Count).current <= options.refreshPerMinute)
-        }, WINDOW_MS, options.refreshPerMinute)
+        }, WINDOW_MS)
       })
     }
   }

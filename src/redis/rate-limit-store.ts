@@ -1,8 +1,19 @@
-import type { FastifyRateLimitStore } from '@fastify/rate-limit'
-import LocalStore from '@fastify/rate-limit/store/LocalStore.js'
-import RedisStore from '@fastify/rate-limit/store/RedisStore.js'
-import { MAX_CALLERS, type CounterStore } from '../rate-limit-counter.ts'
+import { MAX_CALLERS, MemoryCounterStore, type Count, type CounterStore } from '../rate-limit-counter.ts'
 import type { RedisLink } from './link.ts'
+
+/**
+ * One fixed-window step in Redis, atomically: count, start the window on the first request (PEXPIRE), and
+ * return the count with the milliseconds left. A key that somehow lost its expiry gets a new window.
+ */
+const INCR = `
+local current = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if current == 1 or ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {current, ttl}
+`
 
 /** How rate limits behave while Redis is unreachable. */
 export type RateLimitFallback = 'local' | 'open' | 'closed'
@@ -12,7 +23,7 @@ export class RateLimitUnavailableError extends Error {
   override readonly name = 'RateLimitUnavailableError'
 }
 
-type Callback = Parameters<FastifyRateLimitStore['incr']>[1]
+type Callback = Parameters<CounterStore['incr']>[1]
 
 export interface SharedStoreOptions {
   prefix: string
@@ -22,35 +33,32 @@ export interface SharedStoreOptions {
 }
 
 /**
- * Makes counter stores that count in Redis (@fastify/rate-limit's own RedisStore, one Lua call per request)
- * while Redis is usable, so that every replica draws on the same budget, and otherwise fall back: `local`
- * counts in the plugin's LocalStore (each replica then allows the full budget), `open` lets requests through
- * uncounted, `closed` fails the count (the route answers 503).
+ * Makes counter stores that count in Redis (one Lua call per request, keys `<prefix>rate:<caller>`) while
+ * Redis is usable, so that every replica draws on the same budget, and otherwise fall back: `local` counts in
+ * this replica's memory (each replica then allows the full budget), `open` lets requests through uncounted,
+ * `closed` fails the count (the route answers 503).
  */
 export function sharedRateLimitStore (link: RedisLink, options: SharedStoreOptions): () => CounterStore {
   const { prefix, fallback, onFallback } = options
   class SharedRateLimitStore implements CounterStore {
-    readonly #shared = new RedisStore(false, false, link.client, `${prefix}rate:`)
-    readonly #local = new LocalStore(false, false, MAX_CALLERS)
+    readonly #local = new MemoryCounterStore(MAX_CALLERS)
 
-    incr (key: string, callback: Callback, timeWindow: number, max: number): void {
+    incr (key: string, callback: Callback, timeWindow: number): void {
       if (!link.usable) {
-        this.#fallback(key, callback, timeWindow, max)
+        this.#fallback(key, callback, timeWindow)
         return
       }
-      const counted = new Promise<Parameters<Callback>[1]>((resolve, reject) => {
-        this.#shared.incr(key, (err, result) => { if (err === null) resolve(result); else reject(err) }, timeWindow, max)
-      })
-      link.bounded(counted).then((result) => { callback(null, result) }, (err: unknown) => {
+      const counted = link.client.eval(INCR, 1, `${prefix}rate:${key}`, timeWindow) as Promise<[number, number]>
+      link.bounded(counted).then(([current, ttl]): void => { callback(null, { current, ttl } satisfies Count) }, (err: unknown) => {
         link.failed(err)
-        this.#fallback(key, callback, timeWindow, max)
+        this.#fallback(key, callback, timeWindow)
       })
     }
 
-    #fallback (key: string, callback: Callback, timeWindow: number, max: number): void {
+    #fallback (key: string, callback: Callback, timeWindow: number): void {
       onFallback()
       switch (fallback) {
-        case 'local': this.#local.incr(key, callback, timeWindow, max); break
+        case 'local': this.#local.incr(key, callback, timeWindow); break
         case 'open': callback(null, { current: 0, ttl: timeWindow }); break
         case 'closed': callback(new RateLimitUnavailableError('rate limits cannot be counted while Redis is unreachable')); break
       }
