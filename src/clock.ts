@@ -15,3 +15,8 @@ export const systemClock: Clock = {
   now: Date.now,
   sleep: async (ms, signal) => { await wait(ms, undefined, signal === undefined ? undefined : { signal }) }
 }
+
+/** Seconds (as configured) in milliseconds (as the clock counts). */
+export function secondsToMs (seconds: number): number {
+  return seconds * 1000
+}

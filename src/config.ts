@@ -269,3 +269,13 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
     corsOrigins
   }
 }
+
+/**
+ * The Vobiz credentials, or undefined without them. loadConfig requires both outside sandbox mode, and
+ * sandbox mode sets both before it builds the app; only an app built for its OpenAPI document (which never
+ * fetches) goes without.
+ */
+export function vobizCredentials (config: Pick<Config, 'VOBIZ_AUTH_ID' | 'VOBIZ_AUTH_TOKEN'>): { authId: string, authToken: string } | undefined {
+  const { VOBIZ_AUTH_ID: authId, VOBIZ_AUTH_TOKEN: authToken } = config
+  return authId === undefined || authToken === undefined ? undefined : { authId, authToken }
+}

@@ -1,4 +1,8 @@
+import { PassThrough } from 'node:stream'
 import t from 'tap'
+import { buildApp } from '../src/app.ts'
+import { loadConfig } from '../src/config.ts'
+import { generateApiKey, sha256Hex } from '../src/consumers.ts'
 import { startHarness } from './helpers/harness.ts'
 
 t.test('closing the app lets in-flight requests finish, then closes their keep-alive connections', async (t) => {
@@ -17,4 +21,14 @@ t.test('closing the app lets in-flight requests finish, then closes their keep-a
   const open = await new Promise<number>((resolve, reject) => { h.app.server.getConnections((err, count) => { if (err === null) resolve(count); else reject(err) }) })
   t.equal(open, 0, 'no connection is left open')
   t.equal(h.sandbox.requests, 1)
+})
+
+t.test('an app built without Vobiz credentials (for its OpenAPI document) sends nothing to Vobiz: fetches fail as auth failures', async (t) => {
+  const key = generateApiKey()
+  const config = loadConfig({ VOBIZ_SANDBOX: 'true', CONSUMERS: JSON.stringify([{ name: 'svc', key_sha256: sha256Hex(key), scopes: ['profile:read'] }]) })
+  const app = await buildApp(config, { logStream: new PassThrough() })
+  t.teardown(async () => { await app.close() })
+  const reply = await app.inject({ url: '/profile', headers: { 'x-api-key': key } })
+  t.equal(reply.statusCode, 502)
+  t.equal(reply.json().code, 'upstream_auth_failed')
 })

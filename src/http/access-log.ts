@@ -10,7 +10,6 @@ import type { Metrics } from '../observability/metrics.ts'
  * object per call); requests no route matched are handled by one global hook.
  */
 export interface AccessLogOptions {
-  metrics: Metrics
   /** Where access lines go (the app's log destination), or undefined for none (ACCESS_LOG=false, or a level above info). */
   write: ((line: string) => void) | undefined
   /** The logger's base fields, repeated on every line. */
@@ -36,7 +35,8 @@ function lineWriter (write: (line: string) => void, base: Record<string, string>
   }
 }
 
-async function accessLog (app: FastifyInstance, { metrics, write, base }: AccessLogOptions): Promise<void> {
+async function accessLog (app: FastifyInstance, { write, base }: AccessLogOptions): Promise<void> {
+  const { metrics } = app
   /** Records requests for one route template; the duration histogram's children are bound once per method and status. */
   function recorder (route: string): (request: FastifyRequest, reply: FastifyReply) => void {
     const byMethod = new Map<string, { json: string, durations: Map<number, ReturnType<Metrics['httpDuration']['labels']>> }>()
@@ -74,4 +74,4 @@ async function accessLog (app: FastifyInstance, { metrics, write, base }: Access
   })
 }
 
-export default fp(accessLog, { name: 'access-log', fastify: '5.x' })
+export default fp(accessLog, { name: 'access-log', fastify: '5.x', dependencies: ['metrics'] })

@@ -1,4 +1,4 @@
-import { HIT, type CacheOutcome } from '../cache/profile-cache.ts'
+import { HIT, type CacheOutcome } from '../cache/freshness-cache.ts'
 
 /** The stale outcome whose request went forward (and failed): the only stale answer that is not a `hit`. */
 export const STALE_IF_ERROR = 'stale-if-error'

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { FastifyBaseLogger, onRequestHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, onRequestHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
 import { PROBLEM_CONTENT_TYPE, PROBLEMS, type Problem, type ProblemCode } from '../schemas/problem.ts'
 import { API_SECURITY_HEADERS } from './browser.ts'
 import { problem } from './problems.ts'
@@ -79,3 +80,11 @@ function answerRaw (socket: Socket, code: ProblemCode, detail: string, log?: (re
   // End once written, then close: the bytes after a parse error cannot be trusted.
   socket.destroySoon()
 }
+
+/** What clientErrorHandler (a server option) does not cover: requests without Host, and CONNECT. */
+async function protocolErrors (app: FastifyInstance): Promise<void> {
+  app.addHook('onRequest', requireHost)
+  app.server.on('connect', refuseConnect)
+}
+
+export default fp(protocolErrors, { name: 'protocol-errors', fastify: '5.x' })

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import type { Server } from 'node:http'
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 
 /** Descriptors kept out of the connection budget: Vobiz's pool, Redis, stdio, the event loop's own, and margin. */
 const MIN_HEADROOM = 64
@@ -67,3 +68,14 @@ export function guardConnections (server: Server, { maxConnections, log, onRefus
     refused = 0
   })
 }
+
+/** The connection guard on the app's server; MAX_CONNECTIONS, or the default derived from the descriptor limit. */
+async function connections (app: FastifyInstance, { maxConnections }: { maxConnections: number | undefined }): Promise<void> {
+  guardConnections(app.server, {
+    maxConnections: maxConnections ?? defaultMaxConnections(descriptorLimit()),
+    log: app.log.child({ component: 'connections' }),
+    onRefused: () => { app.metrics.connectionsRefused.inc() }
+  })
+}
+
+export default fp(connections, { name: 'connections', fastify: '5.x', dependencies: ['metrics'] })

@@ -1,7 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { FastifyInstance, RawServerDefault } from 'fastify'
-import type { Metrics } from '../observability/metrics.ts'
+import type { FastifyInstance } from 'fastify'
 import { problem } from './problems.ts'
 
 function digest (value: string): Buffer {
@@ -12,8 +10,9 @@ function digest (value: string): Buffer {
  * GET /metrics on the main port, only for `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time).
  * Without METRICS_TOKEN there is no /metrics route at all.
  */
-export function metricsRoute (app: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, any, any>, metrics: Metrics, token: string | undefined): void {
+async function metricsRoute (app: FastifyInstance, { token }: { token: string | undefined }): Promise<void> {
   if (token === undefined) return
+  const { metrics } = app
   const expected = digest(`Bearer ${token}`)
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
     const presented = request.headers.authorization
@@ -30,3 +29,5 @@ export function metricsRoute (app: FastifyInstance<RawServerDefault, IncomingMes
     return await registry.metrics()
   })
 }
+
+export default metricsRoute

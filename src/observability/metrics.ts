@@ -4,8 +4,9 @@ import { LocalCounter, LocalHistogram } from './local-metrics.ts'
 const BREAKER_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const
 
 /**
- * State the metrics read at scrape time. Structural types, so that observability imports nothing of the
- * components it observes (the upstream's status and the Redis link fit them as they are).
+ * State the metrics read at scrape time, attached with `watch()` once the components exist. Structural types,
+ * so that observability imports nothing of the components it observes (the upstream's status and the Redis
+ * link fit them as they are).
  */
 export interface MetricSources {
   upstream: () => { breaker: keyof typeof BREAKER_VALUES }
@@ -18,7 +19,8 @@ export interface MetricSources {
 /**
  * The service's Prometheus metrics, in a registry of its own (one per app). Label values are bounded: route
  * templates, outcome names, and consumer names from the configuration (JWT users count as `jwt`, callers
- * without credentials as `anonymous`).
+ * without credentials as `anonymous`). Made first, so that every component can report to it; the state read
+ * at scrape time is attached with watch() once the components exist.
  */
 export class Metrics {
   readonly registry = new Registry()
@@ -71,7 +73,12 @@ export class Metrics {
   /** Only with REDIS_URL. */
   readonly redis: { fallbacks: Counter<'operation'>, sharedLoads: Counter<'result'> } | undefined
 
-  constructor ({ upstream, redis, logLinesDropped, logBufferBytes }: MetricSources) {
+  /** What has been attached so far (a scrape before that reports nothing for it). */
+  #sources: Partial<MetricSources> = {}
+
+  /** `fleet`: the replica shares state through Redis (REDIS_URL), and has its metrics. */
+  constructor ({ fleet }: { fleet: boolean }) {
+    const sources = (): Partial<MetricSources> => this.#sources
     collectDefaultMetrics({ register: this.registry })
     // Gauges named like counters (promtool warns): each is the sum of its `nodejs_active_*{type}` gauge.
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name)
@@ -82,7 +89,7 @@ export class Metrics {
       registers: [this.registry],
       collect () {
         this.reset()
-        this.inc(logLinesDropped())
+        this.inc(sources().logLinesDropped?.() ?? 0)
       }
     })
     // eslint-disable-next-line no-new
@@ -90,15 +97,15 @@ export class Metrics {
       name: 'vobiz_bff_log_buffer_bytes',
       help: 'Log output waiting for stdout (at most LOG_MAX_BUFFER_BYTES)',
       registers: [this.registry],
-      collect () { this.set(logBufferBytes()) }
+      collect () { this.set(sources().logBufferBytes?.() ?? 0) }
     })
-    if (redis !== undefined) {
+    if (fleet) {
       // eslint-disable-next-line no-new
       new Gauge({
         name: 'vobiz_bff_redis_up',
         help: '1 while Redis is connected (shared mode), 0 while this replica runs on local state',
         registers: [this.registry],
-        collect () { this.set(redis() === 'connected' ? 1 : 0) }
+        collect () { this.set(sources().redis?.() === 'connected' ? 1 : 0) }
       })
       this.redis = {
         fallbacks: new Counter({
@@ -120,8 +127,13 @@ export class Metrics {
       name: 'vobiz_bff_breaker_state',
       help: 'Vobiz circuit breaker: 0 closed, 1 half-open, 2 open',
       registers: [this.registry],
-      collect () { this.set(BREAKER_VALUES[upstream().breaker]) }
+      collect () { this.set(BREAKER_VALUES[sources().upstream?.().breaker ?? 'closed']) }
     })
+  }
+
+  /** Attaches state read at scrape time (each component its own part). */
+  watch (sources: Partial<MetricSources>): void {
+    this.#sources = { ...this.#sources, ...sources }
   }
 
   #openMetrics: Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE> | undefined

@@ -1,5 +1,5 @@
 import { Redis, ReplyError } from 'ioredis'
-import type { Logger } from 'pino'
+import type { Log as Logger } from '../observability/log.ts'
 
 export class RedisTimeoutError extends Error {
   override readonly name = 'RedisTimeoutError'

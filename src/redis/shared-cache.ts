@@ -1,23 +1,17 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Logger } from 'pino'
-import type { Loaded } from '../cache/profile-cache.ts'
+import type { Log as Logger } from '../observability/log.ts'
+import type { Fetched, LoadRequest, Loaded } from '../cache/freshness-cache.ts'
 import Type, { type Static } from 'typebox'
 import { Value } from 'typebox/value'
-import { asUpstreamError, breaksCircuit, coolDownMs, SHORT_CIRCUITS, UPSTREAM_ERROR_CODES, UpstreamError } from '../vobiz/errors.ts'
+import { asUpstreamError, SHORT_CIRCUITS, UPSTREAM_ERROR_CODES, UpstreamError } from '../vobiz/errors.ts'
 import type { RedisLink } from './link.ts'
-
-/** What the upstream load of one replica yields: the value and when its fetch started. */
-export interface Fetched<T> {
-  value: T
-  fetchedAt: number
-}
 
 export interface SharedCacheOptions<T> {
   link: RedisLink
   /** Prefix of the keys (REDIS_KEY_PREFIX). */
   prefix: string
-  /** This replica's own fetch from Vobiz (retries, breaker and all); it rejects with an UpstreamError. */
+  /** This replica's own fetch from Vobiz (retries, the fleet's breaker and cool-down); it rejects with an UpstreamError. */
   fetch: (signal: AbortSignal, requestId: string | undefined) => Promise<T>
   /** Accepts a value read back from Redis (written by any replica, perhaps another version). */
   isValue: (value: unknown) => value is T
@@ -25,9 +19,6 @@ export interface SharedCacheOptions<T> {
   entryTtlMs: number
   /** The upstream deadline: how long a lock holder may take, and so how long the lock lives (plus grace). */
   upstreamTimeoutMs: number
-  /** Consecutive failed fetches across the fleet that open the fleet-wide breaker, and how long it stays open. */
-  breakerThreshold: number
-  breakerOpenMs: number
   logger: Logger
   /** Called once per load with how it was satisfied (for metrics). */
   observe: (result: SharedLoadResult) => void
@@ -40,8 +31,7 @@ export interface SharedCacheOptions<T> {
  */
 export type SharedLoadResult = 'shared-hit' | 'waited' | 'fetched' | 'local'
 
-/** A failed fetch, as the lock holder publishes it for the replicas waiting on it. */
-/** A failed fetch as one replica records it for the others; checked on the way back in (another version may have written it). */
+/** A failed fetch as the lock holder records it for the replicas waiting on it; checked on the way back in (another version may have written it). */
 const Failure = Type.Object({
   token: Type.String(),
   code: Type.Enum(UPSTREAM_ERROR_CODES),
@@ -57,12 +47,10 @@ const POLL_MS = 20
 const LOCK_GRACE_MS = 1000
 /** How long a failure stays readable for the replicas that waited on it. */
 const FAILURE_TTL_MS = 10_000
-/** The fleet-wide failure count is forgotten after this long without a fetch. */
-const FAILURES_TTL_MS = 3_600_000
 
 /** Reads everything a load decides on in one round trip. */
 const READ = `
-return { redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('PTTL', KEYS[3]), redis.call('PTTL', KEYS[4]), redis.call('GET', KEYS[5]) }`
+return { redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]) }`
 
 /** Takes the lock unless someone holds it; returns the holder's token. */
 const ACQUIRE = `
@@ -71,29 +59,18 @@ if holder then return holder end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return ARGV[1]`
 
-/** Stores the entry unless a newer one is there, closes the fleet breaker, and releases the lock if still ours. */
+/** Stores the entry unless a newer one is there, and releases the lock if still ours. */
 const PUBLISH = `
 local stored = redis.call('GET', KEYS[1])
 if not stored or cjson.decode(stored).fetchedAt <= tonumber(ARGV[3]) then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
 end
-redis.call('DEL', KEYS[3], KEYS[4])
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1`
 
-/**
- * Records a failed fetch for the waiting replicas; counts it towards the fleet breaker (opening it at the
- * threshold, and again at once after a failed probe) and starts the fleet cool-down after a Vobiz 429; then
- * releases the lock if still ours.
- */
+/** Records a failed fetch for the waiting replicas, and releases the lock if still ours. */
 const FAIL = `
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[7])
-if ARGV[3] == '1' then
-  local failures = redis.call('INCR', KEYS[3])
-  redis.call('PEXPIRE', KEYS[3], ARGV[8])
-  if failures >= tonumber(ARGV[4]) then redis.call('SET', KEYS[4], '1', 'PX', ARGV[5]) end
-end
-if tonumber(ARGV[6]) > 0 then redis.call('SET', KEYS[5], '1', 'PX', ARGV[6]) end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1`
 
@@ -104,16 +81,11 @@ interface Keys {
   entry: string
   lock: string
   failure: string
-  failures: string
-  breaker: string
-  coolDown: string
 }
 
 interface SharedState<T> {
   entry: Fetched<T> | undefined
   holder: string | null
-  coolDownMs: number
-  breakerMs: number
   failure: Failure | undefined
 }
 
@@ -123,9 +95,9 @@ interface SharedState<T> {
  * A load reads the shared entry; when it is too old, the replica takes a short Redis lock (a random token,
  * released only by its holder, expiring after the upstream deadline) and fetches, then publishes the entry
  * (or the failure); replicas that find the lock held poll for the holder's result, and take the lock over
- * when it expires without one (the holder died). The fleet cool-down after a Vobiz 429 and a fleet-wide
- * breaker live in Redis too. Whenever Redis is unusable, a load does without it: this replica's own copy when
- * recent enough, else its own fetch.
+ * when it expires without one (the holder died). The breaker and cool-down are the fetch's business (their
+ * state is the fleet's too: SharedHoldOffStore). Whenever Redis is unusable, a load does without it: this
+ * replica's own copy when recent enough, else its own fetch.
  */
 export class SharedCache<T> {
   readonly #options: SharedCacheOptions<T>
@@ -138,11 +110,14 @@ export class SharedCache<T> {
     this.#now = options.now
     this.#lockTtlMs = options.upstreamTimeoutMs + LOCK_GRACE_MS
     const p = `${options.prefix}profile:`
-    this.#keys = { entry: `${p}entry`, lock: `${p}lock`, failure: `${p}failure`, failures: `${p}failures`, breaker: `${p}breaker-open`, coolDown: `${p}cooling-down` }
+    this.#keys = { entry: `${p}entry`, lock: `${p}lock`, failure: `${p}failure` }
   }
 
-  /** A value fetched at or after `notBefore`; `current` is this replica's own copy, used while Redis is unusable. */
-  async load (signal: AbortSignal, notBefore: number, requestId: string | undefined, current?: Fetched<T>): Promise<Loaded<T>> {
+  /**
+   * A value fetched at or after `notBefore` (the Source contract, in the upstream's terms); `current` is this
+   * replica's own copy, used while Redis is unusable.
+   */
+  async load (signal: AbortSignal, { notBefore, requestId, current }: Omit<LoadRequest<T>, 'current'> & { current: Fetched<T> | undefined }): Promise<Loaded<T>> {
     if (this.#options.link.usable) {
       try {
         return await this.#coordinated(signal, notBefore, requestId)
@@ -172,12 +147,6 @@ export class SharedCache<T> {
         throw toUpstreamError(state.failure)
       }
       if (state.holder === null) {
-        if (state.coolDownMs > 0) {
-          throw new UpstreamError('upstream_rate_limited', 'holding off after a Vobiz 429 (seen by the fleet)', { retryAfterSeconds: Math.ceil(state.coolDownMs / 1000), shortCircuit: 'cooling-down' })
-        }
-        if (state.breakerMs > 0) {
-          throw new UpstreamError('upstream_unavailable', 'the fleet circuit breaker is open', { retryAfterSeconds: Math.ceil(state.breakerMs / 1000), shortCircuit: 'breaker-open' })
-        }
         const holder = await this.#command(async (redis) => await redis.eval(ACQUIRE, 1, this.#keys.lock, token, this.#lockTtlMs) as string)
         if (holder === token) return await this.#fetchAndPublish(signal, token, requestId)
         awaited = holder
@@ -190,7 +159,7 @@ export class SharedCache<T> {
   }
 
   async #fetchAndPublish (signal: AbortSignal, token: string, requestId: string | undefined): Promise<Loaded<T>> {
-    const { fetch, entryTtlMs, breakerThreshold, breakerOpenMs } = this.#options
+    const { fetch, entryTtlMs } = this.#options
     const fetchedAt = this.#now()
     let value: T
     try {
@@ -199,23 +168,22 @@ export class SharedCache<T> {
       const error = asUpstreamError(err)
       const failure: Failure = { token, code: error.code, message: error.message, retryAfterSeconds: error.retryAfterSeconds, shortCircuit: error.shortCircuit }
       const k = this.#keys
-      await this.#command(async (redis) => await redis.eval(FAIL, 5, k.lock, k.failure, k.failures, k.breaker, k.coolDown,
-        token, JSON.stringify(failure), breaksCircuit(error) ? '1' : '0', breakerThreshold, breakerOpenMs, coolDownMs(error), FAILURE_TTL_MS, FAILURES_TTL_MS)).catch(() => {})
+      await this.#command(async (redis) => await redis.eval(FAIL, 2, k.lock, k.failure, token, JSON.stringify(failure), FAILURE_TTL_MS)).catch(() => {})
       throw err
     }
     this.#options.observe('fetched')
     const k = this.#keys
     // The data is this replica's either way; if Redis fails now, the others fetch once the lock expires.
-    await this.#command(async (redis) => await redis.eval(PUBLISH, 4, k.entry, k.lock, k.failures, k.breaker,
+    await this.#command(async (redis) => await redis.eval(PUBLISH, 2, k.entry, k.lock,
       token, JSON.stringify({ fetchedAt, value }), fetchedAt, entryTtlMs)).catch(() => {})
     return { value, fetchedAt, via: 'upstream' }
   }
 
   async #read (): Promise<SharedState<T>> {
     const k = this.#keys
-    const [entry, holder, coolDownMs, breakerMs, failure] = await this.#command(async (redis) =>
-      await redis.eval(READ, 5, k.entry, k.lock, k.coolDown, k.breaker, k.failure) as [string | null, string | null, number, number, string | null])
-    return { entry: this.#parseEntry(entry), holder, coolDownMs, breakerMs, failure: parseFailure(failure) }
+    const [entry, holder, failure] = await this.#command(async (redis) =>
+      await redis.eval(READ, 3, k.entry, k.lock, k.failure) as [string | null, string | null, string | null])
+    return { entry: this.#parseEntry(entry), holder, failure: parseFailure(failure) }
   }
 
   /** The stored entry, if it is one this version understands (replicas of another version may share the key). */

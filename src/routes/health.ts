@@ -1,14 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { problemResponse } from '../schemas/responses.ts'
-import { REDIS_STATES, type RedisState } from '../redis/state.ts'
-import { BREAKER_STATES, type UpstreamStatus } from '../vobiz/upstream.ts'
+import { REDIS_STATES } from '../redis/state.ts'
+import { BREAKER_STATES } from '../vobiz/hold-off.ts'
 
 export interface HealthRoutesOptions {
-  upstream: () => Readonly<UpstreamStatus>
+  /** The clock the upstream uses, for what is left of a cool-down. */
   now: () => number
-  /** Only with REDIS_URL: the link's state and since when (ms since epoch). */
-  redis?: () => { state: RedisState, since: number }
 }
 
 const iso = (ms: number | undefined) => ms === undefined ? null : new Date(ms).toISOString()
@@ -35,7 +33,7 @@ const ShuttingDown = problemResponse('Shutting down: from the moment shutdown be
  * Probes: unauthenticated, not rate-limited, exempt from load shedding, and tagged `health` in the spec
  * (apart from the API). Readiness fails only once shutdown has begun, never because Vobiz is down.
  */
-const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, { upstream, now, redis }) => {
+const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, { now }) => {
   const exempt = { pressureHandler: () => undefined }
 
   app.get('/health/live', {
@@ -61,7 +59,8 @@ const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app,
       response: { 200: Ready, 503: ShuttingDown }
     }
   }, async (_request, reply) => {
-    const { breaker, lastSuccessAt, lastError, coolingDownUntil } = upstream()
+    const { breaker, lastSuccessAt, lastError, coolingDownUntil } = app.upstream.status
+    const redis = app.fleet?.link
     const body = {
       status: 'ready' as const,
       upstream: {
@@ -71,7 +70,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app,
         cooling_down_until: iso(coolingDownUntil),
         cool_down_remaining_seconds: coolingDownUntil === undefined ? 0 : Math.ceil((coolingDownUntil - now()) / 1000)
       },
-      redis: redis === undefined ? null : { state: redis().state, since: new Date(redis().since).toISOString() }
+      redis: redis === undefined ? null : { state: redis.state, since: new Date(redis.since).toISOString() }
     }
     reply.header('cache-control', 'no-store')
     return body

@@ -1,25 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
-import { HIT, NotCachedError, type CacheEntry, type CacheOutcome, type GetOptions, type ProfileCache } from '../cache/profile-cache.ts'
+import { HIT, NotCachedError, type CacheEntry, type CacheOutcome, type GetOptions } from '../cache/freshness-cache.ts'
 import { freshnessHeaders, hitHeaders, matchesIfMatch, matchesIfNoneMatch, requestDirective } from '../http/cache-headers.ts'
-import { authorize, type Identify, type Identity } from '../http/identity.ts'
+import { authorize, type Identity } from '../http/identity.ts'
 import { problem } from '../http/problems.ts'
-import type { Metrics } from '../observability/metrics.ts'
-import type { Limiters } from '../http/rate-limit.ts'
 import type { ProfileSnapshot, View } from '../profile-snapshot.ts'
 import { Balance, BALANCE_EXAMPLE, Profile, PROFILE_EXAMPLE } from '../schemas/profile.ts'
 import { apiErrorResponses, NOT_MODIFIED, okResponse, withoutContent } from '../schemas/responses.ts'
 
 export interface ProfileRoutesOptions {
-  cache: ProfileCache<ProfileSnapshot, View>
   /** The clock the cache uses, for Age. */
   now: () => number
-  metrics: Metrics
-  /** Works out the caller (API key or JWT); never rejects. */
-  identify: Identify
-  limiters: Limiters
-  /** Whether bearer tokens (JWTs) are accepted, for the spec's security requirements. */
-  bearer: boolean
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8'
@@ -42,7 +33,8 @@ function outcomeLabel (outcome: CacheOutcome): string {
   }
 }
 
-const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (app, { cache, now, metrics, identify, limiters, bearer }) => {
+const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (app, { now }) => {
+  const { profiles: cache, metrics, identify, limiters, bearer } = app
   const ROUTES = { profile: '/profile', balance: '/profile/balance' } as const
   // Counters for the hit path, bound once.
   const hits = {

@@ -1,8 +1,8 @@
-import { BrokenCircuitError, CircuitState, circuitBreaker, ConsecutiveBreaker, handleWhen, type CircuitBreakerPolicy } from 'cockatiel'
-import type { Logger } from 'pino'
+import type { Log as Logger } from '../observability/log.ts'
 import type { Clock } from '../clock.ts'
 import type { VobizClient } from './client.ts'
-import { asUpstreamError, breaksCircuit, coolDownMs, UpstreamError } from './errors.ts'
+import { asUpstreamError, type UpstreamError } from './errors.ts'
+import { HoldOff, MemoryHoldOffStore, type BreakerState, type HoldOffStore } from './hold-off.ts'
 import { RepeatedFailures } from '../observability/repeats.ts'
 
 export interface UpstreamOptions<T> {
@@ -19,6 +19,8 @@ export interface UpstreamOptions<T> {
   breakerThreshold: number
   /** How long the breaker stays open before one probe is let through. */
   breakerOpenMs: number
+  /** Where the breaker and cool-down state lives (default: this process; with Redis, the fleet's). */
+  holdOffStore?: HoldOffStore
   logger: Logger
   /** Called once per fetch (for metrics). */
   observe?: FetchObserver
@@ -27,9 +29,6 @@ export interface UpstreamOptions<T> {
   /** Time for deadlines, cool-downs and backoff. */
   clock: Clock
 }
-
-export const BREAKER_STATES = ['closed', 'half-open', 'open'] as const
-export type BreakerState = typeof BREAKER_STATES[number]
 
 /** What the upstream has been doing, for the readiness probe and metrics. */
 export interface UpstreamStatus {
@@ -50,24 +49,17 @@ const MAX_BACKOFF_MS = 1000
 /** Not worth starting an attempt with less time than this left. */
 const MIN_ATTEMPT_MS = 50
 
-const COCKATIEL_STATES: Record<CircuitState, BreakerState> = {
-  [CircuitState.Closed]: 'closed',
-  [CircuitState.Open]: 'open',
-  [CircuitState.HalfOpen]: 'half-open',
-  [CircuitState.Isolated]: 'open'
-}
-
 /**
  * Vobiz as the cache sees it: one fetch = attempts with retries (exponential backoff, full jitter, Retry-After
- * honoured, all inside the deadline), behind a circuit breaker (cockatiel) and a service-wide cool-down after
- * a 429. Only idempotent GETs go through here; 401/403, 500 and unusable bodies are never retried.
+ * honoured, all inside the deadline), behind the circuit breaker and the cool-down after a 429 (HoldOff).
+ * Only idempotent GETs go through here; 401/403, 500 and unusable bodies are never retried.
  */
 export class ResilientUpstream<T> {
   readonly #options: UpstreamOptions<T>
-  readonly #breaker: CircuitBreakerPolicy
+  readonly #holdOff: HoldOff
   readonly #random: () => number
   readonly #clock: Clock
-  readonly #status: UpstreamStatus = { breaker: 'closed', coolingDownUntil: undefined, lastSuccessAt: undefined, lastError: undefined }
+  readonly #status: Omit<UpstreamStatus, 'breaker' | 'coolingDownUntil'> = { lastSuccessAt: undefined, lastError: undefined }
   readonly #failures: RepeatedFailures
 
   constructor (options: UpstreamOptions<T>) {
@@ -75,51 +67,43 @@ export class ResilientUpstream<T> {
     this.#random = options.random ?? Math.random
     this.#clock = options.clock
     this.#failures = new RepeatedFailures({ intervalMs: REPEAT_LOG_INTERVAL_MS, now: options.clock.now })
-    this.#breaker = circuitBreaker(
-      // An open breaker or a cool-down is not Vobiz failing again; a 429 is handled by the cool-down.
-      handleWhen((err) => err instanceof UpstreamError && breaksCircuit(err)),
-      { halfOpenAfter: options.breakerOpenMs, breaker: new ConsecutiveBreaker(options.breakerThreshold) }
-    )
-    this.#breaker.onStateChange((state) => {
-      this.#status.breaker = COCKATIEL_STATES[state]
-      const log = state === CircuitState.Open ? options.logger.error.bind(options.logger) : options.logger.warn.bind(options.logger)
-      log({ breaker: this.#status.breaker }, `vobiz circuit breaker ${this.#status.breaker}`)
+    const { logger } = options
+    this.#holdOff = new HoldOff({
+      store: options.holdOffStore ?? new MemoryHoldOffStore(),
+      threshold: options.breakerThreshold,
+      openMs: options.breakerOpenMs,
+      now: options.clock.now,
+      onBreakerChange: (breaker) => {
+        (breaker === 'open' ? logger.error.bind(logger) : logger.warn.bind(logger))({ breaker }, `vobiz circuit breaker ${breaker}`)
+      }
     })
   }
 
   get status (): Readonly<UpstreamStatus> {
-    // A cool-down that has run out is over.
-    const { coolingDownUntil } = this.#status
-    if (coolingDownUntil !== undefined && coolingDownUntil <= this.#clock.now()) this.#status.coolingDownUntil = undefined
-    return this.#status
+    return { ...this.#status, ...this.#holdOff.status() }
   }
 
   /** One fetch of the partner profile, parsed, or an UpstreamError. `requestId` is forwarded to Vobiz. */
   async fetch (signal: AbortSignal, requestId?: string): Promise<T> {
-    const now = this.#clock.now()
-    const { coolingDownUntil } = this.#status
-    if (coolingDownUntil !== undefined && now < coolingDownUntil) {
-      throw new UpstreamError('upstream_rate_limited', 'holding off after a Vobiz 429', {
-        retryAfterSeconds: Math.ceil((coolingDownUntil - now) / 1000),
-        shortCircuit: 'cooling-down'
-      })
-    }
     const started = performance.now()
     const progress = { attempts: 0 }
     try {
-      const body = await this.#breaker.execute(() => this.#withRetries(signal, progress, requestId))
+      await this.#holdOff.admit()
+      let body: T
+      try {
+        body = await this.#withRetries(signal, progress, requestId)
+      } catch (err) {
+        await this.#holdOff.failed(asUpstreamError(err))
+        throw err
+      }
+      await this.#holdOff.succeeded()
       this.#status.lastSuccessAt = this.#clock.now()
       this.#options.observe?.('ok', progress.attempts, (performance.now() - started) / 1000)
       const repeats = this.#failures.end()
       this.#options.logger.info({ reqId: requestId, upstream: { outcome: 'ok', status: 200, attempts: progress.attempts, ms: Math.round(performance.now() - started) }, ...(repeats > 0 ? { repeats } : {}) }, 'vobiz fetch')
       return body
     } catch (err) {
-      const error = err instanceof BrokenCircuitError
-        ? new UpstreamError('upstream_unavailable', 'the circuit breaker is open', {
-          retryAfterSeconds: Math.max(1, Math.ceil(this.#options.breakerOpenMs / 1000)),
-          shortCircuit: 'breaker-open'
-        })
-        : asUpstreamError(err)
+      const error = asUpstreamError(err)
       this.#failed(error, progress.attempts, performance.now() - started, requestId)
       throw error
     }
@@ -128,8 +112,6 @@ export class ResilientUpstream<T> {
   #failed (error: UpstreamError, attempts: number, ms: number, requestId: string | undefined): void {
     if (error.shortCircuit === undefined) this.#status.lastError = { code: error.code, at: this.#clock.now() }
     this.#options.observe?.(error.shortCircuit ?? error.code, attempts, ms / 1000)
-    const holdOffMs = coolDownMs(error)
-    if (holdOffMs > 0) this.#status.coolingDownUntil = this.#clock.now() + holdOffMs
     // The same failure again (every request while the breaker is open or a cool-down runs) is counted, not
     // logged each time: the first is logged, then one line per interval with the repeats in between.
     const kind = `${error.shortCircuit ?? error.code}:${error.upstreamStatus ?? ''}:${error.upstreamCode ?? ''}`

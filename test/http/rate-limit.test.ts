@@ -75,7 +75,7 @@ t.test('anonymous counters live apart from consumers\' counters: no number of ad
   const stores: Array<Set<string>> = []
   const limiters = createLimiters({
     refreshPerMinute: 1,
-    metrics: new Metrics({ upstream: () => ({ breaker: 'closed', coolingDownUntil: undefined, lastSuccessAt: undefined, lastError: undefined }), logLinesDropped: () => 0, logBufferBytes: () => 0 }),
+    metrics: new Metrics({ fleet: false }),
     store: () => {
       const keys = new Set<string>()
       stores.push(keys)

@@ -1,10 +1,10 @@
 import t from 'tap'
-import { ProfileCache, type LoadRequest, type Via } from '../../src/cache/profile-cache.ts'
+import { FreshnessCache, type LoadRequest, type Via } from '../../src/cache/freshness-cache.ts'
 
 function counting (options: { delayMs?: number, fail?: () => boolean, confirmForMs?: number, via?: () => Via } = {}) {
   let loads = 0
   let clock = 1_000_000
-  const cache = new ProfileCache<number, 'slow' | 'fast'>({
+  const cache = new FreshnessCache<number, 'slow' | 'fast'>({
     freshness: {
       slow: { ttlMs: 30_000, staleWhileRevalidateMs: 0, staleIfErrorMs: 0 },
       fast: { ttlMs: 5_000, staleWhileRevalidateMs: 0, staleIfErrorMs: 0 }
@@ -13,16 +13,18 @@ function counting (options: { delayMs?: number, fail?: () => boolean, confirmFor
     staleDetail: () => 'stale-if-error',
     onBackgroundError: () => {},
     ...(options.confirmForMs === undefined ? {} : { confirmForMs: options.confirmForMs }),
-    load: async (_signal, request) => {
-      requests.push(request)
-      const via = options.via?.() ?? 'upstream'
-      if (via === 'cache' && request.current !== undefined) return { ...request.current, via }
-      loads += 1
-      const n = loads
-      const fetchedAt = clock
-      if (options.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, options.delayMs))
-      if (options.fail?.() === true) throw new Error(`load ${n} failed`)
-      return { value: n, fetchedAt, via }
+    source: {
+      load: async (_signal, request) => {
+        requests.push(request)
+        const via = options.via?.() ?? 'upstream'
+        if (via === 'cache' && request.current !== undefined) return { ...request.current, via }
+        loads += 1
+        const n = loads
+        const fetchedAt = clock
+        if (options.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, options.delayMs))
+        if (options.fail?.() === true) throw new Error(`load ${n} failed`)
+        return { value: n, fetchedAt, via }
+      }
     }
   })
   const requests: Array<LoadRequest<number>> = []

@@ -7,10 +7,14 @@ import { LRUCache } from 'lru-cache'
  */
 export type Via = 'upstream' | 'fleet' | 'cache'
 
-/** What a load yields: the value and when the upstream fetch that produced it started (ms since epoch). */
-export interface Loaded<T> {
+/** A value and when the upstream fetch that produced it started (ms since epoch). */
+export interface Fetched<T> {
   value: T
   fetchedAt: number
+}
+
+/** What a load yields: a fetched value and where it came from. */
+export interface Loaded<T> extends Fetched<T> {
   via: Via
 }
 
@@ -54,9 +58,21 @@ export interface Freshness {
   staleIfErrorMs: number
 }
 
-export interface ProfileCacheOptions<T, C extends string> {
-  /** Produces a value fetched no earlier than `request.notBefore`. */
+/**
+ * Where the cache's value comes from (the seam between the cache and what is behind it, like undici's
+ * CacheStore): this replica's own upstream fetch, or the fleet's shared copy. The contract, which every source
+ * passes (test/cache/source-contract.ts):
+ * - `load` resolves with a value fetched at or after `request.notBefore`, and says where it came from (`via`);
+ * - it may answer `request.current` itself (`via: 'cache'`) when that is recent enough, and never anything older;
+ * - it rejects with an UpstreamError, and with the same error the upstream gave;
+ * - an aborted `signal` ends it with a rejection.
+ */
+export interface Source<T> {
   load: (signal: AbortSignal, request: LoadRequest<T>) => Promise<Loaded<T>>
+}
+
+export interface FreshnessCacheOptions<T, C extends string> {
+  source: Source<T>
   freshness: Record<C, Freshness>
   /**
    * How long a fresh entry is served without asking `load` again (default: for as long as it is fresh).
@@ -103,7 +119,7 @@ const KEY = 'partner'
  * the entry by its own windows: fresh, then stale-while-revalidate, then stale-if-error. A failed load never
  * removes the entry.
  */
-export class ProfileCache<T, C extends string> {
+export class FreshnessCache<T, C extends string> {
   readonly #lru: LRUCache<string, CacheEntry<T>, FetchContext>
   readonly #freshness: Record<C, Freshness>
   readonly #now: () => number
@@ -111,13 +127,13 @@ export class ProfileCache<T, C extends string> {
   readonly #onBackgroundError: (error: unknown) => void
   readonly #confirmForMs: number
 
-  constructor (options: ProfileCacheOptions<T, C>) {
+  constructor (options: FreshnessCacheOptions<T, C>) {
     this.#freshness = options.freshness
     this.#now = options.now
     this.#staleDetail = options.staleDetail
     this.#onBackgroundError = options.onBackgroundError
     this.#confirmForMs = options.confirmForMs ?? Number.POSITIVE_INFINITY
-    const { load } = options
+    const { source } = options
     this.#lru = new LRUCache<string, CacheEntry<T>, FetchContext>({
       max: 1,
       // Windows are judged per class in get(); the entry itself never expires, so a failed refresh
@@ -125,7 +141,7 @@ export class ProfileCache<T, C extends string> {
       noDeleteOnFetchRejection: true,
       fetchMethod: async (_key, current, { signal, context }) => {
         context.initiated = true
-        const loaded = await load(signal, { notBefore: context.notBefore, requestId: context.requestId, current })
+        const loaded = await source.load(signal, { notBefore: context.notBefore, requestId: context.requestId, current })
         return { ...loaded, checkedAt: this.#now() }
       }
     })
