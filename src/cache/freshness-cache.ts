@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache'
+import { HIT, type Forward, type Outcome, type StaleReason } from '../outcome.ts'
 
 /**
  * Where a loaded value came from: this replica's own Vobiz fetch (`upstream`), another replica's fetch this
@@ -33,19 +34,9 @@ export interface LoadRequest<T> {
   current: CacheEntry<T> | undefined
 }
 
-/** Why a request went upstream: nothing cached, cached but too old for its class, or the client asked. */
-export type Forward = 'miss' | 'stale' | 'request'
-
-export type CacheOutcome =
-  /** Served fresh from cache; `detail: 'refresh-failed'` when a forced refresh failed and this copy was still fresh. */
-  | { kind: 'hit', detail?: string }
-  | { kind: 'fetched', fwd: Forward, collapsed: boolean }
-  /** Served past its freshness; `detail` says why (stale-while-revalidate, stale-if-error, breaker-open, ...). */
-  | { kind: 'stale', detail: string }
-
 export interface CacheResult<T> {
   entry: CacheEntry<T>
-  outcome: CacheOutcome
+  outcome: Outcome
 }
 
 /** How long an entry is usable for one class of requests, in ms past the fetch. */
@@ -80,8 +71,8 @@ export interface FreshnessCacheOptions<T, C extends string> {
    * within it.
    */
   confirmForMs?: number
-  /** The `detail` of a stale-if-error answer for this failure, e.g. `stale-if-error` or `breaker-open`. */
-  staleDetail: (error: unknown) => string
+  /** Why a stale copy is served after this failure: `stale-if-error`, or the short circuit that sent no request. */
+  staleDetail: (error: unknown) => StaleReason
   /** Called when a background (stale-while-revalidate) refresh fails; the stale entry stays. */
   onBackgroundError: (error: unknown) => void
   now: () => number
@@ -108,7 +99,6 @@ interface FetchContext {
   requestId: string | undefined
 }
 
-export const HIT: CacheOutcome = Object.freeze({ kind: 'hit' })
 const KEY = 'partner'
 
 /**
@@ -123,7 +113,7 @@ export class FreshnessCache<T, C extends string> {
   readonly #lru: LRUCache<string, CacheEntry<T>, FetchContext>
   readonly #freshness: Record<C, Freshness>
   readonly #now: () => number
-  readonly #staleDetail: (error: unknown) => string
+  readonly #staleDetail: (error: unknown) => StaleReason
   readonly #onBackgroundError: (error: unknown) => void
   readonly #confirmForMs: number
 
@@ -195,13 +185,13 @@ export class FreshnessCache<T, C extends string> {
         // class that accepts older data): take part in the next one.
         entry = await this.#fetch(context)
       }
-      const outcome: CacheOutcome = entry.via === 'cache' ? HIT : { kind: 'fetched', fwd, collapsed: !context.initiated || entry.via === 'fleet' }
+      const outcome: Outcome = entry.via === 'cache' ? HIT : { kind: 'fetched', fwd, collapsed: !context.initiated || entry.via === 'fleet' }
       return { entry, outcome }
     } catch (error) {
       const fallback = this.#lru.get(KEY) ?? cached
       const fallbackAge = fallback === undefined ? Number.POSITIVE_INFINITY : this.#now() - fallback.fetchedAt
       if (fallback === undefined || fallbackAge >= ttlMs + staleIfErrorMs) throw error
-      const outcome: CacheOutcome = fallbackAge < ttlMs ? { kind: 'hit', detail: 'refresh-failed' } : { kind: 'stale', detail: this.#staleDetail(error) }
+      const outcome: Outcome = fallbackAge < ttlMs ? { kind: 'hit', detail: 'refresh-failed' } : { kind: 'stale', detail: this.#staleDetail(error) }
       return { entry: fallback, outcome }
     }
   }

@@ -1,7 +1,4 @@
-import { HIT, type CacheOutcome } from '../cache/freshness-cache.ts'
-
-/** The stale outcome whose request went forward (and failed): the only stale answer that is not a `hit`. */
-export const STALE_IF_ERROR = 'stale-if-error'
+import { HIT, type Outcome } from '../outcome.ts'
 
 /** The cache's name in RFC 9211 Cache-Status. */
 export const CACHE_NAME = 'vobiz-bff'
@@ -52,13 +49,13 @@ export function matchesIfNoneMatch (ifNoneMatch: string | undefined, etag: strin
  * breaker, a 429 cool-down. `fwd=<reason>` when it was (§2.2): a miss, stale data, a client's forced refresh;
  * `fwd=stale` with `detail=stale-if-error` when the forward failed and the stale copy was served instead.
  */
-function cacheStatus (outcome: CacheOutcome, ttlSeconds: number, refreshRefused: boolean): string {
+function cacheStatus (outcome: Outcome, ttlSeconds: number, refreshRefused: boolean): string {
   const refused = refreshRefused ? '; detail=refresh-refused' : ''
   switch (outcome.kind) {
     case 'hit': return `${CACHE_NAME}; hit; ttl=${ttlSeconds}${outcome.detail === undefined ? refused : `; detail=${outcome.detail}`}`
     case 'fetched': return `${CACHE_NAME}; fwd=${outcome.fwd}; fwd-status=200; ${outcome.collapsed ? 'collapsed' : 'stored'}; ttl=${ttlSeconds}${refused}`
     // Staleness is the more important news: its reason takes the one detail slot.
-    case 'stale': return `${CACHE_NAME}; ${outcome.detail === STALE_IF_ERROR ? 'fwd=stale' : 'hit'}; ttl=${ttlSeconds}; detail=${outcome.detail}`
+    case 'stale': return `${CACHE_NAME}; ${outcome.detail === 'stale-if-error' ? 'fwd=stale' : 'hit'}; ttl=${ttlSeconds}; detail=${outcome.detail}`
   }
 }
 
@@ -72,7 +69,7 @@ function cacheStatus (outcome: CacheOutcome, ttlSeconds: number, refreshRefused:
  * and Cache-Status `ttl` (RFC 9211 §2.4) is exactly their difference: 0 or negative once the data is stale, which
  * every standard cache then reads as stale too.
  */
-export function freshnessHeaders (outcome: CacheOutcome, etag: string, ageMs: number, freshForMs: number, refreshRefused = false): Record<string, string> {
+export function freshnessHeaders (outcome: Outcome, etag: string, ageMs: number, freshForMs: number, refreshRefused = false): Record<string, string> {
   const age = Math.max(0, Math.floor(ageMs / 1000))
   const maxAge = Math.floor(freshForMs / 1000)
   return {

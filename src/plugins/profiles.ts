@@ -3,7 +3,6 @@ import fp from 'fastify-plugin'
 import { FreshnessCache } from '../cache/freshness-cache.ts'
 import type { Config } from '../config.ts'
 import { freshnessPolicy, longestUse } from '../freshness-policy.ts'
-import { STALE_IF_ERROR } from '../http/cache-headers.ts'
 import type { ProfileSnapshot, View } from '../profile-snapshot.ts'
 import { fleetSource, upstreamSource } from '../profile-source.ts'
 import { UpstreamError } from '../vobiz/errors.ts'
@@ -33,7 +32,7 @@ async function profiles (app: FastifyInstance, { config, now }: ProfilesPluginOp
     // In front of a shared cache, a copy is served for CACHE_L1_TTL_MS before the shared one is checked.
     ...(app.fleet === null ? {} : { confirmForMs: config.CACHE_L1_TTL_MS }),
     // A short circuit (open breaker, 429 cool-down) never went forward; anything else did, and failed.
-    staleDetail: (error) => error instanceof UpstreamError && error.shortCircuit !== undefined ? error.shortCircuit : STALE_IF_ERROR,
+    staleDetail: (error) => error instanceof UpstreamError && error.shortCircuit !== undefined ? error.shortCircuit : 'stale-if-error',
     // Already logged by the upstream; the stale entry keeps serving.
     onBackgroundError: () => {},
     now

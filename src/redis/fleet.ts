@@ -12,6 +12,9 @@ import { SharedCache } from './shared-cache.ts'
 /** At start, how long to wait for Redis before serving without it (it is used as soon as it connects). */
 const CONNECT_WAIT_MS = 1000
 
+/** The `result` label of vobiz_bff_shared_cache_loads_total for where a load past L1 got its value. */
+const SHARED_LOAD_RESULTS = { cache: 'shared-hit', fleet: 'waited', upstream: 'fetched', local: 'local' } as const
+
 /** What REDIS_URL adds to a replica: the link, and the state the fleet shares through it. */
 export interface Fleet {
   link: RedisLink
@@ -49,9 +52,9 @@ export async function connectFleet ({ config, logger, metrics, now }: FleetOptio
     entryTtlMs,
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
     logger: logger.child({ component: 'shared-cache' }),
-    observe: (result) => {
-      metrics.redis?.sharedLoads.inc({ result })
-      if (result === 'local') metrics.redis?.fallbacks.inc({ operation: 'cache' })
+    observe: (via) => {
+      metrics.redis?.sharedLoads.inc({ result: SHARED_LOAD_RESULTS[via] })
+      if (via === 'local') metrics.redis?.fallbacks.inc({ operation: 'cache' })
     },
     now
   })

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Log as Logger } from '../observability/log.ts'
-import type { Fetched, LoadRequest, Loaded } from '../cache/freshness-cache.ts'
+import type { Fetched, LoadRequest, Loaded, Via } from '../cache/freshness-cache.ts'
 import Type, { type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { asUpstreamError, SHORT_CIRCUITS, UPSTREAM_ERROR_CODES, UpstreamError } from '../vobiz/errors.ts'
@@ -20,16 +20,14 @@ export interface SharedCacheOptions<T> {
   /** The upstream deadline: how long a lock holder may take, and so how long the lock lives (plus grace). */
   upstreamTimeoutMs: number
   logger: Logger
-  /** Called once per load with how it was satisfied (for metrics). */
-  observe: (result: SharedLoadResult) => void
+  /**
+   * Called once per load with where its value came from (`cache`: the shared entry; `fleet`: another
+   * replica's fetch, or its failure; `upstream`: this replica held the lock and fetched), or `local` when
+   * Redis was unusable and the replica did without it.
+   */
+  observe: (via: Via | 'local') => void
   now: () => number
 }
-
-/**
- * `shared-hit`: the shared entry was recent enough; `waited`: another replica fetched it; `fetched`: this
- * replica held the lock and fetched; `local`: Redis was unusable, so the replica did without it.
- */
-export type SharedLoadResult = 'shared-hit' | 'waited' | 'fetched' | 'local'
 
 /** A failed fetch as the lock holder records it for the replicas waiting on it; checked on the way back in (another version may have written it). */
 const Failure = Type.Object({
@@ -138,12 +136,12 @@ export class SharedCache<T> {
     for (;;) {
       const state = await this.#read()
       if (state.entry !== undefined && state.entry.fetchedAt >= notBefore) {
-        this.#options.observe(awaited === undefined ? 'shared-hit' : 'waited')
+        this.#options.observe(awaited === undefined ? 'cache' : 'fleet')
         return { ...state.entry, via: awaited === undefined ? 'cache' : 'fleet' }
       }
       if (awaited !== undefined && state.holder !== awaited && state.failure?.token === awaited) {
         // The fetch this replica waited on failed: the same failure, without asking Vobiz again.
-        this.#options.observe('waited')
+        this.#options.observe('fleet')
         throw toUpstreamError(state.failure)
       }
       if (state.holder === null) {
@@ -171,7 +169,7 @@ export class SharedCache<T> {
       await this.#command(async (redis) => await redis.eval(FAIL, 2, k.lock, k.failure, token, JSON.stringify(failure), FAILURE_TTL_MS)).catch(() => {})
       throw err
     }
-    this.#options.observe('fetched')
+    this.#options.observe('upstream')
     const k = this.#keys
     // The data is this replica's either way; if Redis fails now, the others fetch once the lock expires.
     await this.#command(async (redis) => await redis.eval(PUBLISH, 2, k.entry, k.lock,

@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
-import { HIT, NotCachedError, type CacheEntry, type CacheOutcome, type GetOptions } from '../cache/freshness-cache.ts'
+import { NotCachedError, type CacheEntry, type GetOptions } from '../cache/freshness-cache.ts'
 import { freshnessHeaders, hitHeaders, matchesIfMatch, matchesIfNoneMatch, requestDirective } from '../http/cache-headers.ts'
 import { authorize, type Identity } from '../http/identity.ts'
 import { problem } from '../http/problems.ts'
-import type { ProfileSnapshot, View } from '../profile-snapshot.ts'
+import { metricLabels, type Outcome } from '../outcome.ts'
+import type { ProfileSnapshot, Representation, View } from '../profile-snapshot.ts'
 import { Balance, BALANCE_EXAMPLE, Profile, PROFILE_EXAMPLE } from '../schemas/profile.ts'
 import { apiErrorResponses, NOT_MODIFIED, okResponse, withoutContent } from '../schemas/responses.ts'
 
@@ -24,13 +25,13 @@ function rejectQuery (request: FastifyRequest): void {
   if (name !== undefined) throw problem('bad_request', `Invalid request: unknown query parameter ${JSON.stringify(name.slice(0, 64))}; this route takes none.`)
 }
 
-/** The metrics label for a cache outcome. */
-function outcomeLabel (outcome: CacheOutcome): string {
-  switch (outcome.kind) {
-    case 'hit': return 'hit'
-    case 'stale': return 'stale'
-    case 'fetched': return outcome.collapsed ? 'collapsed' : outcome.fwd === 'request' ? 'refresh' : 'miss'
-  }
+/** What the cache answered one request with, for the slow path's headers and metrics. */
+interface Answer {
+  view: View
+  entry: CacheEntry<ProfileSnapshot>
+  outcome: Outcome
+  /** A forced refresh was asked for, but the caller's refresh budget was spent. */
+  refreshRefused: boolean
 }
 
 const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (app, { now }) => {
@@ -45,21 +46,25 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
   // A plain hit's headers (content type included) are built once per representation and second.
   const hitHeadersOf = { profile: hitHeaders(cache.freshness('profile').ttlMs, JSON_TYPE), balance: hitHeaders(cache.freshness('balance').ttlMs, JSON_TYPE) }
 
-  function write (view: View, entry: CacheEntry<ProfileSnapshot>, outcome: CacheOutcome, refused: boolean, request: FastifyRequest, reply: FastifyReply): void {
+  /** A plain hit, the hot path: bound counter, headers built once per representation and second. */
+  function writeHit (view: View, entry: CacheEntry<ProfileSnapshot>, request: FastifyRequest, reply: FastifyReply): void {
+    hits[view].inc()
     const representation = entry.value.views[view]
-    const ageMs = now() - entry.fetchedAt
-    if (outcome === HIT) {
-      hits[view].inc()
-    } else {
-      // Apart from the shared HIT, hit and stale outcomes always carry a detail.
-      metrics.cacheOutcomes.inc({ route: ROUTES[view], outcome: outcomeLabel(outcome), detail: outcome.kind === 'fetched' ? '' : outcome.detail as string })
-    }
-    if (refused) metrics.refreshRefused.inc({ route: ROUTES[view] })
-    if (outcome === HIT && !refused) {
-      reply.headers(hitHeadersOf[view](representation.etag, ageMs))
-    } else {
-      reply.headers(freshnessHeaders(outcome, representation.etag, ageMs, cache.freshness(view).ttlMs, refused)).type(JSON_TYPE)
-    }
+    reply.headers(hitHeadersOf[view](representation.etag, now() - entry.fetchedAt))
+    send(representation, request, reply)
+  }
+
+  /** Any other answer: its outcome's metric labels and Cache-Status. */
+  function write ({ view, entry, outcome, refreshRefused }: Answer, request: FastifyRequest, reply: FastifyReply): void {
+    metrics.cacheOutcomes.inc({ route: ROUTES[view], ...metricLabels(outcome) })
+    if (refreshRefused) metrics.refreshRefused.inc({ route: ROUTES[view] })
+    const representation = entry.value.views[view]
+    reply.headers(freshnessHeaders(outcome, representation.etag, now() - entry.fetchedAt, cache.freshness(view).ttlMs, refreshRefused)).type(JSON_TYPE)
+    send(representation, request, reply)
+  }
+
+  /** The body, or 304 / 412 by the request's preconditions. */
+  function send (representation: Representation, request: FastifyRequest, reply: FastifyReply): void {
     // RFC 9110 §13.2.2: If-Match first (412 when false), then If-None-Match (304 when it matches).
     const ifMatch = request.headers['if-match']
     if (ifMatch !== undefined && !matchesIfMatch(ifMatch, representation.etag)) {
@@ -83,7 +88,7 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
     if (directive === undefined) {
       const hit = cache.fresh(view)
       if (hit !== undefined) {
-        write(view, hit, HIT, false, request, reply)
+        writeHit(view, hit, request, reply)
         return
       }
     }
@@ -95,15 +100,15 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
   /** Anything but a plain hit: a fetch, a stale answer, only-if-cached, or a refresh the caller's budget allows. */
   async function answer (view: View, directive: ReturnType<typeof requestDirective>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const options: GetOptions = { requestId: request.id }
-    let refused = false
+    let refreshRefused = false
     if (directive === 'only-if-cached') {
       options.onlyIfCached = true
     } else if (directive === 'refresh') {
       options.refresh = await limiters.allowRefresh(request)
-      refused = !options.refresh
+      refreshRefused = !options.refresh
     }
     const { entry, outcome } = await cache.get(view, options)
-    write(view, entry, outcome, refused, request, reply)
+    write({ view, entry, outcome, refreshRefused }, request, reply)
   }
 
   /**
