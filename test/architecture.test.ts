@@ -67,6 +67,16 @@ t.test('the layering rules: observability imports nothing of src/; the HTTP edge
   t.equal(graph.get('http')?.get('redis'), undefined, 'http → redis')
   t.equal(graph.get('vobiz')?.get('http'), undefined, 'the Vobiz client knows nothing of HTTP serving')
   t.equal(graph.get('cache')?.get('vobiz'), undefined, 'the cache knows nothing of Vobiz')
+  const intoPlugins = [...graph.entries()].filter(([, to]) => to.has('plugins')).map(([from]) => from)
+  t.same(intoPlugins, [], 'the service plugins are wired by app.ts only (routes use their decorators)')
+})
+
+t.test('buildApp registers plugins and decides nothing: no new, no arithmetic, short', async (t) => {
+  const app = readFileSync(join(src, 'app.ts'), 'utf8')
+  const body = app.slice(app.indexOf('export async function buildApp'))
+  t.ok(body.split('\n').length < 60, 'a short list')
+  t.notMatch(body, /\bnew [A-Z]/, 'components are made by their plugins')
+  t.notMatch(body, /\* 1000/, 'no unit conversions')
 })
 
 t.test('the check sees a cycle when there is one', async (t) => {
