@@ -141,6 +141,11 @@ export class FreshnessCache<T, C extends string> {
     return this.#freshness[cls]
   }
 
+  /** The cached entry, whatever its age (for metrics); never goes upstream. */
+  peek (): CacheEntry<T> | undefined {
+    return this.#lru.peek(KEY)
+  }
+
   /** The cached entry when it is fresh for `cls`; never goes upstream. The synchronous hit path. */
   fresh (cls: C): CacheEntry<T> | undefined {
     const cached = this.#lru.get(KEY)

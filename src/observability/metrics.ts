@@ -14,6 +14,22 @@ export interface MetricSources {
   redis?: (() => 'connected' | 'unavailable') | undefined
   logLinesDropped: () => number
   logBufferBytes: () => number
+  /** The partner profile this replica serves now (the latest successful fetch, by any replica), if any. */
+  profile: () => PartnerFacts | undefined
+  /** When this replica last fetched from Vobiz successfully (ms since epoch). */
+  lastSuccessAt: () => number | undefined
+}
+
+/** What the business metrics read of the profile. */
+export interface PartnerFacts {
+  balance: number
+  currency?: string | undefined
+  status?: string | undefined
+  gst_status?: string | undefined
+  account_type?: string | undefined
+  /** When the fetch that produced it started (ms since epoch), and how long ago that is. */
+  fetchedAt: number
+  ageMs: number
 }
 
 /**
@@ -129,11 +145,64 @@ export class Metrics {
       registers: [this.registry],
       collect () { this.set(BREAKER_VALUES[sources().upstream?.().breaker ?? 'closed']) }
     })
+    this.#partnerMetrics(sources)
   }
 
   /** Attaches state read at scrape time (each component its own part). */
   watch (sources: Partial<MetricSources>): void {
     this.#sources = { ...this.#sources, ...sources }
+  }
+
+  /** The numbers the business watches, from the profile served now: nothing is reported before the first fetch. */
+  #partnerMetrics (sources: () => Partial<MetricSources>): void {
+    const profile = (): PartnerFacts | undefined => sources().profile?.()
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'vobiz_partner_balance',
+      help: 'The partner balance at Vobiz, from the latest successful fetch, by currency (empty when Vobiz sends none)',
+      labelNames: ['currency'] as const,
+      registers: [this.registry],
+      collect () {
+        this.reset()
+        const facts = profile()
+        if (facts !== undefined) this.set({ currency: facts.currency ?? '' }, facts.balance)
+      }
+    })
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'vobiz_partner_info',
+      help: 'The partner account\'s status, GST status and account type (value 1)',
+      labelNames: ['status', 'gst_status', 'account_type'] as const,
+      registers: [this.registry],
+      collect () {
+        this.reset()
+        const facts = profile()
+        if (facts !== undefined) this.set({ status: facts.status ?? '', gst_status: facts.gst_status ?? '', account_type: facts.account_type ?? '' }, 1)
+      }
+    })
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'vobiz_bff_profile_age_seconds',
+      help: 'Age of the profile this replica serves: seconds since its fetch from Vobiz started',
+      registers: [this.registry],
+      collect () {
+        const facts = profile()
+        // Absent (not 0) until there is data: a label-less gauge is only left out once removed.
+        if (facts === undefined) this.remove()
+        else this.set(Math.max(0, facts.ageMs / 1000))
+      }
+    })
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'vobiz_bff_upstream_last_success_timestamp_seconds',
+      help: 'When the profile this replica serves was last fetched from Vobiz successfully (by it or, with Redis, by another replica), Unix seconds',
+      registers: [this.registry],
+      collect () {
+        const at = Math.max(sources().lastSuccessAt?.() ?? 0, profile()?.fetchedAt ?? 0)
+        if (at === 0) this.remove()
+        else this.set(at / 1000)
+      }
+    })
   }
 
   #openMetrics: Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE> | undefined

@@ -37,8 +37,14 @@ async function profiles (app: FastifyInstance, { config, now }: ProfilesPluginOp
     onBackgroundError: () => {},
     now
   })
+  app.metrics.watch({
+    profile: () => {
+      const entry = cache.peek()
+      return entry === undefined ? undefined : { ...entry.value.profile, fetchedAt: entry.fetchedAt, ageMs: now() - entry.fetchedAt }
+    }
+  })
   app.decorate('profiles', cache)
   app.addHook('onClose', async () => { cache.clear() })
 }
 
-export default fp(profiles, { name: 'profiles', fastify: '5.x', dependencies: ['upstream', 'fleet'] })
+export default fp(profiles, { name: 'profiles', fastify: '5.x', dependencies: ['metrics', 'upstream', 'fleet'] })

@@ -57,7 +57,7 @@ async function upstream (app: FastifyInstance, { config, clock }: UpstreamPlugin
     clock,
     observe: app.metrics.observeFetch
   })
-  app.metrics.watch({ upstream: () => upstream.status })
+  app.metrics.watch({ upstream: () => upstream.status, lastSuccessAt: () => upstream.status.lastSuccessAt })
   app.decorate('upstream', upstream)
   app.addHook('onClose', async () => { await client.close() })
 }

@@ -143,3 +143,19 @@ t.test('load shedding: past a limit, 503 problem+json with Retry-After; probes s
   t.equal((await h.get('/health/live')).status, 200, 'liveness is exempt')
   t.equal((await h.get('/health/ready')).status, 200, 'readiness is exempt')
 })
+
+t.test('business metrics: the balance, the account facts and how old they are, from the profile served now', async (t) => {
+  const h = await startHarness(t, { env: { METRICS_TOKEN: TOKEN } })
+  const scrape = async (): Promise<string> => (await httpGet(`${h.url}/metrics`, { authorization: `Bearer ${TOKEN}` })).text
+  const cold = await scrape()
+  t.notMatch(cold, /^vobiz_partner_balance\{/m, 'no balance before the first fetch: absent, not 0')
+  t.notMatch(cold, /^vobiz_bff_profile_age_seconds /m)
+  t.notMatch(cold, /^vobiz_bff_upstream_last_success_timestamp_seconds /m)
+  const profile = (await h.get('/profile', { 'x-api-key': h.keys.profile })).json()
+  h.clock.advance(12_000)
+  const text = await scrape()
+  t.match(text, new RegExp(`^vobiz_partner_balance\\{currency="${String(profile.currency)}"\\} ${String(profile.balance)}$`, 'm'))
+  t.match(text, new RegExp(`^vobiz_partner_info\\{status="${String(profile.status)}",gst_status="${String(profile.gst_status)}",account_type="${String(profile.account_type)}"\\} 1$`, 'm'))
+  t.match(text, /^vobiz_bff_profile_age_seconds 12$/m)
+  t.match(text, new RegExp(`^vobiz_bff_upstream_last_success_timestamp_seconds ${(h.clock.now() - 12_000) / 1000}$`, 'm'))
+})
