@@ -19,20 +19,19 @@ t.test('a scrape before the components attach their state reports them idle; aft
 
 t.test('the business metrics: absent before the first fetch, then from the profile served now', async (t) => {
   const metrics = new Metrics({ fleet: false })
-  let facts: { balance: number, currency?: string, status?: string, fetchedAt: number, ageMs: number } | undefined
-  let lastSuccessAt: number | undefined
-  metrics.watch({ profile: () => facts, lastSuccessAt: () => lastSuccessAt })
+  const now: { facts?: { balance: number, currency?: string, status?: string, fetchedAt: number, ageMs: number }, lastSuccessAt?: number } = {}
+  metrics.watch({ profile: () => now.facts, lastSuccessAt: () => now.lastSuccessAt })
   const before = await metrics.registry.metrics()
   t.notMatch(before, /^vobiz_partner_balance\{/m)
   t.notMatch(before, /^vobiz_partner_info\{/m)
   t.notMatch(before, /^vobiz_bff_profile_age_seconds /m)
   t.notMatch(before, /^vobiz_bff_upstream_last_success_timestamp_seconds /m)
-  facts = { balance: 120.5, status: 'active', fetchedAt: 1_700_000_000_000, ageMs: 2500 }
+  now.facts = { balance: 120.5, status: 'active', fetchedAt: 1_700_000_000_000, ageMs: 2500 }
   const shared = await metrics.registry.metrics()
   t.match(shared, /^vobiz_partner_balance\{currency=""\} 120\.5$/m, 'no currency from Vobiz: an empty label')
   t.match(shared, /^vobiz_partner_info\{status="active",gst_status="",account_type=""\} 1$/m)
   t.match(shared, /^vobiz_bff_profile_age_seconds 2\.5$/m)
   t.match(shared, /^vobiz_bff_upstream_last_success_timestamp_seconds 1700000000$/m, 'fetched by another replica')
-  lastSuccessAt = 1_700_000_001_000
+  now.lastSuccessAt = 1_700_000_001_000
   t.match(await metrics.registry.metrics(), /^vobiz_bff_upstream_last_success_timestamp_seconds 1700000001$/m, 'or this one, later')
 })
