@@ -288,3 +288,20 @@ t.test('unusable upstream fields are omitted from the profile and logged as a wa
   t.notOk('tds_percentage' in res.json())
   t.match(h.logs.find((l) => l.level === 40), { dropped: ['tds_percentage', 'status'], msg: /omitted/ })
 })
+
+t.test('access lines of refusals (401, 403, 429) carry the client address; other lines do not', async (t) => {
+  const h = await startHarness(t, { env: { RATE_LIMIT_PER_MINUTE: '1' } })
+  await h.get('/profile', { 'x-api-key': 'not-a-key' })
+  await h.get('/profile', { 'x-api-key': h.keys.balance })
+  await h.get('/profile', { 'x-api-key': h.keys.profile })
+  await h.get('/profile', { 'x-api-key': h.keys.profile })
+  const lines = h.logs.filter((l) => l.msg === 'request')
+  t.same(lines.map((l) => [l.status, l.client]), [[401, '127.0.0.1'], [403, '127.0.0.1'], [200, undefined], [429, '127.0.0.1']])
+  const raw = h.rawLogs().split('\n').filter((l) => l.includes('"msg":"request"'))
+  for (const [i, line] of lines.entries()) {
+    const { level, time, service, msg, ...fields } = line
+    const capture = new LogCapture()
+    pino({ ...loggerOptions({ LOG_LEVEL: 'info' }), timestamp: () => `,"time":${String(time)}` }, capture).info(fields, 'request')
+    t.equal(raw[i], capture.chunks.join('').trimEnd(), `line ${i} is pino's`)
+  }
+})
