@@ -28,8 +28,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Readiness: started and not shutting down
-         * @description For a readiness probe: 200 once started, 503 from the moment shutdown begins. The body reports Vobiz and Redis as this replica sees them; neither being down makes it unready.
+         * Readiness: started, credentials not rejected, and not shutting down
+         * @description For a readiness probe: 200 once started; 503 from the moment shutdown begins, and 503 `credentials_rejected` while this replica has never fetched successfully and Vobiz rejected its credentials (so a rollout with wrong credentials halts while the old replicas serve). The body reports Vobiz and Redis as this replica sees them; neither being down makes it unready.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -141,7 +141,7 @@ export interface operations {
                     "application/json": {
                         /** @enum {string} */
                         status: "ready";
-                        /** @description What Vobiz has been doing. Informational: Vobiz being down does not make the service unready (stale data can still be served). */
+                        /** @description What Vobiz has been doing. Vobiz being down does not make the service unready (stale data can still be served); only credentials Vobiz rejected before any success do. */
                         upstream: {
                             /** @enum {unknown} */
                             breaker: "closed" | "half-open" | "open";
@@ -155,6 +155,8 @@ export interface operations {
                             cooling_down_until: string | null;
                             /** @description Seconds left of that cool-down (0: none). One 429 holds off at most UPSTREAM_MAX_RETRY_AFTER_SECONDS */
                             cool_down_remaining_seconds: number;
+                            /** @description Vobiz's verdict on the partner credentials: `accepted` by the last successful fetch, `rejected` by a 401/403 since, `unknown` before either */
+                            credentials: "unknown" | "accepted" | "rejected";
                         };
                         /** @description null without REDIS_URL. `unavailable`: this replica serves from its local cache and local rate limits until Redis is back. Informational: it does not make the service unready. */
                         redis: {
@@ -166,7 +168,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Shutting down: from the moment shutdown begins, every request, readiness included, is answered 503 with `Connection: close` and Retry-After (`service_unavailable`) */
+            /** @description Shutting down: from the moment shutdown begins, every request, readiness included, is answered 503 with `Connection: close` and Retry-After (`service_unavailable`); or not ready because Vobiz rejected the credentials (application/json) */
             503: {
                 headers: {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
@@ -205,6 +207,39 @@ export interface operations {
                         code: "service_unavailable";
                         /** @description Echoes X-Request-Id; quote it when reporting a problem */
                         request_id: string;
+                    };
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "unready";
+                        /**
+                         * @description Vobiz answered 401/403 to the fetches this replica made, and none succeeded: the partner credentials in its configuration are wrong
+                         * @enum {string}
+                         */
+                        reason: "credentials_rejected";
+                        /** @description What Vobiz has been doing. Vobiz being down does not make the service unready (stale data can still be served); only credentials Vobiz rejected before any success do. */
+                        upstream: {
+                            /** @enum {unknown} */
+                            breaker: "closed" | "half-open" | "open";
+                            last_success_at: string | null;
+                            last_error: {
+                                code: string;
+                                /** Format: date-time */
+                                at: string;
+                            } | null;
+                            /** @description While the service holds off Vobiz after a 429: until when */
+                            cooling_down_until: string | null;
+                            /** @description Seconds left of that cool-down (0: none). One 429 holds off at most UPSTREAM_MAX_RETRY_AFTER_SECONDS */
+                            cool_down_remaining_seconds: number;
+                            /** @description Vobiz's verdict on the partner credentials: `accepted` by the last successful fetch, `rejected` by a 401/403 since, `unknown` before either */
+                            credentials: "unknown" | "accepted" | "rejected";
+                        };
+                        /** @description null without REDIS_URL. `unavailable`: this replica serves from its local cache and local rate limits until Redis is back. Informational: it does not make the service unready. */
+                        redis: {
+                            /** @enum {unknown} */
+                            state: "connected" | "unavailable";
+                            /** Format: date-time */
+                            since: string;
+                        } | null;
                     };
                 };
             };

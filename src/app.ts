@@ -18,6 +18,7 @@ import fleet from './plugins/fleet.ts'
 import { createLogging, LOG_BASE } from './plugins/logger.ts'
 import metrics from './plugins/metrics.ts'
 import profiles from './plugins/profiles.ts'
+import startupFetch from './plugins/startup-fetch.ts'
 import upstream from './plugins/upstream.ts'
 import healthRoutes from './routes/health.ts'
 import profileRoutes from './routes/profile.ts'
@@ -50,6 +51,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
   await app.register(upstream, { config, clock })
   await app.register(profiles, { config, now: clock.now })
   await app.register(callers, { config })
+  if (config.STARTUP_FETCH) await app.register(startupFetch)
 
   // The edge.
   await app.register(connections, { maxConnections: config.MAX_CONNECTIONS })

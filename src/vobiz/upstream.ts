@@ -37,7 +37,11 @@ export interface UpstreamStatus {
   coolingDownUntil: number | undefined
   lastSuccessAt: number | undefined
   lastError: { code: string, at: number } | undefined
+  /** Vobiz's verdict on the partner credentials: `accepted` by the last success, `rejected` by a 401/403 since; `unknown` before either. */
+  credentials: CredentialsVerdict
 }
+
+export type CredentialsVerdict = 'unknown' | 'accepted' | 'rejected'
 
 /** Hooks for metrics: one call per finished fetch. */
 export type FetchObserver = (outcome: string, attempts: number, seconds: number) => void
@@ -59,7 +63,7 @@ export class ResilientUpstream<T> {
   readonly #holdOff: HoldOff
   readonly #random: () => number
   readonly #clock: Clock
-  readonly #status: Omit<UpstreamStatus, 'breaker' | 'coolingDownUntil'> = { lastSuccessAt: undefined, lastError: undefined }
+  readonly #status: Omit<UpstreamStatus, 'breaker' | 'coolingDownUntil'> = { lastSuccessAt: undefined, lastError: undefined, credentials: 'unknown' }
   readonly #failures: RepeatedFailures
 
   constructor (options: UpstreamOptions<T>) {
@@ -98,6 +102,7 @@ export class ResilientUpstream<T> {
       }
       await this.#holdOff.succeeded()
       this.#status.lastSuccessAt = this.#clock.now()
+      this.#status.credentials = 'accepted'
       this.#options.observe?.('ok', progress.attempts, (performance.now() - started) / 1000)
       const repeats = this.#failures.end()
       this.#options.logger.info({ reqId: requestId, upstream: { outcome: 'ok', status: 200, attempts: progress.attempts, ms: Math.round(performance.now() - started) }, ...(repeats > 0 ? { repeats } : {}) }, 'vobiz fetch')
@@ -111,6 +116,8 @@ export class ResilientUpstream<T> {
 
   #failed (error: UpstreamError, attempts: number, ms: number, requestId: string | undefined): void {
     if (error.shortCircuit === undefined) this.#status.lastError = { code: error.code, at: this.#clock.now() }
+    // Until a fetch succeeds again: another failure (a 5xx, a timeout) says nothing about them.
+    if (error.code === 'upstream_auth_failed') this.#status.credentials = 'rejected'
     this.#options.observe?.(error.shortCircuit ?? error.code, attempts, ms / 1000)
     // The same failure again (every request while the breaker is open or a cool-down runs) is counted, not
     // logged each time: the first is logged, then one line per interval with the repeats in between.

@@ -16,7 +16,7 @@ t.test('liveness and readiness: no key, no rate limit, and readiness reports the
   }
   const cold = await h.get('/health/ready')
   t.equal(cold.status, 200)
-  t.same(cold.json(), { status: 'ready', upstream: { breaker: 'closed', last_success_at: null, last_error: null, cooling_down_until: null, cool_down_remaining_seconds: 0 }, redis: null })
+  t.same(cold.json(), { status: 'ready', upstream: { breaker: 'closed', last_success_at: null, last_error: null, cooling_down_until: null, cool_down_remaining_seconds: 0, credentials: 'unknown' }, redis: null })
 
   await h.get('/profile', { 'x-api-key': h.keys.profile })
   h.sandbox.inject({ kind: 'status', status: 429, headers: { 'retry-after': '30' } }, 1)
@@ -24,7 +24,7 @@ t.test('liveness and readiness: no key, no rate limit, and readiness reports the
   await h.get('/profile/balance', { 'x-api-key': h.keys.profile, 'cache-control': 'no-cache' })
   const ready = await h.get('/health/ready')
   t.equal(ready.status, 200, 'Vobiz trouble does not make the service unready')
-  t.match(ready.json().upstream, { breaker: 'closed', last_success_at: String, last_error: { code: 'upstream_rate_limited', at: String }, cooling_down_until: String, cool_down_remaining_seconds: 30 })
+  t.match(ready.json().upstream, { breaker: 'closed', last_success_at: String, last_error: { code: 'upstream_rate_limited', at: String }, cooling_down_until: String, cool_down_remaining_seconds: 30, credentials: 'accepted' })
   t.equal(ready.headers['cache-control'], 'no-store')
   h.clock.advance(12_500)
   t.equal((await h.get('/health/ready')).json().upstream.cool_down_remaining_seconds, 18, 'counting down (whole seconds, rounded up)')
@@ -158,4 +158,41 @@ t.test('business metrics: the balance, the account facts and how old they are, f
   t.match(text, new RegExp(`^vobiz_partner_info\\{status="${String(profile.status)}",gst_status="${String(profile.gst_status)}",account_type="${String(profile.account_type)}"\\} 1$`, 'm'))
   t.match(text, /^vobiz_bff_profile_age_seconds 12$/m)
   t.match(text, new RegExp(`^vobiz_bff_upstream_last_success_timestamp_seconds ${(h.clock.now() - 12_000) / 1000}$`, 'm'))
+})
+
+t.test('at start the profile is fetched once in the background: the first consumer gets a hit', async (t) => {
+  const h = await startHarness(t, { env: { STARTUP_FETCH: 'true' } })
+  await h.sandbox.received(1)
+  await until('the start-up fetch to be cached', async () => (await h.get('/health/ready')).json().upstream.last_success_at !== null)
+  const first = await h.get('/profile', { 'x-api-key': h.keys.profile })
+  t.match(first.headers['cache-status'], /^vobiz-bff; hit; /)
+  t.equal(h.sandbox.requests, 1)
+})
+
+t.test('readiness: 503 credentials_rejected while Vobiz rejects the credentials of a replica that never fetched; 200 when Vobiz is down', async (t) => {
+  const rejected = await startHarness(t, { env: { STARTUP_FETCH: 'true', VOBIZ_AUTH_TOKEN: 'not-the-partner-token' } })
+  await until('the start-up fetch to be refused', async () => (await rejected.get('/health/ready')).status === 503)
+  const unready = await rejected.get('/health/ready')
+  t.match(unready.json(), { status: 'unready', reason: 'credentials_rejected', upstream: { credentials: 'rejected', last_success_at: null, last_error: { code: 'upstream_auth_failed' } } })
+  t.match(unready.headers['content-type'], /^application\/json/)
+  t.equal(unready.headers['cache-control'], 'no-store')
+  t.equal((await rejected.get('/health/live')).status, 200, 'alive all the same: restarting would not help')
+
+  const down = await startHarness(t, { env: { STARTUP_FETCH: 'true', UPSTREAM_RETRIES: '0' } })
+  down.sandbox.inject({ kind: 'status', status: 503 })
+  await until('the start-up fetch to fail', async () => (await down.get('/health/ready')).json().upstream.last_error !== null)
+  const ready = await down.get('/health/ready')
+  t.equal(ready.status, 200, 'an outage is not the replica\'s fault')
+  t.equal(ready.json().upstream.credentials, 'unknown')
+})
+
+t.test('readiness stays 200 when credentials are rejected after a success (stale copies still serve)', async (t) => {
+  const h = await startHarness(t, { env: { UPSTREAM_RETRIES: '0' } })
+  await h.get('/profile', { 'x-api-key': h.keys.profile })
+  h.sandbox.inject({ kind: 'status', status: 401 })
+  h.clock.advance(40_000)
+  await h.get('/profile/balance', { 'x-api-key': h.keys.profile, 'cache-control': 'no-cache' })
+  const ready = await h.get('/health/ready')
+  t.equal(ready.status, 200)
+  t.equal(ready.json().upstream.credentials, 'rejected')
 })
