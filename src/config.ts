@@ -3,6 +3,7 @@ import Type, { type Static, type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
 import { ConsumerListSchema, type Consumer } from './consumers.ts'
 import { parseTrustProxy, type TrustProxy } from './http/client-address.ts'
+import { resolveSecretFiles } from './secret-files.ts'
 
 const REDIS_FALLBACKS = ['local', 'open', 'closed'] as const
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -22,8 +23,10 @@ export const EnvSchema = Type.Object({
   KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100, maximum: 600000, description: 'an integer number of milliseconds from 100 to 600000: an idle keep-alive connection is closed after this (behind a load balancer, set it above the balancer\'s idle timeout)', doc: "an idle keep-alive connection is closed after this; behind a load balancer, set it above the balancer's idle timeout" }),
   VOBIZ_BASE_URL: Type.String({ default: 'https://api.vobiz.ai', description: 'an https:// origin (http:// only for a loopback host), e.g. https://api.vobiz.ai', doc: 'Vobiz origin; must be `https://` (plain `http://` only for a loopback host, so the credentials never travel unencrypted); may carry a path prefix for an egress proxy' }),
   VOBIZ_AUTH_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 512, secret: true, description: 'the Vobiz partner auth id (X-Auth-ID)', doc: 'partner auth id, sent as `X-Auth-ID`', docDefault: '— (required unless sandbox)' })),
+  VOBIZ_AUTH_ID_FILE: Type.Optional(Type.String({ minLength: 1, description: 'the path of a file holding VOBIZ_AUTH_ID (a trailing line break is ignored; set one of VOBIZ_AUTH_ID and VOBIZ_AUTH_ID_FILE)', doc: 'path of a file holding `VOBIZ_AUTH_ID` instead (Docker / Kubernetes secrets); re-read on SIGHUP and when it changes' })),
   VOBIZ_AUTH_TOKEN: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, secret: true, description: 'the Vobiz partner auth token (X-Auth-Token)', doc: 'partner auth token, sent as `X-Auth-Token`', docDefault: '— (required unless sandbox)' })),
-  VOBIZ_SANDBOX: Type.Boolean({ default: false, description: 'true or false; true starts the built-in simulated Vobiz API and uses it', doc: '`true`: start the built-in simulated Vobiz API on an ephemeral loopback port and use it; data is made up and the log says so' }),
+  VOBIZ_AUTH_TOKEN_FILE: Type.Optional(Type.String({ minLength: 1, description: 'the path of a file holding VOBIZ_AUTH_TOKEN (a trailing line break is ignored; set one of VOBIZ_AUTH_TOKEN and VOBIZ_AUTH_TOKEN_FILE)', doc: 'path of a file holding `VOBIZ_AUTH_TOKEN` instead; re-read on SIGHUP and when it changes, so a rotation needs no restart' })),
+  VOBIZ_SANDBOX: Type.Boolean({ default: false, description: 'true or false; true starts the built-in simulated Vobiz API and uses it', doc: '`true`: start the built-in simulated Vobiz API on an ephemeral loopback port and use it; data is made up and the log says so', envExample: 'true' }),
   PROFILE_TTL_SECONDS: Type.Integer({ default: 30, minimum: 1, maximum: 86400, description: 'an integer number of seconds from 1 to 86400', doc: 'freshness of `/profile` data (1–86400)' }),
   BALANCE_TTL_SECONDS: Type.Integer({ default: 5, minimum: 1, maximum: 3600, description: 'an integer number of seconds from 1 to 3600', doc: 'freshness of `/profile/balance` data (1–3600)' }),
   UPSTREAM_TIMEOUT_MS: Type.Integer({ default: 2500, minimum: 100, maximum: 60000, description: 'an integer number of milliseconds from 100 to 60000', doc: 'overall deadline of one upstream fetch: connect, headers and body (100–60000)' }),
@@ -50,10 +53,12 @@ export const EnvSchema = Type.Object({
   JWT_JWKS_COOLDOWN_SECONDS: Type.Integer({ default: 30, minimum: 0, maximum: 3600, description: 'an integer number of seconds from 0 to 3600 between JWKS refetches on an unknown kid', doc: 'minimum time between JWKS refetches caused by tokens with an unknown `kid`' }),
   CORS_ORIGINS: Type.Optional(Type.String({ description: 'a comma-separated list of allowed browser origins (https://app.example.com), or *', doc: 'comma-separated browser origins allowed by CORS, or `*`; unset allows none' })),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 512, secret: true, description: 'a secret of at least 16 characters; GET /metrics then answers to Authorization: Bearer <it>', doc: 'enables `GET /metrics` (Prometheus) on the main port for `Authorization: Bearer <token>`; at least 16 characters; unset: no `/metrics`' })),
+  METRICS_TOKEN_FILE: Type.Optional(Type.String({ minLength: 1, description: 'the path of a file holding METRICS_TOKEN (a trailing line break is ignored; set one of METRICS_TOKEN and METRICS_TOKEN_FILE)', doc: 'path of a file holding `METRICS_TOKEN` instead (read at start)' })),
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0, maximum: 60000, description: 'an integer number of milliseconds from 0 (off) to 60000: event-loop delay past which requests are shed with 503', doc: 'event-loop delay past which requests are shed with 503 `service_unavailable` + `Retry-After` (0: off; probes exempt)' }),
   MAX_HEAP_USED_BYTES: Type.Integer({ default: 268435456, minimum: 0, description: 'an integer number of bytes (0: off): heap use past which requests are shed with 503', doc: 'heap use past which requests are shed the same way (0: off)' }),
   DOCS_ENABLED: Type.Boolean({ default: true, description: 'true or false; false turns off /docs, /openapi.json and /openapi.yaml', doc: '`false` turns off `/docs` (Swagger UI), `/openapi.json` and `/openapi.yaml`' }),
   REDIS_URL: Type.Optional(Type.String({ secret: true, description: 'a redis:// or rediss:// URL (redis://:password@host:6379/0); set, the replicas share rate limits, the cache and upstream fetches', doc: '`redis://` or `rediss://` URL of a Redis shared by the replicas (see [Scaling out](scaling.md)); unset: everything stays in memory, per process' })),
+  REDIS_URL_FILE: Type.Optional(Type.String({ minLength: 1, description: 'the path of a file holding REDIS_URL (a trailing line break is ignored; set one of REDIS_URL and REDIS_URL_FILE)', doc: 'path of a file holding `REDIS_URL` instead (read at start)' })),
   REDIS_TIMEOUT_MS: Type.Integer({ default: 100, minimum: 5, maximum: 10000, description: 'an integer number of milliseconds from 5 to 10000: the longest a request waits on one Redis command before falling back to local state', doc: 'longest a request waits on one Redis command before the replica falls back to its local state (5–10000)' }),
   REDIS_KEY_PREFIX: Type.String({ default: 'vobiz-bff:', minLength: 1, maxLength: 100, description: 'the prefix of every Redis key (one per deployment sharing a Redis)', doc: 'prefix of every Redis key, so that several deployments can share one Redis' }),
   REDIS_RATE_LIMIT_FALLBACK: Type.Enum(REDIS_FALLBACKS, { default: 'local', description: `one of ${REDIS_FALLBACKS.join(', ')}: how rate limits behave while Redis is unreachable (per-replica counters, no limit, or 503)`, doc: 'rate limits while Redis is unreachable: `local` (each replica counts on its own, so a caller may get up to replicas × its budget), `open` (not counted), `closed` (503 `service_unavailable`)' }),
@@ -233,6 +238,7 @@ function parseOrigins (value: string | undefined, problems: string[]): string[] 
 export function loadConfig (source: NodeJS.ProcessEnv): Config {
   const problems: string[] = []
   const raw = pickEnv(source)
+  resolveSecretFiles(raw, problems)
   const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, { ...raw })) as Record<string, unknown>
 
   for (const error of Value.Errors(EnvSchema, env)) {

@@ -19,7 +19,24 @@ function readConfig (): Config {
   }
 }
 
+/**
+ * `.env` in the working directory, when there is one (Node's own parser): variables already set in the
+ * environment win. Any other failure to read it is a start-up error.
+ */
+function loadDotEnv (): boolean {
+  try {
+    process.loadEnvFile('.env')
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    /* c8 ignore next 2 */
+    process.stderr.write(`vobiz-partner-bff: cannot read .env (${String((err as NodeJS.ErrnoException).code ?? err)})\n`)
+    process.exit(1)
+  }
+}
+
 async function main (): Promise<void> {
+  const dotEnv = loadDotEnv()
   let config = readConfig()
   // Filled in once built; the shutdown handler closes whatever has started by then.
   const running: { app?: App } = {}
@@ -56,7 +73,7 @@ async function main (): Promise<void> {
     process.exit(1)
   }
   const url = displayUrl(config.HOST, (app.server.address() as AddressInfo).port)
-  app.log.info({ url, upstream: config.VOBIZ_SANDBOX ? 'sandbox' : config.VOBIZ_BASE_URL, consumers: config.consumers.length, maxConnections: app.server.maxConnections }, 'vobiz-partner-bff ready')
+  app.log.info({ url, upstream: config.VOBIZ_SANDBOX ? 'sandbox' : config.VOBIZ_BASE_URL, consumers: config.consumers.length, maxConnections: app.server.maxConnections, ...(dotEnv ? { envFile: '.env' } : {}) }, 'vobiz-partner-bff ready')
   if (config.VOBIZ_SANDBOX) {
     app.log.warn('SANDBOX MODE: Vobiz is simulated; every profile and balance served is made-up data')
     process.stdout.write(sandboxBanner(url, demoKey))

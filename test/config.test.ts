@@ -176,3 +176,18 @@ t.test('REDIS_URL is a redis:// or rediss:// URL, never echoed (it may hold a pa
   t.equal(config.REDIS_RATE_LIMIT_FALLBACK, 'local')
   t.equal(config.CACHE_L1_TTL_MS, 1000)
 })
+
+t.test('secrets from <NAME>_FILE: the file less its trailing line break; both forms, or an unreadable file, are named problems', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'secrets-'))
+  writeFileSync(join(dir, 'token'), 'token-from-a-file\r\n\n')
+  writeFileSync(join(dir, 'redis'), 'redis://:pw-from-file@127.0.0.1:6379\n')
+  const config = loadConfig({ VOBIZ_SANDBOX: 'true', VOBIZ_AUTH_TOKEN_FILE: join(dir, 'token'), REDIS_URL_FILE: join(dir, 'redis') })
+  t.equal(config.VOBIZ_AUTH_TOKEN, 'token-from-a-file')
+  t.equal(config.REDIS_URL, 'redis://:pw-from-file@127.0.0.1:6379')
+  const error = t.throws(() => loadConfig({ VOBIZ_SANDBOX: 'true', VOBIZ_AUTH_ID: 'inline', VOBIZ_AUTH_ID_FILE: join(dir, 'token'), METRICS_TOKEN_FILE: join(dir, 'missing') })) as ConfigError
+  t.same(error.problems, [
+    'VOBIZ_AUTH_ID, VOBIZ_AUTH_ID_FILE: both are set; expected only one of them',
+    `METRICS_TOKEN_FILE: cannot read ${JSON.stringify(join(dir, 'missing'))} (ENOENT); expected the path of a file holding METRICS_TOKEN`
+  ])
+  t.notMatch(error.message, /token-from-a-file/)
+})

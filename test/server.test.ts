@@ -1,7 +1,19 @@
-import t from 'tap'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { sha256Hex } from '../src/consumers.ts'
 import { startSandbox } from '../src/sandbox/sandbox.ts'
 import { httpGet } from './helpers/harness.ts'
 import { run, runServerAgainst } from './helpers/processes.ts'
+
+/** A temporary directory holding `files`, removed when `t` ends. */
+function directory (t: Test, files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'vobiz-bff-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content)
+  return dir
+}
 
 t.test('sandbox mode: listens on loopback only, prints the URL, a demo key and a curl that works, exits 0 on SIGTERM', async (t) => {
   const server = run(t, 'server.js', [], { VOBIZ_SANDBOX: 'true', PORT: '0' })
@@ -57,4 +69,44 @@ t.test('a port already in use is a clear fatal error, exit 1', async (t) => {
   const second = run(t, 'server.js', [], { VOBIZ_SANDBOX: 'true', HOST: '127.0.0.1', PORT: port as string })
   t.equal((await second.exited).code, 1)
   t.match(second.stdout(), new RegExp(`cannot listen on 127.0.0.1:${port as string}`))
+})
+
+t.test('.env in the working directory is read at start, and the environment wins: cp .env.example .env with the sandbox line uncommented starts', async (t) => {
+  const dir = directory(t, { '.env': readFileSync(new URL('../.env.example', import.meta.url), 'utf8').replace('# VOBIZ_SANDBOX=true', 'VOBIZ_SANDBOX=true') })
+  const server = run(t, 'server.js', [], { PORT: '0' }, [], dir)
+  const [, url, key] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\n\s+Loopback only[^\n]*\n\s+Demo API key[^:]*: (\S+)/)
+  t.not(new URL(url as string).port, '3000', 'PORT from the environment, not .env\'s 3000')
+  t.equal((await httpGet(`${url}/profile`, { 'x-api-key': key as string })).status, 200)
+  t.match(server.stdout(), /"envFile":".env"/, 'the ready line says .env was read')
+  server.child.kill('SIGTERM')
+  t.equal((await server.exited).code, 0)
+})
+
+t.test('secrets from files (VOBIZ_AUTH_ID_FILE, VOBIZ_AUTH_TOKEN_FILE, METRICS_TOKEN_FILE): trailing newline ignored, never printed; both forms set is an error', async (t) => {
+  const sandbox = await startSandbox({ authId: 'MA_FILE_AUTH_ID', authToken: 'FILE-TOKEN-VALUE-0123' })
+  t.teardown(() => sandbox.close())
+  const dir = directory(t, { id: `${sandbox.authId}\n`, token: `${sandbox.authToken}\r\n`, metrics: 'metrics-token-from-a-file\n' })
+  const key = 'consumer-key-for-the-file-test'
+  const env = {
+    HOST: '127.0.0.1',
+    PORT: '0',
+    VOBIZ_BASE_URL: sandbox.url,
+    VOBIZ_AUTH_ID_FILE: join(dir, 'id'),
+    VOBIZ_AUTH_TOKEN_FILE: join(dir, 'token'),
+    METRICS_TOKEN_FILE: join(dir, 'metrics'),
+    STARTUP_FETCH: 'false',
+    CONSUMERS: JSON.stringify([{ name: 'svc', key_sha256: sha256Hex(key), scopes: ['profile:read'] }])
+  }
+  const server = run(t, 'server.js', [], env)
+  const [, url] = await server.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/)
+  t.equal((await httpGet(`${url}/profile`, { 'x-api-key': key })).status, 200, 'Vobiz accepted the credentials read from the files')
+  t.equal((await httpGet(`${url}/metrics`, { authorization: 'Bearer metrics-token-from-a-file' })).status, 200)
+  server.child.kill('SIGTERM')
+  await server.exited
+  for (const secret of [sandbox.authId, sandbox.authToken, 'metrics-token-from-a-file']) t.notOk((server.stdout() + server.stderr()).includes(secret), 'no secret printed')
+
+  const both = run(t, 'server.js', [], { ...env, VOBIZ_AUTH_TOKEN: sandbox.authToken })
+  t.equal((await both.exited).code, 1)
+  t.match(both.stderr(), /VOBIZ_AUTH_TOKEN, VOBIZ_AUTH_TOKEN_FILE: both are set/)
+  t.notOk(both.stderr().includes(sandbox.authToken))
 })

@@ -33,8 +33,8 @@ export function untracked (argv: string[]): [string, string[]] {
 }
 
 /** Runs a compiled entry point with exactly `env` (plus PATH), capturing its output; SIGKILLed when `t` ends. */
-export function run (t: Test, name: string, args: string[], env: Record<string, string>, nodeOptions: string[] = []): Running {
-  return capture(t, name, untracked([process.execPath, ...nodeOptions, distFile(name), ...args]), env)
+export function run (t: Test, name: string, args: string[], env: Record<string, string>, nodeOptions: string[] = [], cwd?: string): Running {
+  return capture(t, name, untracked([process.execPath, ...nodeOptions, distFile(name), ...args]), env, cwd)
 }
 
 /** Like run(), with the process's open-files limit (soft and hard: Node raises the soft one to the hard one) set to `openFiles`. */
@@ -43,9 +43,10 @@ export function runWithFileLimit (t: Test, name: string, openFiles: number, env:
   return capture(t, name, ['bash', ['-c', `ulimit -n ${openFiles} && exec "$@"`, 'bash', command, ...args]], env)
 }
 
-function capture (t: Test, name: string, [command, args]: [string, string[]], env: Record<string, string>): Running {
+function capture (t: Test, name: string, [command, args]: [string, string[]], env: Record<string, string>, cwd?: string): Running {
   const child = spawn(command, args, {
     env: { PATH: process.env.PATH ?? '', ...env },
+    ...(cwd === undefined ? {} : { cwd }),
     stdio: ['ignore', 'pipe', 'pipe']
   })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
@@ -80,7 +81,9 @@ export async function runServerAgainst (t: Test, sandbox: Sandbox, key: string):
     VOBIZ_BASE_URL: sandbox.url,
     VOBIZ_AUTH_ID: sandbox.authId,
     VOBIZ_AUTH_TOKEN: sandbox.authToken,
-    CONSUMERS: JSON.stringify([{ name: 'svc', key_sha256: sha256Hex(key), scopes: ['profile:read'] }])
+    CONSUMERS: JSON.stringify([{ name: 'svc', key_sha256: sha256Hex(key), scopes: ['profile:read'] }]),
+    // The tests hold and count Vobiz requests from the first one they cause.
+    STARTUP_FETCH: 'false'
   })
   const [, url] = await server.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/)
   return { ...server, url: url as string }
