@@ -32,6 +32,8 @@ t.test('the business metrics: absent before the first fetch, then from the profi
   t.match(shared, /^vobiz_partner_info\{status="active",gst_status="",account_type=""\} 1$/m)
   t.match(shared, /^vobiz_bff_profile_age_seconds 2\.5$/m)
   t.match(shared, /^vobiz_bff_upstream_last_success_timestamp_seconds 1700000000$/m, 'fetched by another replica')
+  now.facts = { balance: 0, fetchedAt: 1_700_000_000_000, ageMs: 0 }
+  t.match(await metrics.registry.metrics(), /^vobiz_partner_info\{status="",gst_status="",account_type=""\} 1$/m, 'facts Vobiz did not send: empty labels')
   now.lastSuccessAt = 1_700_000_001_000
   t.match(await metrics.registry.metrics(), /^vobiz_bff_upstream_last_success_timestamp_seconds 1700000001$/m, 'or this one, later')
 })
