@@ -14,6 +14,7 @@ import openapi from './http/openapi.ts'
 import problems from './http/problems.ts'
 import { serverOptions } from './http/server-options.ts'
 import callers from './plugins/callers.ts'
+import fileReloads from './plugins/file-reloads.ts'
 import fleet from './plugins/fleet.ts'
 import { createLogging, LOG_BASE } from './plugins/logger.ts'
 import metrics from './plugins/metrics.ts'
@@ -41,16 +42,17 @@ export interface AppDeps {
  */
 export async function buildApp (config: Config, deps: AppDeps = {}) {
   const clock = deps.clock ?? systemClock
-  const { logger, sink } = createLogging(config, deps.logStream)
+  const { logger, sink, secrets } = createLogging(config, deps.logStream)
   const app = Fastify({ loggerInstance: logger, ...serverOptions(config) }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
 
   // Services.
   await app.register(metrics, { fleet: config.REDIS_URL !== undefined, sink })
+  await app.register(fileReloads)
   await app.register(fleet, { config, now: clock.now })
-  await app.register(upstream, { config, clock })
+  await app.register(upstream, { config, clock, secrets })
   await app.register(profiles, { config, now: clock.now })
-  await app.register(callers, { config })
+  await app.register(callers, { config, secrets })
   if (config.STARTUP_FETCH) await app.register(startupFetch)
 
   // The edge.

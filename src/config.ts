@@ -76,6 +76,8 @@ export type Config = Omit<Env, 'HOST' | 'TRUST_PROXY' | 'CONSUMERS' | 'CONSUMERS
   /** TRUST_PROXY in Fastify's trustProxy forms. */
   TRUST_PROXY: TrustProxy
   consumers: Consumer[]
+  /** CONSUMERS_FILE: where the consumers came from, re-read on SIGHUP and when it changes. */
+  consumersFile: string | undefined
   /** JWT_ALGORITHMS as a list. */
   jwtAlgorithms: string[]
   /** CORS_ORIGINS as a list (empty: no browser origin is allowed). */
@@ -120,27 +122,29 @@ function pickEnv (env: NodeJS.ProcessEnv): Record<string, string> {
 }
 
 function parseConsumers (env: Env, problems: string[]): Consumer[] {
-  let source: string
-  let origin: string
   if (env.CONSUMERS !== undefined && env.CONSUMERS_FILE !== undefined) {
     problems.push('CONSUMERS, CONSUMERS_FILE: both are set; expected only one of them')
     return []
   }
-  if (env.CONSUMERS_FILE !== undefined) {
-    origin = 'CONSUMERS_FILE'
-    try {
-      source = readFileSync(env.CONSUMERS_FILE, 'utf8')
-    } catch (err) {
-      problems.push(`CONSUMERS_FILE: cannot read ${JSON.stringify(env.CONSUMERS_FILE)} (${String((err as NodeJS.ErrnoException).code)}); expected ${describe('CONSUMERS_FILE')}`)
-      return []
-    }
-  } else if (env.CONSUMERS !== undefined) {
-    origin = 'CONSUMERS'
-    source = env.CONSUMERS
-  } else {
+  if (env.CONSUMERS_FILE !== undefined) return readConsumersFile(env.CONSUMERS_FILE, problems)
+  if (env.CONSUMERS !== undefined) return parseConsumerList(env.CONSUMERS, 'CONSUMERS', problems)
+  return []
+}
+
+/** The consumers in CONSUMERS_FILE, at start and on every reload; problems are appended to `problems`. */
+export function readConsumersFile (path: string, problems: string[]): Consumer[] {
+  let source: string
+  try {
+    source = readFileSync(path, 'utf8')
+  } catch (err) {
+    problems.push(`CONSUMERS_FILE: cannot read ${JSON.stringify(path)} (${String((err as NodeJS.ErrnoException).code)}); expected ${describe('CONSUMERS_FILE')}`)
     return []
   }
+  return parseConsumerList(source, 'CONSUMERS_FILE', problems)
+}
 
+/** A consumer list, validated whole: the schema, then unique names and keys. */
+export function parseConsumerList (source: string, origin: 'CONSUMERS' | 'CONSUMERS_FILE', problems: string[]): Consumer[] {
   let parsed: unknown
   try {
     parsed = JSON.parse(source)
@@ -272,6 +276,7 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
     HOST: HOST ?? (valid.VOBIZ_SANDBOX ? '127.0.0.1' : '0.0.0.0'),
     TRUST_PROXY: trustProxy as TrustProxy,
     consumers,
+    consumersFile: valid.CONSUMERS_FILE,
     jwtAlgorithms,
     corsOrigins
   }

@@ -39,18 +39,34 @@ const MAX_KEY_LENGTH = 256
  * known key is never hashed twice; unknown keys are never remembered, so guessing cannot grow the memo.
  */
 export class ConsumerRegistry {
-  readonly #digests: Array<{ digest: Buffer, consumer: Consumer }>
-  readonly #known = new Map<string, Consumer>()
+  #consumers: readonly Consumer[] = []
+  #digests: Array<{ digest: Buffer, consumer: Consumer }> = []
+  #known = new Map<string, Consumer>()
 
   constructor (consumers: readonly Consumer[]) {
-    this.#digests = consumers.map((consumer) => ({
-      digest: Buffer.from(consumer.key_sha256.toLowerCase(), 'hex'),
-      consumer
-    }))
+    this.replace(consumers)
+  }
+
+  /** The consumers now (for a reload to compare with). */
+  get consumers (): readonly Consumer[] {
+    return this.#consumers
   }
 
   get size (): number {
     return this.#digests.length
+  }
+
+  /**
+   * Swaps in a new (already validated) list at once. Remembered keys are forgotten, so a revoked key is
+   * refused from the next request.
+   */
+  replace (consumers: readonly Consumer[]): void {
+    this.#consumers = consumers
+    this.#digests = consumers.map((consumer) => ({
+      digest: Buffer.from(consumer.key_sha256.toLowerCase(), 'hex'),
+      consumer
+    }))
+    this.#known = new Map()
   }
 
   authenticate (key: string): Consumer | undefined {

@@ -4,9 +4,14 @@ import { readFileSync } from 'node:fs'
 export const FILE_VARIABLES = ['VOBIZ_AUTH_ID', 'VOBIZ_AUTH_TOKEN', 'METRICS_TOKEN', 'REDIS_URL'] as const
 export type FileVariable = typeof FILE_VARIABLES[number]
 
-/** A secret file's content: the whole file less its trailing line break(s). */
+/** A secret as written in a file: the whole content less its trailing line break(s). */
+export function secretOf (content: string): string {
+  return content.replace(/[\r\n]+$/, '')
+}
+
+/** A secret file's value. */
 export function readSecretFile (path: string): string {
-  return readFileSync(path, 'utf8').replace(/[\r\n]+$/, '')
+  return secretOf(readFileSync(path, 'utf8'))
 }
 
 /**

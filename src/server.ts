@@ -43,7 +43,11 @@ async function main (): Promise<void> {
   let closeSandbox = async (): Promise<void> => {}
   // Installed before anything starts, so that a SIGTERM at any moment — even during start-up — ends in a clean
   // exit 0 (after draining what has started), never in Node's default "killed by SIGTERM" (status 143).
-  closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger: { error: (message: unknown) => { running.app?.log.error(message) } } }, async ({ signal, err }) => {
+  // SIGHUP reloads what comes from files (src/plugins/file-reloads.ts) and never ends the process; until the
+  // app is built there is nothing to reload.
+  const ignoreHangUp = (): void => {}
+  process.on('SIGHUP', ignoreHangUp)
+  closeWithGrace({ delay: SHUTDOWN_GRACE_MS, skip: ['SIGHUP'], logger: { error: (message: unknown) => { running.app?.log.error(message) } } }, async ({ signal, err }) => {
     // An uncaught exception or unhandled rejection also shuts down through here (exit code 1).
     /* c8 ignore next */
     if (err !== undefined) running.app?.log.error({ err }, 'shutting down after an unexpected error')
@@ -63,6 +67,7 @@ async function main (): Promise<void> {
 
   const app = await buildApp(config)
   running.app = app
+  process.off('SIGHUP', ignoreHangUp)
   guardMemoryUsage(app.log)
 
   try {

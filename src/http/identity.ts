@@ -62,7 +62,8 @@ export function identify (options: IdentifyOptions): Identify {
   const missing = problem('missing_api_key', `Send your API key in ${how}.`, { 'www-authenticate': challenge })
   const anonymous = (request: FastifyRequest, failure: ProblemError): Identity =>
     ({ kind: 'anonymous', failure, ...budget('anonymous', anonymousLimit, `ip:${clientNetwork(request.ip)}`) })
-  const identities = new Map<Consumer, Identity>()
+  // Per consumer object: a reload makes new ones, and the identities of removed consumers go with them.
+  const identities = new WeakMap<Consumer, Identity>()
   const ofConsumer = (consumer: Consumer): Identity => {
     let identity = identities.get(consumer)
     if (identity === undefined) {

@@ -80,6 +80,13 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  readonly configReloads = new Counter({
+    name: 'vobiz_bff_config_reloads_total',
+    help: 'Reloads of what comes from files (consumers, Vobiz credentials), by result: ok, or error (the previous values stay)',
+    labelNames: ['result'] as const,
+    registers: [this.registry]
+  })
+
   readonly connectionsRefused = new Counter({
     name: 'vobiz_bff_connections_refused_total',
     help: 'Connections dropped at accept: past MAX_CONNECTIONS, or while out of file descriptors',

@@ -20,19 +20,29 @@ export interface SecretFilterOptions {
  * hold no value taken from a request but its sanitised id), so it costs nothing on the hot path.
  */
 export class SecretFilter {
-  readonly #needles: string[]
-  readonly #digests: Set<string>
+  #needles: string[] = []
+  #digests = new Set<string>()
 
   constructor (options: SecretFilterOptions) {
-    const needles = new Set<string>()
-    for (const secret of options.secrets) {
+    this.add(options.secrets)
+    this.setKeyDigests(options.keyDigests)
+  }
+
+  /** More values never to write (rotated credentials: the old ones stay on the list). */
+  add (secrets: ReadonlyArray<string | undefined>): void {
+    const needles = new Set(this.#needles)
+    for (const secret of secrets) {
       if (secret === undefined || secret.length < MIN_SECRET_LENGTH) continue
       needles.add(secret)
       needles.add(JSON.stringify(secret).slice(1, -1))
     }
     // Longest first, so that a secret containing another is replaced whole.
     this.#needles = [...needles].sort((a, b) => b.length - a.length)
-    this.#digests = new Set([...options.keyDigests].map((d) => d.toLowerCase()))
+  }
+
+  /** The consumers' key digests now (after a reload). */
+  setKeyDigests (digests: Iterable<string>): void {
+    this.#digests = new Set([...digests].map((d) => d.toLowerCase()))
   }
 
   scrub (line: string): string {

@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { secondsToMs } from '../clock.ts'
-import type { Config } from '../config.ts'
-import { ConsumerRegistry } from '../consumers.ts'
+import { parseConsumerList, type Config } from '../config.ts'
+import { ConsumerRegistry, type Consumer } from '../consumers.ts'
+import type { SecretFilter } from '../observability/secret-filter.ts'
+import { ReloadRefused } from './file-reloads.ts'
 import { identify, type Identify } from '../http/identity.ts'
 import { createLimiters, type Limiters } from '../http/rate-limit.ts'
 
@@ -17,8 +19,28 @@ declare module 'fastify' {
   }
 }
 
-/** The API's callers: consumers by API key, frontend users by JWT (jose, loaded only when configured), and their budgets. */
-async function callers (app: FastifyInstance, { config }: { config: Config }): Promise<void> {
+export interface CallersPluginOptions {
+  config: Config
+  /** The log's secret filter, told the keys of reloaded consumers. */
+  secrets: Pick<SecretFilter, 'setKeyDigests'>
+}
+
+/** Names added, removed and changed between two consumer lists (for the reload's log line). */
+function changes (before: readonly Consumer[], after: readonly Consumer[]): { added: string[], removed: string[], changed: string[] } {
+  const was = new Map(before.map((c) => [c.name, JSON.stringify(c)]))
+  const now = new Map(after.map((c) => [c.name, JSON.stringify(c)]))
+  return {
+    added: [...now.keys()].filter((name) => !was.has(name)),
+    removed: [...was.keys()].filter((name) => !now.has(name)),
+    changed: [...now.keys()].filter((name) => was.has(name) && was.get(name) !== now.get(name))
+  }
+}
+
+/**
+ * The API's callers: consumers by API key (reloaded from CONSUMERS_FILE without a restart), frontend users by
+ * JWT (jose, loaded only when configured), and their budgets.
+ */
+async function callers (app: FastifyInstance, { config, secrets }: CallersPluginOptions): Promise<void> {
   const { JWT_JWKS_URL: jwksUrl, JWT_ISSUER: issuer, JWT_AUDIENCE: audience } = config
   const jwt = jwksUrl === undefined || issuer === undefined || audience === undefined
     ? undefined
@@ -30,9 +52,24 @@ async function callers (app: FastifyInstance, { config }: { config: Config }): P
       clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
       cooldownMs: secondsToMs(config.JWT_JWKS_COOLDOWN_SECONDS)
     })
+  const consumers = new ConsumerRegistry(config.consumers)
+  if (config.consumersFile !== undefined) {
+    const log = app.log.child({ component: 'reload' })
+    app.fileReloads.watch('consumers', [config.consumersFile], ([source]) => {
+      const problems: string[] = []
+      const next = parseConsumerList(source as string, 'CONSUMERS_FILE', problems)
+      if (problems.length === 0 && next.length === 0) problems.push('CONSUMERS_FILE: no consumer configured')
+      if (problems.length > 0) throw new ReloadRefused(problems.join('; '))
+      const change = changes(consumers.consumers, next)
+      // A new list is swapped in whole; keys of revoked consumers are refused from the next request.
+      consumers.replace(next)
+      secrets.setKeyDigests(next.map((consumer) => consumer.key_sha256))
+      log.info({ consumers: next.length, ...change }, 'consumers reloaded')
+    })
+  }
   app.decorate('bearer', jwt !== undefined)
   app.decorate('identify', identify({
-    consumers: new ConsumerRegistry(config.consumers),
+    consumers,
     jwt,
     defaultLimit: config.RATE_LIMIT_PER_MINUTE,
     anonymousLimit: config.ANONYMOUS_RATE_LIMIT_PER_MINUTE
@@ -44,4 +81,4 @@ async function callers (app: FastifyInstance, { config }: { config: Config }): P
   }))
 }
 
-export default fp(callers, { name: 'callers', fastify: '5.x', dependencies: ['metrics', 'fleet'] })
+export default fp(callers, { name: 'callers', fastify: '5.x', dependencies: ['metrics', 'fleet', 'file-reloads'] })

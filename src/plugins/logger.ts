@@ -39,6 +39,8 @@ function secretsOf (config: Config): SecretFilter {
 export interface Logging {
   logger: Logger
   sink: LogSink
+  /** The values scrubbed from every line; reloads add rotated credentials and the new consumers' keys. */
+  secrets: SecretFilter
 }
 
 /**
@@ -56,5 +58,5 @@ export function createLogging (config: Config, stream?: DestinationStream): Logg
   // Only a real stdout can stall: test/security/exhaustion.test.ts covers this in a child process.
   /* c8 ignore next */
   sink.onRecovered = (dropped) => { logger.warn({ dropped }, `the log destination fell behind: ${dropped} lines were dropped`) }
-  return { logger, sink }
+  return { logger, sink, secrets }
 }

@@ -1,7 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { secondsToMs, type Clock } from '../clock.ts'
-import { vobizCredentials, type Config } from '../config.ts'
+import { Value } from 'typebox/value'
+import { EnvSchema, vobizCredentials, type Config } from '../config.ts'
+import type { SecretFilter } from '../observability/secret-filter.ts'
+import { secretOf } from '../secret-files.ts'
+import { ReloadRefused } from './file-reloads.ts'
 import type { Profile } from '../schemas/profile.ts'
 import { VobizClient } from '../vobiz/client.ts'
 import { UpstreamError } from '../vobiz/errors.ts'
@@ -18,6 +22,34 @@ declare module 'fastify' {
 export interface UpstreamPluginOptions {
   config: Config
   clock: Clock
+  /** The log's secret filter, told rotated credentials. */
+  secrets: Pick<SecretFilter, 'add'>
+}
+
+/**
+ * With VOBIZ_AUTH_ID_FILE / VOBIZ_AUTH_TOKEN_FILE, new credentials are taken from the files when they change
+ * (and on SIGHUP): both validated first, then used from the next attempt, while an attempt in flight finishes
+ * with the old ones. A rotation needs no restart.
+ */
+function reloadCredentials (app: FastifyInstance, config: Config, client: VobizClient, secrets: UpstreamPluginOptions['secrets'], initial: { authId: string, authToken: string }): void {
+  const files = { authId: config.VOBIZ_AUTH_ID_FILE, authToken: config.VOBIZ_AUTH_TOKEN_FILE }
+  const watched = (Object.keys(files) as Array<keyof typeof files>).filter((part) => files[part] !== undefined)
+  if (watched.length === 0) return
+  const log = app.log.child({ component: 'reload' })
+  const names = { authId: 'VOBIZ_AUTH_ID', authToken: 'VOBIZ_AUTH_TOKEN' } as const
+  let current = initial
+  app.fileReloads.watch('vobiz credentials', watched.map((part) => files[part] as string), (contents) => {
+    const next = { ...current }
+    for (const [i, part] of watched.entries()) next[part] = secretOf(contents[i] as string)
+    const invalid = watched.filter((part) => !Value.Check(EnvSchema.properties[names[part]], next[part]) || next[part] === '').map((part) => `${names[part]}_FILE: not a usable ${names[part]} (value hidden)`)
+    if (invalid.length > 0) throw new ReloadRefused(invalid.join('; '))
+    const changed = watched.filter((part) => next[part] !== current[part]).map((part) => names[part])
+    if (changed.length === 0) return
+    secrets.add([next.authId, next.authToken])
+    client.setCredentials(next)
+    current = next
+    log.info({ changed }, 'vobiz credentials reloaded: the next fetch uses them')
+  })
 }
 
 /** Without credentials nothing is sent to Vobiz: every fetch fails as a credentials failure would. */
@@ -27,18 +59,21 @@ const withoutCredentials: Pick<VobizClient, 'attempt' | 'close'> = {
 }
 
 /** The Vobiz client (undici, one attempt) behind retries, deadline, breaker and cool-down, then the normaliser. */
-async function upstream (app: FastifyInstance, { config, clock }: UpstreamPluginOptions): Promise<void> {
+async function upstream (app: FastifyInstance, { config, clock, secrets }: UpstreamPluginOptions): Promise<void> {
   const logger = app.log.child({ component: 'vobiz' })
   const credentials = vobizCredentials(config)
-  const client = credentials === undefined
-    ? withoutCredentials
-    : new VobizClient({
+  let client: Pick<VobizClient, 'attempt' | 'close'> = withoutCredentials
+  if (credentials !== undefined) {
+    const vobiz = new VobizClient({
       baseUrl: config.VOBIZ_BASE_URL,
       ...credentials,
       attemptTimeoutMs: Math.min(config.UPSTREAM_ATTEMPT_TIMEOUT_MS, config.UPSTREAM_TIMEOUT_MS),
       maxBodyBytes: config.UPSTREAM_MAX_BODY_BYTES,
       maxRetryAfterSeconds: config.UPSTREAM_MAX_RETRY_AFTER_SECONDS
     })
+    reloadCredentials(app, config, vobiz, secrets, credentials)
+    client = vobiz
+  }
   const upstream = new ResilientUpstream<Profile>({
     client,
     parse: (raw) => {
@@ -62,4 +97,4 @@ async function upstream (app: FastifyInstance, { config, clock }: UpstreamPlugin
   app.addHook('onClose', async () => { await client.close() })
 }
 
-export default fp(upstream, { name: 'upstream', fastify: '5.x', dependencies: ['metrics', 'fleet'] })
+export default fp(upstream, { name: 'upstream', fastify: '5.x', dependencies: ['metrics', 'fleet', 'file-reloads'] })

@@ -71,7 +71,8 @@ function sameSecret (a: string | string[] | undefined, b: string): boolean {
 
 export class Sandbox {
   readonly authId: string
-  readonly authToken: string
+  /** The token it accepts; assign another to rotate it (the old one is refused from then on). */
+  authToken: string
   shape: ProfileShape
   errorForm: ErrorForm
   /** Requests received on the partner route (any outcome). */

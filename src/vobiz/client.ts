@@ -91,7 +91,7 @@ async function readCapped (body: AsyncIterable<Buffer>, limit: number): Promise<
 export class VobizClient {
   readonly #pool: Pool
   readonly #path: string
-  readonly #headers: Record<string, string>
+  #headers: Record<string, string>
   readonly #maxBodyBytes: number
   readonly #maxRetryAfterSeconds: number
 
@@ -114,6 +114,11 @@ export class VobizClient {
       headersTimeout: options.attemptTimeoutMs,
       bodyTimeout: options.attemptTimeoutMs
     })
+  }
+
+  /** New partner credentials, for the next attempt; an attempt in flight finishes with the ones it was sent with. */
+  setCredentials ({ authId, authToken }: { authId: string, authToken: string }): void {
+    this.#headers = { ...this.#headers, 'x-auth-id': authId, 'x-auth-token': authToken }
   }
 
   /**
