@@ -27,7 +27,9 @@ t.test('consumers: swapped whole, refused whole (bad entries, an empty list, a m
   const file = join(dir, 'consumers.json')
   const [a, b] = [generateApiKey(), generateApiKey()]
   writeFileSync(file, list([['alpha', a]]))
-  const h = await startHarness(t, { env: { CONSUMERS: '', CONSUMERS_FILE: file } })
+  // The Vobiz id from a file in the same directory: one watcher serves both.
+  writeFileSync(join(dir, 'auth-id'), 'MA_RELOAD_TEST_ID\n')
+  const h = await startHarness(t, { sandbox: { authId: 'MA_RELOAD_TEST_ID' }, env: { CONSUMERS: '', CONSUMERS_FILE: file, VOBIZ_AUTH_ID: '', VOBIZ_AUTH_ID_FILE: join(dir, 'auth-id') } })
   const status = async (key: string): Promise<number> => (await h.get('/profile', { 'x-api-key': key })).status
   t.equal(await status(a), 200)
   const refusals = (): string[] => h.logs.filter((l) => l.reload === 'consumers' && l.level === 50).map((l) => String(l.msg))
