@@ -3,6 +3,7 @@ import Type, { type Static, type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
 import { ConsumerListSchema, type Consumer } from './consumers.ts'
 import { parseTrustProxy, type TrustProxy } from './http/client-address.ts'
+import { unknownVariables } from './config-hygiene.ts'
 import { resolveSecretFiles } from './secret-files.ts'
 
 const REDIS_FALLBACKS = ['local', 'open', 'closed'] as const
@@ -63,6 +64,7 @@ export const EnvSchema = Type.Object({
   REDIS_KEY_PREFIX: Type.String({ default: 'vobiz-bff:', minLength: 1, maxLength: 100, description: 'the prefix of every Redis key (one per deployment sharing a Redis)', doc: 'prefix of every Redis key, so that several deployments can share one Redis' }),
   REDIS_RATE_LIMIT_FALLBACK: Type.Enum(REDIS_FALLBACKS, { default: 'local', description: `one of ${REDIS_FALLBACKS.join(', ')}: how rate limits behave while Redis is unreachable (per-replica counters, no limit, or 503)`, doc: 'rate limits while Redis is unreachable: `local` (each replica counts on its own, so a caller may get up to replicas × its budget), `open` (not counted), `closed` (503 `service_unavailable`)' }),
   CACHE_L1_TTL_MS: Type.Integer({ default: 1000, minimum: 0, maximum: 60000, description: 'an integer number of milliseconds from 0 to 60000: with REDIS_URL, how long a replica serves its own copy before checking the shared one', doc: 'with `REDIS_URL`: how long a replica serves its own copy before checking the shared one, so a refresh on one replica reaches the others within it (0–60000)' }),
+  STRICT_CONFIG: Type.Boolean({ default: false, description: 'true or false; true makes a variable that looks like a misspelling of one of ours a start-up error', doc: '`true`: a variable that looks meant for this service but is not one of its variables (a misspelling, or one of its prefixes) stops start-up instead of being logged as a warning' }),
   STARTUP_FETCH: Type.Boolean({ default: true, description: 'true or false; false skips the profile fetch at start', doc: 'fetch the profile once at start, in the background, so the first consumer gets a hit (and wrong credentials show in readiness at once)' }),
   ACCESS_LOG: Type.Boolean({ default: true, description: 'true or false; false drops the one summary log line per request (errors and upstream lines stay)', doc: '`false` drops the one summary log line per request (errors and Vobiz fetch lines stay); see Performance' }),
   LOG_MAX_BUFFER_BYTES: Type.Integer({ default: 4194304, minimum: 65536, maximum: 1073741824, description: 'an integer number of bytes from 65536 to 1073741824: log output held while stdout is not keeping up; past half of it access lines are dropped, past all of it every line (counted in vobiz_bff_log_lines_dropped_total)', doc: 'log output held while stdout is not keeping up (65536–1073741824); past half of it access lines are dropped, past all of it every line, counted in `vobiz_bff_log_lines_dropped_total`' }),
@@ -82,6 +84,8 @@ export type Config = Omit<Env, 'HOST' | 'TRUST_PROXY' | 'CONSUMERS' | 'CONSUMERS
   jwtAlgorithms: string[]
   /** CORS_ORIGINS as a list (empty: no browser origin is allowed). */
   corsOrigins: string[]
+  /** Variables that look meant for this service but are not its own (logged as warnings at start). */
+  warnings: string[]
 }
 
 /** Thrown by loadConfig with one human-readable line per problem. */
@@ -268,6 +272,8 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
       problems.push(`CONSUMERS: no consumer configured; expected ${describe('CONSUMERS')} in CONSUMERS or CONSUMERS_FILE (npm run keygen makes one)`)
     }
   }
+  const warnings = unknownVariables(source, Object.keys(PROPERTIES))
+  if (valid.STRICT_CONFIG) problems.push(...warnings.map((warning) => `${warning} (STRICT_CONFIG=true)`))
   if (problems.length > 0) throw new ConfigError(problems)
 
   const { CONSUMERS: _inline, CONSUMERS_FILE: _file, JWT_ALGORITHMS: _algorithms, CORS_ORIGINS: _origins, HOST, ...rest } = valid
@@ -278,7 +284,8 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
     consumers,
     consumersFile: valid.CONSUMERS_FILE,
     jwtAlgorithms,
-    corsOrigins
+    corsOrigins,
+    warnings: valid.STRICT_CONFIG ? [] : warnings
   }
 }
 

@@ -4,6 +4,7 @@ import { buildApp, type App } from './app.ts'
 import { guardMemoryUsage } from './observability/memory-usage-guard.ts'
 import { displayUrl, sandboxBanner } from './banner.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
+import { enabledFeatures } from './features.ts'
 
 /** How long in-flight requests get to finish after SIGTERM/SIGINT before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000
@@ -78,7 +79,8 @@ async function main (): Promise<void> {
     process.exit(1)
   }
   const url = displayUrl(config.HOST, (app.server.address() as AddressInfo).port)
-  app.log.info({ url, upstream: config.VOBIZ_SANDBOX ? 'sandbox' : config.VOBIZ_BASE_URL, consumers: config.consumers.length, maxConnections: app.server.maxConnections, ...(dotEnv ? { envFile: '.env' } : {}) }, 'vobiz-partner-bff ready')
+  for (const warning of config.warnings) app.log.warn(warning)
+  app.log.info({ url, upstream: config.VOBIZ_SANDBOX ? 'sandbox' : config.VOBIZ_BASE_URL, consumers: config.consumers.length, maxConnections: app.server.maxConnections, ...(dotEnv ? { envFile: '.env' } : {}), features: enabledFeatures(config) }, 'vobiz-partner-bff ready')
   if (config.VOBIZ_SANDBOX) {
     app.log.warn('SANDBOX MODE: Vobiz is simulated; every profile and balance served is made-up data')
     process.stdout.write(sandboxBanner(url, demoKey))

@@ -110,3 +110,39 @@ t.test('secrets from files (VOBIZ_AUTH_ID_FILE, VOBIZ_AUTH_TOKEN_FILE, METRICS_T
   t.match(both.stderr(), /VOBIZ_AUTH_TOKEN, VOBIZ_AUTH_TOKEN_FILE: both are set/)
   t.notOk(both.stderr().includes(sandbox.authToken))
 })
+
+t.test('start-up: one warning per misspelt variable, and the ready line lists what is enabled without a secret', async (t) => {
+  const sandbox = await startSandbox({ authId: 'MA_FEATURES_AUTH_ID', authToken: 'FEATURES-TOKEN-VALUE-01' })
+  t.teardown(() => sandbox.close())
+  const key = 'consumer-key-for-the-features-test'
+  const server = run(t, 'server.js', [], {
+    HOST: '127.0.0.1',
+    PORT: '0',
+    VOBIZ_BASE_URL: sandbox.url,
+    VOBIZ_AUTH_ID: sandbox.authId,
+    VOBIZ_AUTH_TOKEN: sandbox.authToken,
+    METRICS_TOKEN: 'features-metrics-token-0123',
+    CORS_ORIGINS: 'https://app.example.com',
+    PROFILE_TTL_SECOND: '5',
+    STARTUP_FETCH: 'false',
+    CONSUMERS: JSON.stringify([{ name: 'svc', key_sha256: sha256Hex(key), scopes: ['profile:read'] }])
+  })
+  const [ready] = await server.waitFor(/\{[^\n]*"msg":"vobiz-partner-bff ready"\}/)
+  t.match(JSON.parse(ready as string).features, {
+    auth: { apiKeys: 1, consumersFile: false, jwt: false },
+    cors: ['https://app.example.com'],
+    docs: true,
+    metrics: true,
+    redis: false,
+    ttlSeconds: { profile: 30, balance: 5 },
+    sandbox: false,
+    startupFetch: false,
+    accessLog: true
+  })
+  t.match(server.stdout(), /"level":40,[^\n]*"msg":"PROFILE_TTL_SECOND is not a variable of this service and is ignored; did you mean PROFILE_TTL_SECONDS\?"/)
+  for (const secret of [sandbox.authId, sandbox.authToken, 'features-metrics-token-0123', key]) t.notOk(server.stdout().includes(secret))
+
+  const strict = run(t, 'server.js', [], { VOBIZ_SANDBOX: 'true', PORT: '0', PROFILE_TTL_SECOND: '5', STRICT_CONFIG: 'true' })
+  t.equal((await strict.exited).code, 1)
+  t.match(strict.stderr(), /PROFILE_TTL_SECOND is not a variable of this service.*\(STRICT_CONFIG=true\)/)
+})
