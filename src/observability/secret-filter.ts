@@ -21,11 +21,11 @@ export interface SecretFilterOptions {
  */
 export class SecretFilter {
   #needles: string[] = []
-  #digests = new Set<string>()
+  readonly #digests = new Set<string>()
 
   constructor (options: SecretFilterOptions) {
     this.add(options.secrets)
-    this.setKeyDigests(options.keyDigests)
+    this.addKeyDigests(options.keyDigests)
   }
 
   /** More values never to write (rotated credentials: the old ones stay on the list). */
@@ -40,9 +40,9 @@ export class SecretFilter {
     this.#needles = [...needles].sort((a, b) => b.length - a.length)
   }
 
-  /** The consumers' key digests now (after a reload). */
-  setKeyDigests (digests: Iterable<string>): void {
-    this.#digests = new Set([...digests].map((d) => d.toLowerCase()))
+  /** More consumers' key digests (after a reload; a revoked key stays on the list). */
+  addKeyDigests (digests: Iterable<string>): void {
+    for (const digest of digests) this.#digests.add(digest.toLowerCase())
   }
 
   scrub (line: string): string {

@@ -22,7 +22,7 @@ declare module 'fastify' {
 export interface CallersPluginOptions {
   config: Config
   /** The log's secret filter, told the keys of reloaded consumers. */
-  secrets: Pick<SecretFilter, 'setKeyDigests'>
+  secrets: Pick<SecretFilter, 'addKeyDigests'>
 }
 
 /** Names added, removed and changed between two consumer lists (for the reload's log line). */
@@ -63,7 +63,7 @@ async function callers (app: FastifyInstance, { config, secrets }: CallersPlugin
       const change = changes(consumers.consumers, next)
       // A new list is swapped in whole; keys of revoked consumers are refused from the next request.
       consumers.replace(next)
-      secrets.setKeyDigests(next.map((consumer) => consumer.key_sha256))
+      secrets.addKeyDigests(next.map((consumer) => consumer.key_sha256))
       log.info({ consumers: next.length, ...change }, 'consumers reloaded')
     })
   }

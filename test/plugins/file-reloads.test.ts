@@ -48,8 +48,9 @@ t.test('consumers: swapped whole, refused whole (bad entries, an empty list, a m
   replaceFile(file, list([['beta', b]]))
   await until('the new set', async () => await status(b) === 200)
   t.equal(await status(a), 401)
-  h.app.log.info({ leaked: b }, 'a key that should never be logged')
+  h.app.log.info({ leaked: b, revoked: a }, 'keys that should never be logged')
   t.notOk(h.rawLogs().includes(b), 'the new consumer\'s key is scrubbed from the log')
+  t.notOk(h.rawLogs().includes(a), 'and a revoked one still is')
 
   // SIGHUP reloads even when nothing changed.
   process.emit('SIGHUP', 'SIGHUP')
