@@ -1,19 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import t, { type Test } from 'tap'
-import { sha256Hex } from '../src/consumers.ts'
+import t from 'tap'
 import { startSandbox } from '../src/sandbox/sandbox.ts'
 import { httpGet } from './helpers/harness.ts'
-import { run, runServerAgainst } from './helpers/processes.ts'
-
-/** A temporary directory holding `files`, removed when `t` ends. */
-function directory (t: Test, files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'vobiz-bff-'))
-  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content)
-  return dir
-}
+import { directory } from './helpers/files.ts'
+import { run, runServerAgainst, serverEnv } from './helpers/processes.ts'
 
 t.test('sandbox mode: listens on loopback only, prints the URL, a demo key and a curl that works, exits 0 on SIGTERM', async (t) => {
   const server = run(t, 'server.js', [], { VOBIZ_SANDBOX: 'true', PORT: '0' })
@@ -87,16 +78,15 @@ t.test('secrets from files (VOBIZ_AUTH_ID_FILE, VOBIZ_AUTH_TOKEN_FILE, METRICS_T
   t.teardown(() => sandbox.close())
   const dir = directory(t, { id: `${sandbox.authId}\n`, token: `${sandbox.authToken}\r\n`, metrics: 'metrics-token-from-a-file\n' })
   const key = 'consumer-key-for-the-file-test'
-  const env = {
-    HOST: '127.0.0.1',
-    PORT: '0',
-    VOBIZ_BASE_URL: sandbox.url,
+  // The credentials from the files only.
+  const env: Record<string, string> = {
+    ...serverEnv(sandbox, key),
     VOBIZ_AUTH_ID_FILE: join(dir, 'id'),
     VOBIZ_AUTH_TOKEN_FILE: join(dir, 'token'),
-    METRICS_TOKEN_FILE: join(dir, 'metrics'),
-    STARTUP_FETCH: 'false',
-    CONSUMERS: JSON.stringify([{ name: 'svc', key_sha256: sha256Hex(key), scopes: ['profile:read'] }])
+    METRICS_TOKEN_FILE: join(dir, 'metrics')
   }
+  delete env.VOBIZ_AUTH_ID
+  delete env.VOBIZ_AUTH_TOKEN
   const server = run(t, 'server.js', [], env)
   const [, url] = await server.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/)
   t.equal((await httpGet(`${url}/profile`, { 'x-api-key': key })).status, 200, 'Vobiz accepted the credentials read from the files')
@@ -116,16 +106,10 @@ t.test('start-up: one warning per misspelt variable, and the ready line lists wh
   t.teardown(() => sandbox.close())
   const key = 'consumer-key-for-the-features-test'
   const server = run(t, 'server.js', [], {
-    HOST: '127.0.0.1',
-    PORT: '0',
-    VOBIZ_BASE_URL: sandbox.url,
-    VOBIZ_AUTH_ID: sandbox.authId,
-    VOBIZ_AUTH_TOKEN: sandbox.authToken,
+    ...serverEnv(sandbox, key),
     METRICS_TOKEN: 'features-metrics-token-0123',
     CORS_ORIGINS: 'https://app.example.com',
-    PROFILE_TTL_SECOND: '5',
-    STARTUP_FETCH: 'false',
-    CONSUMERS: JSON.stringify([{ name: 'svc', key_sha256: sha256Hex(key), scopes: ['profile:read'] }])
+    PROFILE_TTL_SECOND: '5'
   })
   const [ready] = await server.waitFor(/\{[^\n]*"msg":"vobiz-partner-bff ready"\}/)
   t.match(JSON.parse(ready as string).features, {

@@ -69,6 +69,8 @@ async function fileReloads (app: FastifyInstance): Promise<void> {
   const groups: Group[] = []
   const watchers = new Map<string, FSWatcher>()
   let settle: NodeJS.Timeout | undefined
+  /** Started by the first file watched: an app that reads nothing from files polls nothing. */
+  let poll: NodeJS.Timeout | undefined
 
   const reload = (group: Group, forced: boolean): void => {
     const now = read(group.paths)
@@ -98,6 +100,7 @@ async function fileReloads (app: FastifyInstance): Promise<void> {
   app.decorate('fileReloads', {
     watch (what, paths, apply) {
       groups.push({ what, paths, apply, last: fingerprint(read(paths)) })
+      poll ??= setInterval(() => { reloadAll(false) }, POLL_MS).unref()
       for (const dir of new Set(paths.map((path) => dirname(path)))) {
         if (watchers.has(dir)) continue
         // A directory that goes away, or cannot be watched (no inotify left), leaves the poll to see changes;
@@ -112,7 +115,6 @@ async function fileReloads (app: FastifyInstance): Promise<void> {
       }
     }
   })
-  const poll = setInterval(() => { reloadAll(false) }, POLL_MS).unref()
   const stopListening = onHangUp(hangUp)
   app.addHook('onClose', (_app, done) => {
     stopListening()

@@ -74,8 +74,9 @@ function capture (t: Test, name: string, [command, args]: [string, string[]], en
  * The built server (dist/server.js) in production mode against `sandbox`, with one consumer `svc`
  * (profile:read) holding `key`; killed when `t` ends. Resolves once it logs that it is ready.
  */
-export async function runServerAgainst (t: Test, sandbox: Sandbox, key: string): Promise<Running & { url: string }> {
-  const server = run(t, 'server.js', [], {
+/** The production-mode environment for the built server against `sandbox`, with one consumer `svc` holding `key`. */
+export function serverEnv (sandbox: Sandbox, key: string): Record<string, string> {
+  return {
     HOST: '127.0.0.1',
     PORT: '0',
     VOBIZ_BASE_URL: sandbox.url,
@@ -84,7 +85,11 @@ export async function runServerAgainst (t: Test, sandbox: Sandbox, key: string):
     CONSUMERS: JSON.stringify([{ name: 'svc', key_sha256: sha256Hex(key), scopes: ['profile:read'] }]),
     // The tests hold and count Vobiz requests from the first one they cause.
     STARTUP_FETCH: 'false'
-  })
+  }
+}
+
+export async function runServerAgainst (t: Test, sandbox: Sandbox, key: string): Promise<Running & { url: string }> {
+  const server = run(t, 'server.js', [], serverEnv(sandbox, key))
   const [, url] = await server.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/)
   return { ...server, url: url as string }
 }

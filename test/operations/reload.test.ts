@@ -1,26 +1,14 @@
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { generateApiKey, sha256Hex } from '../../src/consumers.ts'
 import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox.ts'
+import { directory, replaceFile } from '../helpers/files.ts'
 import { httpGet } from '../helpers/harness.ts'
 import { run, type Running } from '../helpers/processes.ts'
 import { until } from '../helpers/time.ts'
 
 // Hot reload against the built server: files change under it, and nothing restarts.
-
-function directory (t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'reload-'))
-  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
-  return dir
-}
-
-/** Writes the way editors and config tools do: a temporary file renamed over the old one. */
-function replaceFile (path: string, content: string): void {
-  writeFileSync(`${path}.tmp`, content)
-  renameSync(`${path}.tmp`, path)
-}
 
 const consumersJson = (entries: Array<[string, string]>): string =>
   JSON.stringify(entries.map(([name, key]) => ({ name, key_sha256: sha256Hex(key), scopes: ['profile:read'] })))

@@ -1,23 +1,12 @@
-import { mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { generateApiKey, sha256Hex } from '../../src/consumers.ts'
+import { directory, replaceFile } from '../helpers/files.ts'
 import { startHarness } from '../helpers/harness.ts'
 import { until } from '../helpers/time.ts'
 
 // The reload paths in process (the built server's behaviour is test/operations/reload.test.ts's).
-
-function directory (t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'reload-'))
-  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
-  return dir
-}
-
-function replaceFile (path: string, content: string): void {
-  writeFileSync(`${path}.tmp`, content)
-  renameSync(`${path}.tmp`, path)
-}
 
 const list = (entries: Array<[string, string]>): string =>
   JSON.stringify(entries.map(([name, key]) => ({ name, key_sha256: sha256Hex(key), scopes: ['profile:read'] })))

@@ -1,12 +1,23 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Value } from 'typebox/value'
 import { Balance, Profile } from '../../src/schemas/profile.ts'
 import { pino } from 'pino'
 import { loggerOptions } from '../../src/app.ts'
-import { LogCapture, startHarness } from '../helpers/harness.ts'
+import { LogCapture, startHarness, type Harness } from '../helpers/harness.ts'
 
 const DOCUMENTED_FIELDS = ['id', 'name', 'email', 'phone', 'company', 'balance', 'currency', 'gstin', 'gst_status',
   'tds_applicable', 'tds_percentage', 'account_type', 'status', 'created_at', 'updated_at']
+
+/** The access log writes its lines by hand, for speed: each is byte for byte what pino writes for the same call. */
+function accessLinesArePinos (t: Test, h: Harness): void {
+  const raw = h.rawLogs().split('\n').filter((l) => l.includes('"msg":"request"'))
+  for (const [i, line] of h.logs.filter((l) => l.msg === 'request').entries()) {
+    const { level, time, service, msg, ...fields } = line
+    const capture = new LogCapture()
+    pino({ ...loggerOptions({ LOG_LEVEL: 'info' }), timestamp: () => `,"time":${String(time)}` }, capture).info(fields, 'request')
+    t.equal(raw[i], capture.chunks.join('').trimEnd(), `line ${i} is pino's`)
+  }
+}
 
 t.test('GET /profile returns the documented profile, normalised, with freshness headers', async (t) => {
   const h = await startHarness(t)
@@ -266,14 +277,7 @@ t.test('one access log line per request, with route, status, consumer and cache 
   t.match(lines[0], { method: 'GET', route: '/profile', status: 200, consumer: 'reader', cache: /fwd=miss/ })
   t.match(lines[1], { route: '/profile/balance', consumer: 'billing', cache: /hit/ })
   t.ok(typeof lines[0]?.ms === 'number')
-  // The access log writes its lines by hand, for speed: byte for byte what pino writes for the same call.
-  const raw = h.rawLogs().split('\n').filter((l) => l.includes('"msg":"request"'))
-  for (const [i, line] of lines.entries()) {
-    const { level, time, service, msg, ...fields } = line
-    const capture = new LogCapture()
-    pino({ ...loggerOptions({ LOG_LEVEL: 'info' }), timestamp: () => `,"time":${String(time)}` }, capture).info(fields, 'request')
-    t.equal(raw[i], capture.chunks.join('').trimEnd(), `line ${i} is pino's`)
-  }
+  accessLinesArePinos(t, h)
   t.notOk(h.rawLogs().includes(h.keys.profile), 'keys never reach the logs')
   t.notOk(h.rawLogs().includes(h.sandbox.authToken), 'the Vobiz token never reaches the logs')
   t.ok(h.logs.some((l) => l.msg === 'vobiz fetch'), 'the upstream fetch is logged')
@@ -297,11 +301,5 @@ t.test('access lines of refusals (401, 403, 429) carry the client address; other
   await h.get('/profile', { 'x-api-key': h.keys.profile })
   const lines = h.logs.filter((l) => l.msg === 'request')
   t.same(lines.map((l) => [l.status, l.client]), [[401, '127.0.0.1'], [403, '127.0.0.1'], [200, undefined], [429, '127.0.0.1']])
-  const raw = h.rawLogs().split('\n').filter((l) => l.includes('"msg":"request"'))
-  for (const [i, line] of lines.entries()) {
-    const { level, time, service, msg, ...fields } = line
-    const capture = new LogCapture()
-    pino({ ...loggerOptions({ LOG_LEVEL: 'info' }), timestamp: () => `,"time":${String(time)}` }, capture).info(fields, 'request')
-    t.equal(raw[i], capture.chunks.join('').trimEnd(), `line ${i} is pino's`)
-  }
+  accessLinesArePinos(t, h)
 })
