@@ -3,6 +3,7 @@ import Fastify from 'fastify'
 import type { DestinationStream } from 'pino'
 import { systemClock, type Clock } from './clock.ts'
 import type { Config } from './config.ts'
+import type { Tracing } from './observability/tracing.ts'
 import accessLog from './http/access-log.ts'
 import browser from './http/browser.ts'
 import protocolErrors from './http/client-errors.ts'
@@ -20,6 +21,7 @@ import { createLogging, LOG_BASE } from './plugins/logger.ts'
 import metrics from './plugins/metrics.ts'
 import profiles from './plugins/profiles.ts'
 import startupFetch from './plugins/startup-fetch.ts'
+import tracing from './plugins/tracing.ts'
 import upstream from './plugins/upstream.ts'
 import healthRoutes from './routes/health.ts'
 import profileRoutes from './routes/profile.ts'
@@ -33,6 +35,8 @@ export interface AppDeps {
   clock?: Clock
   /** How often load shedding samples event-loop delay and heap (default 1000 ms). */
   pressureSampleIntervalMs?: number
+  /** The OpenTelemetry SDK, started by the server before the app when tracing is on. */
+  tracing?: Tracing | undefined
 }
 
 /**
@@ -47,7 +51,8 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
 
   // Services.
-  await app.register(metrics, { fleet: config.REDIS_URL !== undefined, sink })
+  await app.register(metrics, { fleet: config.REDIS_URL !== undefined, tracing: deps.tracing !== undefined, sink })
+  await app.register(tracing, { tracing: deps.tracing, secrets })
   await app.register(fileReloads)
   await app.register(fleet, { config, now: clock.now })
   await app.register(upstream, { config, clock, secrets })

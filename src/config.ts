@@ -5,9 +5,14 @@ import { ConsumerListSchema, type Consumer } from './consumers.ts'
 import { parseTrustProxy, type TrustProxy } from './http/client-address.ts'
 import { unknownVariables } from './config-hygiene.ts'
 import { resolveSecretFiles } from './secret-files.ts'
+import type { TracingSettings } from './observability/tracing.ts'
+import { tracingSettings } from './tracing-config.ts'
 
 const REDIS_FALLBACKS = ['local', 'open', 'closed'] as const
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+const TRACES_EXPORTERS = ['otlp', 'none'] as const
+const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const
+const TRACES_SAMPLERS = ['parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio', 'always_on', 'always_off', 'traceidratio'] as const
 /** Signature algorithms accepted for frontend JWTs: asymmetric only, so `none` and HS* can never verify. */
 const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
 
@@ -68,6 +73,18 @@ export const EnvSchema = Type.Object({
   STARTUP_FETCH: Type.Boolean({ default: true, description: 'true or false; false skips the profile fetch at start', doc: 'fetch the profile once at start, in the background, so the first consumer gets a hit (and wrong credentials show in readiness at once)' }),
   ACCESS_LOG: Type.Boolean({ default: true, description: 'true or false; false drops the one summary log line per request (errors and upstream lines stay)', doc: '`false` drops the one summary log line per request (errors and Vobiz fetch lines stay); see Performance' }),
   LOG_MAX_BUFFER_BYTES: Type.Integer({ default: 4194304, minimum: 65536, maximum: 1073741824, description: 'an integer number of bytes from 65536 to 1073741824: log output held while stdout is not keeping up; past half of it access lines are dropped, past all of it every line (counted in vobiz_bff_log_lines_dropped_total)', doc: 'log output held while stdout is not keeping up (65536–1073741824); past half of it access lines are dropped, past all of it every line, counted in `vobiz_bff_log_lines_dropped_total`' }),
+  OTEL_SDK_DISABLED: Type.Boolean({ default: false, description: 'true or false; true turns tracing off whatever else is set', doc: '`true` turns OpenTelemetry tracing off whatever else is set ([Tracing](operations.md#tracing))' }),
+  OTEL_TRACES_EXPORTER: Type.Optional(Type.Enum(TRACES_EXPORTERS, { description: `one of ${TRACES_EXPORTERS.join(', ')}`, doc: '`otlp` turns tracing on (to `http://localhost:4318` unless an endpoint is set); `none` turns it off. Unset: on when an OTLP endpoint is set', docDefault: '— (off)' })),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ description: 'an http:// or https:// URL of an OTLP/HTTP receiver, e.g. http://otel-collector:4318 (/v1/traces is appended)', doc: 'OTLP/HTTP receiver (collector, Jaeger, Tempo); `/v1/traces` is appended. Setting it turns tracing on' })),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.Optional(Type.String({ description: 'an http:// or https:// URL that receives OTLP/HTTP traces as is, e.g. http://otel-collector:4318/v1/traces', doc: 'the full traces URL instead (used as is; wins over the one above). Setting it turns tracing on' })),
+  OTEL_EXPORTER_OTLP_PROTOCOL: Type.Enum(OTLP_PROTOCOLS, { default: 'http/protobuf', description: `one of ${OTLP_PROTOCOLS.join(', ')} (gRPC is not supported)`, doc: 'OTLP encoding: `http/protobuf` or `http/json` (gRPC is not supported)' }),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: Type.Optional(Type.Enum(OTLP_PROTOCOLS, { description: `one of ${OTLP_PROTOCOLS.join(', ')} (gRPC is not supported)`, doc: 'the same, for traces only (wins over the one above)' })),
+  OTEL_EXPORTER_OTLP_HEADERS: Type.Optional(Type.String({ secret: true, description: 'comma-separated key=value pairs sent with every export, e.g. authorization=Bearer%20abc', doc: 'headers sent with every export (`key=value,key2=value2`, values URL-encoded), e.g. a vendor token; treated as a secret' })),
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: Type.Optional(Type.String({ secret: true, description: 'comma-separated key=value pairs sent with every trace export', doc: 'the same, for traces only; treated as a secret' })),
+  OTEL_SERVICE_NAME: Type.String({ default: 'vobiz-partner-bff', minLength: 1, maxLength: 255, description: 'the service.name of the spans', doc: '`service.name` of every span' }),
+  OTEL_RESOURCE_ATTRIBUTES: Type.Optional(Type.String({ maxLength: 4096, description: 'comma-separated key=value resource attributes, e.g. deployment.environment.name=production', doc: 'more resource attributes (`key=value,...`), e.g. `deployment.environment.name=production,service.namespace=billing`' })),
+  OTEL_TRACES_SAMPLER: Type.Enum(TRACES_SAMPLERS, { default: 'parentbased_always_on', description: `one of ${TRACES_SAMPLERS.join(', ')}`, doc: 'which requests are traced: by default as the caller\'s `traceparent` says, and all that come without one; `parentbased_traceidratio` with a ratio samples new traces' }),
+  OTEL_TRACES_SAMPLER_ARG: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'a ratio from 0 to 1 for the traceidratio samplers', doc: 'the ratio of the `traceidratio` samplers (0–1)', docDefault: '`1`' })),
   LOG_LEVEL: Type.Enum(LOG_LEVELS, { default: 'info', description: `one of ${LOG_LEVELS.join(', ')}`, doc: 'pino level: `fatal`, `error`, `warn`, `info`, `debug`, `trace`, `silent`' })
 })
 export type Env = Static<typeof EnvSchema>
@@ -86,6 +103,8 @@ export type Config = Omit<Env, 'HOST' | 'TRUST_PROXY' | 'CONSUMERS' | 'CONSUMERS
   corsOrigins: string[]
   /** Variables that look meant for this service but are not its own (logged as warnings at start). */
   warnings: string[]
+  /** OpenTelemetry tracing, when the OTEL_* variables turn it on (src/tracing-config.ts). */
+  tracing: TracingSettings | undefined
 }
 
 /** Thrown by loadConfig with one human-readable line per problem. */
@@ -262,6 +281,7 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
   const jwtAlgorithms = checkJwt(valid, problems)
   const corsOrigins = parseOrigins(valid.CORS_ORIGINS, problems)
   checkRedisUrl(valid.REDIS_URL, problems)
+  const tracing = tracingSettings(valid, problems)
   const trustProxy = parseTrustProxy(valid.TRUST_PROXY)
   if (typeof trustProxy === 'string') problems.push(`TRUST_PROXY: ${trustProxy}; expected ${describe('TRUST_PROXY')}`)
   if (valid.REQUEST_TIMEOUT_MS < valid.HEADERS_TIMEOUT_MS) problems.push(`REQUEST_TIMEOUT_MS: ${valid.REQUEST_TIMEOUT_MS} is less than HEADERS_TIMEOUT_MS (${valid.HEADERS_TIMEOUT_MS}); expected ${describe('REQUEST_TIMEOUT_MS')}`)
@@ -285,7 +305,8 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
     consumersFile: valid.CONSUMERS_FILE,
     jwtAlgorithms,
     corsOrigins,
-    warnings: valid.STRICT_CONFIG ? [] : warnings
+    warnings: valid.STRICT_CONFIG ? [] : warnings,
+    tracing
   }
 }
 

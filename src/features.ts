@@ -16,6 +16,8 @@ export function enabledFeatures (config: Config) {
     ttlSeconds: { profile: config.PROFILE_TTL_SECONDS, balance: config.BALANCE_TTL_SECONDS },
     sandbox: config.VOBIZ_SANDBOX,
     startupFetch: config.STARTUP_FETCH,
-    accessLog: config.ACCESS_LOG
+    accessLog: config.ACCESS_LOG,
+    // The receiver's address is left out: it may carry credentials.
+    tracing: config.tracing === undefined ? false : { protocol: config.tracing.protocol, sampler: config.tracing.sampler, serviceName: config.tracing.serviceName }
   }
 }

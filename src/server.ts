@@ -5,9 +5,12 @@ import { guardMemoryUsage } from './observability/memory-usage-guard.ts'
 import { displayUrl, sandboxBanner } from './banner.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 import { enabledFeatures } from './features.ts'
+import { startTracing, type Tracing } from './observability/tracing.ts'
 
 /** How long in-flight requests get to finish after SIGTERM/SIGINT before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000
+/** How long the last spans get to reach the OTLP receiver at shutdown, within the grace period. */
+const TRACE_FLUSH_MS = 3000
 
 function readConfig (): Config {
   try {
@@ -40,7 +43,7 @@ async function main (): Promise<void> {
   const dotEnv = loadDotEnv()
   let config = readConfig()
   // Filled in once built; the shutdown handler closes whatever has started by then.
-  const running: { app?: App } = {}
+  const running: { app?: App, tracing?: Tracing } = {}
   let closeSandbox = async (): Promise<void> => {}
   // Installed before anything starts, so that a SIGTERM at any moment — even during start-up — ends in a clean
   // exit 0 (after draining what has started), never in Node's default "killed by SIGTERM" (status 143).
@@ -54,6 +57,8 @@ async function main (): Promise<void> {
     if (err !== undefined) running.app?.log.error({ err }, 'shutting down after an unexpected error')
     else running.app?.log.info({ signal }, 'shutting down')
     await running.app?.close()
+    // The spans of the last requests, flushed after them; a receiver that does not answer does not hold the exit.
+    if (running.tracing !== undefined) await Promise.race([running.tracing.shutdown(), new Promise((resolve) => setTimeout(resolve, TRACE_FLUSH_MS).unref())])
     await closeSandbox()
   })
   let demoKey: string | undefined
@@ -66,7 +71,9 @@ async function main (): Promise<void> {
     closeSandbox = () => mode.sandbox.close()
   }
 
-  const app = await buildApp(config)
+  // Tracing starts before the app is built, so that its instrumentations see every module the app loads.
+  if (config.tracing !== undefined) running.tracing = await startTracing(config.tracing)
+  const app = await buildApp(config, { tracing: running.tracing })
   running.app = app
   process.off('SIGHUP', ignoreHangUp)
   guardMemoryUsage(app.log)

@@ -1,4 +1,6 @@
 import { LRUCache } from 'lru-cache'
+import type { SpanContext } from '@opentelemetry/api'
+import { ATTR, inSpan, linkActiveSpan } from '../observability/tracing.ts'
 import { HIT, type Forward, type Outcome, type StaleReason } from '../outcome.ts'
 
 /**
@@ -108,6 +110,9 @@ const KEY = 'partner'
  * joins it, so any number of concurrent requests on a cold or too-old entry cause one load. Each class judges
  * the entry by its own windows: fresh, then stale-while-revalidate, then stale-if-error. A failed load never
  * removes the entry.
+ *
+ * Traced, each load is a `profile load` span (a child of the request that started it), and every request that
+ * joins a load in flight links to that span: the trace shows where a collapsed request's time went.
  */
 export class FreshnessCache<T, C extends string> {
   readonly #lru: LRUCache<string, CacheEntry<T>, FetchContext>
@@ -116,6 +121,9 @@ export class FreshnessCache<T, C extends string> {
   readonly #staleDetail: (error: unknown) => StaleReason
   readonly #onBackgroundError: (error: unknown) => void
   readonly #confirmForMs: number
+  /** Loads started so far, and the span of the latest: a fetch() that starts none has joined that one. */
+  #loads = 0
+  #loadSpan: SpanContext | undefined
 
   constructor (options: FreshnessCacheOptions<T, C>) {
     this.#freshness = options.freshness
@@ -131,8 +139,13 @@ export class FreshnessCache<T, C extends string> {
       noDeleteOnFetchRejection: true,
       fetchMethod: async (_key, current, { signal, context }) => {
         context.initiated = true
-        const loaded = await source.load(signal, { notBefore: context.notBefore, requestId: context.requestId, current })
-        return { ...loaded, checkedAt: this.#now() }
+        this.#loads++
+        return await inSpan('profile load', {}, async (span) => {
+          this.#loadSpan = span.spanContext()
+          const loaded = await source.load(signal, { notBefore: context.notBefore, requestId: context.requestId, current })
+          span.setAttribute(ATTR.loadVia, loaded.via)
+          return { ...loaded, checkedAt: this.#now() }
+        })
       }
     })
   }
@@ -202,7 +215,11 @@ export class FreshnessCache<T, C extends string> {
   }
 
   async #fetch (context: FetchContext): Promise<CacheEntry<T>> {
-    const entry = await this.#lru.fetch(KEY, { forceRefresh: true, context })
+    const loads = this.#loads
+    // lru-cache calls the fetch method synchronously when it starts a load; otherwise this joins the one in flight.
+    const pending = this.#lru.fetch(KEY, { forceRefresh: true, context })
+    if (this.#loads === loads) linkActiveSpan(this.#loadSpan, { [ATTR.linkReason]: 'waited-on-load' })
+    const entry = await pending
     // lru-cache resolves undefined only when clear() aborted the fetch (shutdown).
     /* c8 ignore next */
     if (entry === undefined) throw new Error('the cache was cleared during the fetch')

@@ -55,13 +55,22 @@ export class LocalCounter<L extends string> {
   }
 }
 
-interface MetricValue { labels: Record<string, string | number>, value: number, metricName: string }
+/** An OpenMetrics exemplar, as prom-client's registry prints it: labels (a trace's ids), value, time in seconds. */
+interface Exemplar { labelSet: Record<string, string>, value: number, timestamp: number }
 
-interface HistogramChild<L extends string> {
+interface MetricValue { labels: Record<string, string | number>, value: number, metricName: string, exemplar?: Exemplar }
+
+/** A bound child: `observe(value)`, or with the labels of an exemplar (e.g. the trace the observation belongs to). */
+export interface Observer {
+  observe: (value: number, exemplar?: Record<string, string>) => void
+}
+
+interface HistogramChild<L extends string> extends Observer {
   labels: Record<L, string>
-  observe: (value: number) => void
   /** Observations per bucket (not cumulative); the last slot is +Inf. */
   counts: number[]
+  /** The latest exemplar per bucket, once there has been one. */
+  exemplars: Array<Exemplar | undefined> | undefined
   sum: number
   count: number
 }
@@ -69,7 +78,8 @@ interface HistogramChild<L extends string> {
 /**
  * A histogram with the exposition of prom-client's Histogram (same names, labels, bucket bounds and order),
  * whose bound children observe with a bucket search and three additions. Registered in the registry as a
- * metric of its own.
+ * metric of its own. An observation may carry an exemplar: the latest one per bucket is shown to OpenMetrics
+ * scrapes (the Prometheus text format has no place for them).
  */
 export class LocalHistogram<L extends string> {
   readonly name: string
@@ -90,7 +100,7 @@ export class LocalHistogram<L extends string> {
   }
 
   /** A child for one label set; bind it once and keep it. */
-  labels (labels: Record<L, string>): { observe: (value: number) => void } {
+  labels (labels: Record<L, string>): Observer {
     const key = keyOf(this.labelNames, labels)
     const known = this.#children.get(key)
     if (known !== undefined) return known
@@ -98,14 +108,19 @@ export class LocalHistogram<L extends string> {
     const child: HistogramChild<L> = {
       labels,
       counts: new Array<number>(bounds.length + 1).fill(0),
+      exemplars: undefined,
       sum: 0,
       count: 0,
-      observe (value) {
+      observe (value, exemplar) {
         let i = 0
         while (i < bounds.length && value > (bounds[i] as number)) i++
         child.counts[i] = (child.counts[i] as number) + 1
         child.sum += value
         child.count++
+        if (exemplar !== undefined) {
+          child.exemplars ??= new Array<Exemplar | undefined>(bounds.length + 1).fill(undefined)
+          child.exemplars[i] = { labelSet: exemplar, value, timestamp: Date.now() / 1000 }
+        }
       }
     }
     this.#children.set(key, child)
@@ -115,11 +130,12 @@ export class LocalHistogram<L extends string> {
   /** What prom-client's Histogram returns from get(), for every bound label set. */
   async get (): Promise<{ name: string, help: string, type: 'histogram', aggregator: 'sum', values: MetricValue[] }> {
     const values: MetricValue[] = []
-    for (const { labels, counts, sum, count } of this.#children.values()) {
+    for (const { labels, counts, exemplars, sum, count } of this.#children.values()) {
       let cumulative = 0
       for (let i = 0; i < counts.length; i++) {
         cumulative += counts[i] as number
-        values.push({ labels: { le: this.#bounds[i] ?? '+Inf', ...labels }, value: cumulative, metricName: `${this.name}_bucket` })
+        const exemplar = exemplars?.[i]
+        values.push({ labels: { le: this.#bounds[i] ?? '+Inf', ...labels }, value: cumulative, metricName: `${this.name}_bucket`, ...(exemplar === undefined ? {} : { exemplar }) })
       }
       values.push({ labels, value: sum, metricName: `${this.name}_sum` })
       values.push({ labels, value: count, metricName: `${this.name}_count` })
@@ -130,6 +146,7 @@ export class LocalHistogram<L extends string> {
   reset (): void {
     for (const child of this.#children.values()) {
       child.counts.fill(0)
+      child.exemplars = undefined
       child.sum = 0
       child.count = 0
     }

@@ -96,11 +96,14 @@ export class Metrics {
   /** Only with REDIS_URL. */
   readonly redis: { fallbacks: Counter<'operation'>, sharedLoads: Counter<'result'> } | undefined
 
+  /** Only with tracing on: spans handed to the OTLP receiver, by result (a failed export's spans are lost). */
+  readonly traceSpans: Counter<'result'> | undefined
+
   /** What has been attached so far (a scrape before that reports nothing for it). */
   #sources: Partial<MetricSources> = {}
 
-  /** `fleet`: the replica shares state through Redis (REDIS_URL), and has its metrics. */
-  constructor ({ fleet }: { fleet: boolean }) {
+  /** `fleet`: the replica shares state through Redis (REDIS_URL), and has its metrics; `tracing`: likewise for tracing. */
+  constructor ({ fleet, tracing = false }: { fleet: boolean, tracing?: boolean }) {
     const sources = (): Partial<MetricSources> => this.#sources
     collectDefaultMetrics({ register: this.registry })
     // Gauges named like counters (promtool warns): each is the sum of its `nodejs_active_*{type}` gauge.
@@ -122,6 +125,9 @@ export class Metrics {
       registers: [this.registry],
       collect () { this.set(sources().logBufferBytes?.() ?? 0) }
     })
+    this.traceSpans = tracing
+      ? new Counter({ name: 'vobiz_bff_trace_spans_exported_total', help: 'Spans sent to the OTLP receiver, by result: ok, or failed (those spans are lost)', labelNames: ['result'] as const, registers: [this.registry] })
+      : undefined
     if (fleet) {
       // eslint-disable-next-line no-new
       new Gauge({

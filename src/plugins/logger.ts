@@ -2,6 +2,7 @@ import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'p
 import type { Config } from '../config.ts'
 import { LogSink } from '../observability/log-sink.ts'
 import { SecretFilter } from '../observability/secret-filter.ts'
+import { activeTraceFields } from '../observability/tracing.ts'
 
 /** Header and field paths that may carry a secret, censored in every log line. */
 const REDACT = [
@@ -18,19 +19,34 @@ const REDACT = [
 /** Fields on every log line. */
 export const LOG_BASE = { service: 'vobiz-partner-bff' }
 
-export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>): LoggerOptions {
+export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'> & Partial<Pick<Config, 'tracing'>>): LoggerOptions {
   return {
     level: config.LOG_LEVEL,
     base: LOG_BASE,
-    redact: { paths: REDACT, censor: '[redacted]' }
+    redact: { paths: REDACT, censor: '[redacted]' },
+    // With tracing on, a line written inside a traced request carries its trace and span ids.
+    ...(config.tracing === undefined ? {} : { mixin: activeTraceFields })
   }
 }
 
-/** Every value that must never reach a log line, for the last check before a line is written. */
+/** The values of the OTLP export headers (a vendor's token, typically): `key=value,...`, URL-encoded. */
+function otlpHeaderValues (config: Config): string[] {
+  return [config.OTEL_EXPORTER_OTLP_HEADERS, config.OTEL_EXPORTER_OTLP_TRACES_HEADERS].flatMap((list) => (list ?? '').split(','))
+    .map((pair) => pair.slice(pair.indexOf('=') + 1).trim())
+    .flatMap((value) => {
+      try {
+        return [value, decodeURIComponent(value)]
+      } catch {
+        return [value]
+      }
+    })
+}
+
+/** Every value that must never reach a log line (nor a span), for the last check before a line is written. */
 function secretsOf (config: Config): SecretFilter {
   const redisPassword = config.REDIS_URL === undefined ? undefined : decodeURIComponent(new URL(config.REDIS_URL).password)
   return new SecretFilter({
-    secrets: [config.VOBIZ_AUTH_ID, config.VOBIZ_AUTH_TOKEN, config.METRICS_TOKEN, config.REDIS_URL, redisPassword],
+    secrets: [config.VOBIZ_AUTH_ID, config.VOBIZ_AUTH_TOKEN, config.METRICS_TOKEN, config.REDIS_URL, redisPassword, ...otlpHeaderValues(config)],
     keyDigests: config.consumers.map((consumer) => consumer.key_sha256)
   })
 }

@@ -13,12 +13,14 @@ declare module 'fastify' {
 export interface MetricsPluginOptions {
   /** The replica shares state through Redis (REDIS_URL): the fleet's metrics exist. */
   fleet: boolean
+  /** Tracing is on: the trace export metrics exist. */
+  tracing: boolean
   sink: Pick<LogSink, 'dropped' | 'pending'>
 }
 
 /** First of the services: every other one reports to it. */
-async function metrics (app: FastifyInstance, { fleet, sink }: MetricsPluginOptions): Promise<void> {
-  const metrics = new Metrics({ fleet })
+async function metrics (app: FastifyInstance, { fleet, tracing, sink }: MetricsPluginOptions): Promise<void> {
+  const metrics = new Metrics({ fleet, tracing })
   metrics.watch({ logLinesDropped: () => sink.dropped, logBufferBytes: () => sink.pending })
   app.decorate('metrics', metrics)
 }

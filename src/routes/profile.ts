@@ -4,7 +4,8 @@ import { NotCachedError, type CacheEntry, type GetOptions } from '../cache/fresh
 import { freshnessHeaders, hitHeaders, matchesIfMatch, matchesIfNoneMatch, requestDirective } from '../http/cache-headers.ts'
 import { authorize, type Identity } from '../http/identity.ts'
 import { problem } from '../http/problems.ts'
-import { metricLabels, type Outcome } from '../outcome.ts'
+import { ATTR, inSpan, tracer } from '../observability/tracing.ts'
+import { HIT, metricLabels, type Outcome } from '../outcome.ts'
 import type { ProfileSnapshot, Representation, View } from '../profile-snapshot.ts'
 import { Balance, BALANCE_EXAMPLE, Profile, PROFILE_EXAMPLE } from '../schemas/profile.ts'
 import { apiErrorResponses, NOT_MODIFIED, okResponse, withoutContent } from '../schemas/responses.ts'
@@ -35,7 +36,7 @@ interface Answer {
 }
 
 const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (app, { now }) => {
-  const { profiles: cache, metrics, identify, limiters, bearer } = app
+  const { profiles: cache, metrics, identify, limiters, bearer, traced } = app
   const ROUTES = { profile: '/profile', balance: '/profile/balance' } as const
   // Counters for the hit path, bound once.
   const hits = {
@@ -45,6 +46,18 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
 
   // A plain hit's headers (content type included) are built once per representation and second.
   const hitHeadersOf = { profile: hitHeaders(cache.freshness('profile').ttlMs, JSON_TYPE), balance: hitHeaders(cache.freshness('balance').ttlMs, JSON_TYPE) }
+
+  /** The cache span's attributes: the outcome, how old the data is and how long it stays fresh. */
+  function cacheAttributes (view: View, outcome: Outcome, ageMs: number) {
+    const { outcome: name, detail } = metricLabels(outcome)
+    return {
+      [ATTR.view]: view,
+      [ATTR.cacheOutcome]: name,
+      ...(detail === '' ? {} : { [ATTR.cacheDetail]: detail }),
+      [ATTR.cacheAge]: ageMs / 1000,
+      [ATTR.cacheTtl]: (cache.freshness(view).ttlMs - ageMs) / 1000
+    }
+  }
 
   /** A plain hit, the hot path: bound counter, headers built once per representation and second. */
   function writeHit (view: View, entry: CacheEntry<ProfileSnapshot>, request: FastifyRequest, reply: FastifyReply): void {
@@ -88,6 +101,8 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
     if (directive === undefined) {
       const hit = cache.fresh(view)
       if (hit !== undefined) {
+        // Traced, a hit is a span too (it took no time, and says so); untraced, it costs nothing.
+        if (traced) tracer.startSpan('profile cache', { attributes: cacheAttributes(view, HIT, now() - hit.fetchedAt) }).end()
         writeHit(view, hit, request, reply)
         return
       }
@@ -107,7 +122,11 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
       options.refresh = await limiters.allowRefresh(request)
       refreshRefused = !options.refresh
     }
-    const { entry, outcome } = await cache.get(view, options)
+    const { entry, outcome } = await inSpan('profile cache', {}, async (span) => {
+      const result = await cache.get(view, options)
+      if (span.isRecording()) span.setAttributes(cacheAttributes(view, result.outcome, now() - result.entry.fetchedAt))
+      return result
+    })
     write({ view, entry, outcome, refreshRefused }, request, reply)
   }
 

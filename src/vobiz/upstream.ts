@@ -4,6 +4,8 @@ import type { VobizClient } from './client.ts'
 import { asUpstreamError, type UpstreamError } from './errors.ts'
 import { HoldOff, MemoryHoldOffStore, type BreakerState, type HoldOffStore } from './hold-off.ts'
 import { RepeatedFailures } from '../observability/repeats.ts'
+import { activeSpan, ATTR, inSpan } from '../observability/tracing.ts'
+import type { Span } from '@opentelemetry/api'
 
 export interface UpstreamOptions<T> {
   client: Pick<VobizClient, 'attempt'>
@@ -57,6 +59,10 @@ const MIN_ATTEMPT_MS = 50
  * Vobiz as the cache sees it: one fetch = attempts with retries (exponential backoff, full jitter, Retry-After
  * honoured, all inside the deadline), behind the circuit breaker and the cool-down after a 429 (HoldOff).
  * Only idempotent GETs go through here; 401/403, 500 and unusable bodies are never retried.
+ *
+ * Traced, a fetch is a `vobiz fetch` span: one `vobiz attempt` child per attempt (each the parent of undici's
+ * HTTP client span, whose request carries `traceparent`), the backoff between attempts and the breaker's and
+ * cool-down's decisions as events.
  */
 export class ResilientUpstream<T> {
   readonly #options: UpstreamOptions<T>
@@ -78,7 +84,8 @@ export class ResilientUpstream<T> {
       openMs: options.breakerOpenMs,
       now: options.clock.now,
       onBreakerChange: (breaker) => {
-        (breaker === 'open' ? logger.error.bind(logger) : logger.warn.bind(logger))({ breaker }, `vobiz circuit breaker ${breaker}`)
+        activeSpan()?.addEvent(`breaker ${breaker}`)
+        ;(breaker === 'open' ? logger.error.bind(logger) : logger.warn.bind(logger))({ breaker }, `vobiz circuit breaker ${breaker}`)
       }
     })
   }
@@ -89,13 +96,28 @@ export class ResilientUpstream<T> {
 
   /** One fetch of the partner profile, parsed, or an UpstreamError. `requestId` is forwarded to Vobiz. */
   async fetch (signal: AbortSignal, requestId?: string): Promise<T> {
+    return await inSpan('vobiz fetch', {}, async (span) => {
+      const progress = { attempts: 0 }
+      try {
+        return await this.#fetch(signal, requestId, progress, span)
+      } catch (err) {
+        // A short circuit sent nothing: the breaker or the cool-down decided.
+        const { shortCircuit } = err as { shortCircuit?: string }
+        if (shortCircuit !== undefined) span.addEvent(`refused: ${shortCircuit}`)
+        throw err
+      } finally {
+        span.setAttribute(ATTR.attempts, progress.attempts)
+      }
+    })
+  }
+
+  async #fetch (signal: AbortSignal, requestId: string | undefined, progress: { attempts: number }, span: Span): Promise<T> {
     const started = performance.now()
-    const progress = { attempts: 0 }
     try {
       await this.#holdOff.admit()
       let body: T
       try {
-        body = await this.#withRetries(signal, progress, requestId)
+        body = await this.#withRetries(signal, progress, requestId, span)
       } catch (err) {
         await this.#holdOff.failed(asUpstreamError(err))
         throw err
@@ -132,15 +154,15 @@ export class ResilientUpstream<T> {
     })
   }
 
-  async #withRetries (signal: AbortSignal, progress: { attempts: number }, requestId: string | undefined): Promise<T> {
-    const { client, parse, timeoutMs, attemptTimeoutMs, retries } = this.#options
+  async #withRetries (signal: AbortSignal, progress: { attempts: number }, requestId: string | undefined, span: Span): Promise<T> {
+    const { parse, timeoutMs, attemptTimeoutMs, retries } = this.#options
     const clock = this.#clock
     const deadlineAt = clock.now() + timeoutMs
     for (;;) {
       progress.attempts += 1
       try {
         // Whole milliseconds: timers take integers, and a clock may not give them.
-        return parse(await client.attempt(signal, Math.floor(Math.min(attemptTimeoutMs, deadlineAt - clock.now())), requestId))
+        return parse(await this.#attempt(signal, progress.attempts, Math.floor(Math.min(attemptTimeoutMs, deadlineAt - clock.now())), requestId))
       } catch (err) {
         const error = asUpstreamError(err)
         if (!error.retryable || progress.attempts > retries) throw error
@@ -148,8 +170,24 @@ export class ResilientUpstream<T> {
         const backoff = this.#random() * Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** (progress.attempts - 1))
         const delay = Math.max(backoff, (error.retryAfterSeconds ?? 0) * 1000)
         if (clock.now() + delay + MIN_ATTEMPT_MS > deadlineAt) throw error
+        span.addEvent('backoff', { 'vobiz_bff.backoff_ms': Math.round(delay), 'vobiz_bff.after': error.code, ...(error.retryAfterSeconds === undefined ? {} : { 'vobiz_bff.retry_after_seconds': error.retryAfterSeconds }) })
         await clock.sleep(delay, signal).catch(() => { throw error })
       }
     }
+  }
+
+  /** One HTTP request to Vobiz, in its own span (`http.request.resend_count`: 0 for the first). */
+  async #attempt (signal: AbortSignal, attempt: number, timeoutMs: number, requestId: string | undefined): Promise<unknown> {
+    return await inSpan('vobiz attempt', { [ATTR.attempt]: attempt, [ATTR.resendCount]: attempt - 1 }, async (span) => {
+      try {
+        const raw = await this.#options.client.attempt(signal, timeoutMs, requestId)
+        span.setAttribute(ATTR.statusCode, 200)
+        return raw
+      } catch (err) {
+        const error = asUpstreamError(err)
+        if (error.upstreamStatus !== undefined) span.setAttribute(ATTR.statusCode, error.upstreamStatus)
+        throw error
+      }
+    })
   }
 }

@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { register } from 'node:module'
+import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api'
+import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core'
+import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http'
+import { OTLPTraceExporter as OtlpProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto'
+import { registerInstrumentations, type Instrumentation } from '@opentelemetry/instrumentation'
+import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis'
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici'
+import { resourceFromAttributes } from '@opentelemetry/resources'
+import {
+  AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler, TraceIdRatioBasedSampler,
+  type ReadableSpan, type Sampler, type SpanExporter
+} from '@opentelemetry/sdk-trace-node'
+import { ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions/incubating'
+import { FastifyOtelInstrumentation } from '@fastify/otel'
+import { setRequestSpan, type Tracing, type TracingSettings } from './tracing.ts'
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+
+/** Requests that are not traced: probes and scrapes (every few seconds, and of no interest in a trace). */
+const UNTRACED = /^\/(?:health|metrics|docs)(?:[/?]|$)/
+
+function samplerOf ({ sampler, samplerRatio }: TracingSettings): Sampler {
+  const [parentBased, root] = sampler.startsWith('parentbased_') ? [true, sampler.slice('parentbased_'.length)] : [false, sampler]
+  const rootSampler = root === 'always_on' ? new AlwaysOnSampler() : root === 'always_off' ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(samplerRatio)
+  return parentBased ? new ParentBasedSampler({ root: rootSampler }) : rootSampler
+}
+
+/** OTEL_RESOURCE_ATTRIBUTES: `key=value` pairs, comma-separated, values URL-encoded; malformed pairs are skipped. */
+function resourceAttributes (text: string | undefined): Attributes {
+  const attributes: Attributes = {}
+  for (const pair of (text ?? '').split(',')) {
+    const at = pair.indexOf('=')
+    if (at <= 0) continue
+    try {
+      attributes[pair.slice(0, at).trim()] = decodeURIComponent(pair.slice(at + 1).trim())
+    } catch {}
+  }
+  return attributes
+}
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] }
+
+/**
+ * The last step before a span leaves the process: every text in it (name, attribute and event values, status
+ * message) goes through the secret filter, as every log line does. And the server span of a request answered
+ * 4xx keeps an unset status, as the HTTP semantic conventions say (@fastify/otel marks any thrown error).
+ */
+function prepare (span: ReadableSpan, scrub: (text: string) => string): void {
+  const s = span as Writable<ReadableSpan>
+  s.name = scrub(s.name)
+  scrubAttributes(s.attributes, scrub)
+  for (const event of s.events) if (event.attributes !== undefined) scrubAttributes(event.attributes, scrub)
+  for (const link of s.links) if (link.attributes !== undefined) scrubAttributes(link.attributes, scrub)
+  const status = s.attributes['http.response.status_code']
+  if (s.kind === SpanKind.SERVER && typeof status === 'number' && status < 500) {
+    s.status = { code: SpanStatusCode.UNSET }
+  } else if (s.status.message !== undefined) {
+    s.status = { ...s.status, message: scrub(s.status.message) }
+  }
+}
+
+function scrubAttributes (attributes: Attributes, scrub: (text: string) => string): void {
+  for (const [key, value] of Object.entries(attributes)) {
+    if (typeof value === 'string') attributes[key] = scrub(value)
+    else if (Array.isArray(value)) attributes[key] = value.map((item) => typeof item === 'string' ? scrub(item) : item) as typeof value
+  }
+}
+
+/** The OTLP exporter behind the scrubbing step, telling its listener how every export went. */
+class GuardedExporter implements SpanExporter {
+  readonly #inner: SpanExporter
+  scrub: (text: string) => string = (text) => text
+  listener: (ok: boolean, spans: number) => void = () => {}
+
+  constructor (inner: SpanExporter) {
+    this.#inner = inner
+  }
+
+  export (spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    for (const span of spans) prepare(span, this.scrub)
+    this.#inner.export(spans, (result) => {
+      this.listener(result.code === ExportResultCode.SUCCESS, spans.length)
+      done(result)
+    })
+  }
+
+  async shutdown (): Promise<void> {
+    await this.#inner.shutdown()
+  }
+
+  async forceFlush (): Promise<void> {
+    await this.#inner.forceFlush?.()
+  }
+}
+
+/**
+ * Starts OpenTelemetry tracing for the process, before the app is built: the tracer provider (batching, the
+ * sampler, W3C Trace Context propagation — `tracestate` included, baggage not sent on to Vobiz), the OTLP/HTTP
+ * exporter (protobuf or JSON), and the instrumentations: @fastify/otel for the server spans (registered by
+ * the app as its first plugin), undici for the Vobiz requests (diagnostics channels: `traceparent` is added to
+ * each), and ioredis when the fleet shares Redis (its module is loaded after this, through the ESM hook
+ * registered here for it alone).
+ */
+export function startSdk (settings: TracingSettings): Tracing {
+  const exporter = new GuardedExporter(settings.protocol === 'http/json' ? new OtlpJsonExporter({ url: settings.url }) : new OtlpProtobufExporter({ url: settings.url }))
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({
+      ...resourceAttributes(settings.resourceAttributes),
+      [ATTR_SERVICE_NAME]: settings.serviceName,
+      [ATTR_SERVICE_VERSION]: version,
+      [ATTR_SERVICE_INSTANCE_ID]: randomUUID()
+    }),
+    sampler: samplerOf(settings),
+    spanProcessors: [new BatchSpanProcessor(exporter)]
+  })
+  provider.register({ propagator: new W3CTraceContextPropagator() })
+
+  const fastify = new FastifyOtelInstrumentation({
+    // One server span per request; our own spans say where its time went, so no span per hook.
+    instrumentHooks: false,
+    instrumentHandler: false,
+    // An exception event would carry the error's message; the span says what failed by its status instead.
+    recordExceptions: false,
+    ignorePaths: ({ url }) => UNTRACED.test(url),
+    requestHook: (span, request) => {
+      const route = request.routeOptions.url
+      span.updateName(route === undefined ? request.method : `${request.method} ${route}`)
+      // The path only: a query string is the caller's text, and may hold anything.
+      const query = request.url.indexOf('?')
+      if (query !== -1) span.setAttribute('url.path', request.url.slice(0, query))
+      setRequestSpan(request, span)
+    }
+  })
+  const instrumentations: Instrumentation[] = [fastify, new UndiciInstrumentation()]
+  if (settings.redis) {
+    // ioredis is loaded later (with the fleet plugin), as an ES module import: hooked for it alone.
+    register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, { data: { include: ['ioredis'] } })
+    // The command name only: arguments carry keys, lock tokens and the cached profile.
+    instrumentations.push(new IORedisInstrumentation({ dbStatementSerializer: (command) => command }))
+  }
+  const unregister = registerInstrumentations({ tracerProvider: provider, instrumentations })
+
+  return {
+    fastifyPlugin: fastify.plugin(),
+    scrubWith: (scrub) => { exporter.scrub = scrub },
+    onExport: (listener) => { exporter.listener = listener },
+    shutdown: async () => {
+      unregister()
+      await provider.shutdown()
+    }
+  }
+}

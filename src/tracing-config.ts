@@ -1,0 +1,54 @@
+import type { TracingSettings } from './observability/tracing.ts'
+
+/** The OpenTelemetry variables of the environment contract (src/config.ts), as validated there. */
+export interface TracingEnv {
+  OTEL_SDK_DISABLED: boolean
+  OTEL_TRACES_EXPORTER?: 'otlp' | 'none' | undefined
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string | undefined
+  OTEL_EXPORTER_OTLP_PROTOCOL: TracingSettings['protocol']
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?: TracingSettings['protocol'] | undefined
+  OTEL_SERVICE_NAME: string
+  OTEL_RESOURCE_ATTRIBUTES?: string | undefined
+  OTEL_TRACES_SAMPLER: TracingSettings['sampler']
+  OTEL_TRACES_SAMPLER_ARG?: number | undefined
+  REDIS_URL?: string | undefined
+}
+
+/** Where OTLP/HTTP receivers listen when no endpoint is configured (the OpenTelemetry default). */
+const DEFAULT_ENDPOINT = 'http://localhost:4318'
+
+function checkEndpoint (name: string, value: string | undefined, problems: string[]): void {
+  if (value === undefined) return
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {}
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    problems.push(`${name}: not an http:// or https:// URL (got ${JSON.stringify(value)}); expected the URL of an OTLP/HTTP receiver`)
+  }
+}
+
+/**
+ * Tracing is off unless asked for, the OpenTelemetry way: `OTEL_TRACES_EXPORTER=otlp`, or an OTLP endpoint set
+ * (without `OTEL_TRACES_EXPORTER=none`); `OTEL_SDK_DISABLED=true` wins over both. Returns what the SDK is started
+ * with, or undefined when tracing is off (and then nothing of the SDK is loaded).
+ */
+export function tracingSettings (env: TracingEnv, problems: string[]): TracingSettings | undefined {
+  checkEndpoint('OTEL_EXPORTER_OTLP_ENDPOINT', env.OTEL_EXPORTER_OTLP_ENDPOINT, problems)
+  checkEndpoint('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, problems)
+  const endpointSet = env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== undefined
+  const on = env.OTEL_TRACES_EXPORTER === 'otlp' || (env.OTEL_TRACES_EXPORTER === undefined && endpointSet)
+  if (env.OTEL_SDK_DISABLED || !on) return undefined
+  // OTLP/HTTP: the signal's path is appended to the general endpoint, and the signal's own endpoint is used as is.
+  const base = (env.OTEL_EXPORTER_OTLP_ENDPOINT ?? DEFAULT_ENDPOINT).replace(/\/+$/, '')
+  return {
+    url: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? `${base}/v1/traces`,
+    protocol: env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL,
+    serviceName: env.OTEL_SERVICE_NAME,
+    resourceAttributes: env.OTEL_RESOURCE_ATTRIBUTES,
+    sampler: env.OTEL_TRACES_SAMPLER,
+    samplerRatio: env.OTEL_TRACES_SAMPLER_ARG ?? 1,
+    redis: env.REDIS_URL !== undefined
+  }
+}
