@@ -134,7 +134,8 @@ export function startSdk (settings: TracingSettings): Tracing {
       setRequestSpan(request, span)
     }
   })
-  const instrumentations: Instrumentation[] = [fastify, new UndiciInstrumentation()]
+  // HTTP client spans inside a trace only (the Vobiz attempts, a JWKS fetch for a request's token).
+  const instrumentations: Instrumentation[] = [fastify, new UndiciInstrumentation({ requireParentforSpans: true })]
   if (settings.redis) {
     // ioredis is loaded later (with the fleet plugin), as an ES module import: hooked for it alone.
     register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, { data: { include: ['ioredis'] } })

@@ -4,6 +4,7 @@ import type { Log as Logger } from '../observability/log.ts'
 import type { Fetched, LoadRequest, Loaded, Via } from '../cache/freshness-cache.ts'
 import Type, { type Static } from 'typebox'
 import { Value } from 'typebox/value'
+import { activeSpan, ATTR, formatSpanContext, linkActiveSpan, parseSpanContext } from '../observability/tracing.ts'
 import { asUpstreamError, SHORT_CIRCUITS, UPSTREAM_ERROR_CODES, UpstreamError } from '../vobiz/errors.ts'
 import type { RedisLink } from './link.ts'
 
@@ -96,6 +97,11 @@ interface SharedState<T> {
  * when it expires without one (the holder died). The breaker and cool-down are the fetch's business (their
  * state is the fleet's too: SharedHoldOffStore). Whenever Redis is unusable, a load does without it: this
  * replica's own copy when recent enough, else its own fetch.
+ *
+ * Traced, the steps are events on the load's span (lock taken, waiting on another replica, Redis unusable),
+ * ioredis's own spans show each command, and the lock token carries the holder's span context: a replica
+ * that waits on another one's fetch links to that fetch's span, as a request waiting on a fetch in its own
+ * replica does.
  */
 export class SharedCache<T> {
   readonly #options: SharedCacheOptions<T>
@@ -123,6 +129,7 @@ export class SharedCache<T> {
         if (!(err instanceof RedisUnusable)) throw err
       }
     }
+    activeSpan()?.addEvent('fleet: redis unusable, loading locally')
     this.#options.observe('local')
     if (current !== undefined && current.fetchedAt >= notBefore) return { ...current, via: 'cache' }
     const fetchedAt = this.#now()
@@ -130,7 +137,9 @@ export class SharedCache<T> {
   }
 
   async #coordinated (signal: AbortSignal, notBefore: number, requestId: string | undefined): Promise<Loaded<T>> {
-    const token = randomUUID()
+    // `<uuid>` or `<uuid>/<trace id>-<span id>-<flags>`: only ever compared whole, and parsed for a link.
+    const spanContext = formatSpanContext(activeSpan()?.spanContext())
+    const token = spanContext === undefined ? randomUUID() : `${randomUUID()}/${spanContext}`
     const waitUntil = Date.now() + this.#lockTtlMs + this.#options.upstreamTimeoutMs
     let awaited: string | undefined
     for (;;) {
@@ -144,12 +153,21 @@ export class SharedCache<T> {
         this.#options.observe('fleet')
         throw toUpstreamError(state.failure)
       }
+      const previous = awaited
       if (state.holder === null) {
         const holder = await this.#command(async (redis) => await redis.eval(ACQUIRE, 1, this.#keys.lock, token, this.#lockTtlMs) as string)
-        if (holder === token) return await this.#fetchAndPublish(signal, token, requestId)
+        if (holder === token) {
+          activeSpan()?.addEvent('fleet: lock taken, fetching for the fleet')
+          return await this.#fetchAndPublish(signal, token, requestId)
+        }
         awaited = holder
       } else {
         awaited = state.holder
+      }
+      if (awaited !== previous) {
+        activeSpan()?.addEvent('fleet: waiting on another replica\'s fetch')
+        const holderSpan = awaited.split('/')[1]
+        linkActiveSpan(holderSpan === undefined ? undefined : parseSpanContext(holderSpan), { [ATTR.linkReason]: 'waited-on-replica' })
       }
       if (Date.now() > waitUntil) throw new UpstreamError('upstream_timeout', 'no replica finished the Vobiz fetch in time')
       await sleep(POLL_MS, undefined, { signal })

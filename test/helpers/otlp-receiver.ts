@@ -52,15 +52,15 @@ function attributesOf (list: KeyValue[] | undefined): Record<string, unknown> {
 }
 
 /** Ids are bytes in protobuf and hex in OTLP/JSON. */
-function hex (id: Uint8Array | string | undefined): string {
-  if (id === undefined) return ''
+function hex (id: Uint8Array | string | null | undefined): string {
+  if (id === undefined || id === null) return ''
   return typeof id === 'string' ? id : Buffer.from(id).toString('hex')
 }
 
 interface OtlpSpan {
   traceId: Uint8Array | string
   spanId: Uint8Array | string
-  parentSpanId?: Uint8Array | string
+  parentSpanId?: Uint8Array | string | null
   name: string
   kind?: number
   attributes?: KeyValue[]

@@ -105,3 +105,47 @@ t.test('a consumer request with a traceparent: server, cache, load, fetch, attem
   await receiver.waitForSpan('the hit\'s server span', (span) => span.traceId === second.traceId && span.kind === SERVER)
   t.same(inTrace(receiver, second.traceId).filter((span) => span.name === 'vobiz fetch'), [], 'no fetch')
 })
+
+t.test('retries are attempt spans, with the backoff as an event; requests that waited on the fetch link to its load span', async (t) => {
+  const sandbox = await startSandbox()
+  t.teardown(() => sandbox.close())
+  const receiver = await startOtlpReceiver(t)
+  const key = generateApiKey()
+  const server = await start(t, sandbox, key, receiver)
+
+  sandbox.inject({ kind: 'status', status: 503 }, 1)
+  const first = newIds()
+  t.equal((await httpGet(`${server.url}/profile/balance`, { 'x-api-key': key, traceparent: traceparent(first.traceId, first.parentId) })).status, 200, 'served after one retry')
+  const fetch = await receiver.waitForSpan('the fetch span', (span) => span.traceId === first.traceId && span.name === 'vobiz fetch')
+  await until('both attempts', () => inTrace(receiver, first.traceId).filter((span) => span.name === 'vobiz attempt').length === 2)
+  const attempts = inTrace(receiver, first.traceId).filter((span) => span.name === 'vobiz attempt' && span.parentSpanId === fetch.spanId)
+    .sort((a, b) => (a.attributes['vobiz_bff.upstream.attempt'] as number) - (b.attributes['vobiz_bff.upstream.attempt'] as number))
+  t.same(attempts.map((span) => [span.attributes['vobiz_bff.upstream.attempt'], span.attributes['http.request.resend_count'], span.attributes['http.response.status_code'], span.status.code]),
+    [[1, 0, 503, 2], [2, 1, 200, 0]], 'attempt 1 failed with 503, attempt 2 (the first resend) succeeded')
+  t.equal(attempts[0]?.attributes['error.type'], 'upstream_unavailable', 'the failure is named by its code')
+  t.equal(fetch.attributes['vobiz_bff.upstream.attempts'], 2)
+  const backoff = fetch.events.find((event) => event.name === 'backoff')
+  t.type(backoff?.attributes['vobiz_bff.backoff_ms'], 'number', 'the backoff is an event on the fetch')
+  t.equal(backoff?.attributes['vobiz_bff.after'], 'upstream_unavailable')
+
+  // Several requests while one fetch is held at "Vobiz": one load span; the others link to it or, had they
+  // come after it ended, were hits. Which request starts the load is theirs to race for.
+  sandbox.hold()
+  const waiters = Array.from({ length: 4 }, newIds)
+  const answers = waiters.map(async (ids) => await httpGet(`${server.url}/profile`, { 'x-api-key': key, 'cache-control': 'no-cache', traceparent: traceparent(ids.traceId, ids.parentId) }))
+  await sandbox.received(3)
+  sandbox.release()
+  t.same((await Promise.all(answers)).map((reply) => reply.status), [200, 200, 200, 200])
+  await until('every cache span', () => waiters.every((ids) => inTrace(receiver, ids.traceId).some((span) => span.name === 'profile cache')))
+  const loads = receiver.spans.filter((span) => span.name === 'profile load' && waiters.some((ids) => ids.traceId === span.traceId))
+  for (const ids of waiters) {
+    const cache = inTrace(receiver, ids.traceId).find((span) => span.name === 'profile cache') as ReceivedSpan
+    const own = loads.find((load) => load.parentSpanId === cache.spanId)
+    const linked = cache.links.filter((link) => loads.some((load) => load.spanId === link.spanId && load.traceId === link.traceId))
+    t.ok(own !== undefined || linked.length > 0, `${cache.attributes['vobiz_bff.cache.outcome'] as string}: started a load or links to the one it waited on`)
+    for (const link of cache.links) t.equal(link.attributes['vobiz_bff.link.reason'], 'waited-on-load')
+    if (own === undefined) t.equal(cache.attributes['vobiz_bff.cache.outcome'], 'collapsed', 'a request that joined a load says so')
+  }
+  t.equal(new Set(loads.map((load) => load.spanId)).size, loads.length, 'each load is one span')
+  t.comment(`${loads.length} loads for ${waiters.length} requests`)
+})

@@ -1,15 +1,20 @@
 import t from 'tap'
 import { generateApiKey } from '../../src/consumers.ts'
 import type { Fault } from '../../src/sandbox/sandbox.ts'
+import { startTracing } from '../../src/observability/tracing.ts'
 import { consumersJson, httpGet, startHarness } from '../helpers/harness.ts'
 import { startIssuer } from '../helpers/issuer.ts'
+import { startOtlpReceiver } from '../helpers/otlp-receiver.ts'
 
 /**
  * One service started with distinctive secrets, driven through every route and error path — including
  * upstream errors and malformed bodies that echo the request headers back — while every response and every
- * log line is captured. None of the secrets may appear anywhere.
+ * log line and every exported trace span is captured. None of the secrets may appear anywhere.
  */
 t.test('the Vobiz credentials, consumer keys and JWTs never leak', async (t) => {
+  // Traced to a real OTLP receiver: the spans are searched too (every byte that was exported).
+  const receiver = await startOtlpReceiver(t)
+  const tracing = await startTracing({ url: `${receiver.url}/v1/traces`, protocol: 'http/protobuf', serviceName: 'leak-test', resourceAttributes: undefined, sampler: 'always_on', samplerRatio: 1, redis: false })
   const issuer = await startIssuer(t)
   await issuer.addKey('k1')
   const secrets = {
@@ -31,7 +36,8 @@ t.test('the Vobiz credentials, consumer keys and JWTs never leak', async (t) => 
       BREAKER_FAILURE_THRESHOLD: '1000',
       METRICS_TOKEN: secrets.metricsToken,
       LOG_LEVEL: 'trace'
-    }
+    },
+    deps: { tracing }
   })
   const token = await issuer.sign({ sub: 'user-1', scope: 'profile:read' })
   const tamperedToken = `${token.slice(0, -4)}AAAA`
@@ -88,15 +94,22 @@ t.test('the Vobiz credentials, consumer keys and JWTs never leak', async (t) => 
   // Enough wrong keys to be rate-limited, too.
   for (let i = 0; i < 35; i++) await get('/profile', { 'x-api-key': secrets.wrongKey })
 
+  const spec = await httpGet(`${h.url}/openapi.json`)
+  await h.app.close()
+  await tracing.shutdown()
   const responses = seen.join('\n')
   const logs = h.rawLogs()
+  const spans = receiver.raw()
+  t.ok(receiver.spans.length > 100, `plenty was traced (${receiver.spans.length} spans)`)
+  t.ok(receiver.spans.some((span) => span.name === 'vobiz attempt' && span.attributes['http.response.status_code'] === 401), 'the echoing upstream 401 was traced')
   t.ok(logs.length > 5000, 'plenty was logged (trace level)')
   t.match(responses, /upstream_auth_failed/, 'the echoing upstream 401 was exercised')
   t.match(responses, /rate_limited/, 'rate limiting was exercised')
   for (const [name, secret] of Object.entries({ ...secrets, token, tamperedToken, tokenSignature: token.split('.')[2] as string })) {
     t.notOk(responses.includes(secret), `${name} appears in no response`)
     t.notOk(logs.includes(secret), `${name} appears in no log line`)
+    t.notOk(spans.includes(secret), `${name} appears in no span`)
   }
-  const spec = await httpGet(`${h.url}/openapi.json`)
+  t.notOk(spans.includes('request headers'), 'no upstream body appears in a span')
   for (const secret of Object.values(secrets)) t.notOk(spec.text.includes(secret), 'nor in the OpenAPI document')
 })
