@@ -102,7 +102,8 @@ class GuardedExporter implements SpanExporter {
  * exporter (protobuf or JSON), and the instrumentations: @fastify/otel for the server spans (registered by
  * the app as its first plugin), undici for the Vobiz requests (diagnostics channels: `traceparent` is added to
  * each), and ioredis when the fleet shares Redis (its module is loaded after this, through the ESM hook
- * registered here for it alone).
+ * registered here for it alone). Once per process: the SDK's tracer provider, context manager and propagator
+ * are the process's.
  */
 export function startSdk (settings: TracingSettings): Tracing {
   const exporter = new GuardedExporter(settings.protocol === 'http/json' ? new OtlpJsonExporter({ url: settings.url }) : new OtlpProtobufExporter({ url: settings.url }))

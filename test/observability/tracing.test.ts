@@ -52,7 +52,8 @@ t.test('a consumer request with a traceparent: server, cache, load, fetch, attem
   t.teardown(() => sandbox.close())
   const receiver = await startOtlpReceiver(t)
   const key = generateApiKey()
-  const server = await start(t, sandbox, key, receiver)
+  // A receiver that fails is given up on within a second (OTLP exporters retry until this timeout).
+  const server = await start(t, sandbox, key, receiver, { OTEL_EXPORTER_OTLP_TIMEOUT: '1000' })
   const { traceId, parentId } = newIds()
 
   const reply = await httpGet(`${server.url}/profile`, { 'x-api-key': key, traceparent: traceparent(traceId, parentId), tracestate: 'vendor=abc' })
@@ -104,6 +105,18 @@ t.test('a consumer request with a traceparent: server, cache, load, fetch, attem
   t.ok((hitCache.attributes['vobiz_bff.cache.ttl_seconds'] as number) > 0, 'fresh for a while yet')
   await receiver.waitForSpan('the hit\'s server span', (span) => span.traceId === second.traceId && span.kind === SERVER)
   t.same(inTrace(receiver, second.traceId).filter((span) => span.name === 'vobiz fetch'), [], 'no fetch')
+
+  // A receiver that stops answering: one line when exports start failing, one when they work again, all counted.
+  receiver.failing = true
+  await httpGet(`${server.url}/profile`, { 'x-api-key': key })
+  await server.waitFor(/"msg":"trace export failed[^"]*"/)
+  receiver.failing = false
+  await httpGet(`${server.url}/profile`, { 'x-api-key': key })
+  await server.waitFor(/"msg":"trace export works again"/)
+  const metrics = (await httpGet(`${server.url}/metrics`, { authorization: `Bearer ${METRICS_TOKEN}` })).text
+  t.ok(Number(/^vobiz_bff_trace_spans_exported_total\{result="ok"\} (\d+)$/m.exec(metrics)?.[1]) > 5, 'exported spans are counted')
+  t.ok(Number(/^vobiz_bff_trace_spans_exported_total\{result="failed"\} (\d+)$/m.exec(metrics)?.[1]) > 0, 'and lost ones')
+  t.equal(logLines(server).filter((line) => String(line.msg).startsWith('trace export failed')).length, 1, 'one line for the whole episode')
 })
 
 t.test('retries are attempt spans, with the backoff as an event; requests that waited on the fetch link to its load span', async (t) => {
@@ -148,4 +161,95 @@ t.test('retries are attempt spans, with the backoff as an event; requests that w
   }
   t.equal(new Set(loads.map((load) => load.spanId)).size, loads.length, 'each load is one span')
   t.comment(`${loads.length} loads for ${waiters.length} requests`)
+})
+
+t.test('OTLP/JSON; a trace its caller did not sample is propagated, not exported; exemplars on OpenMetrics; SIGTERM flushes the last spans', async (t) => {
+  const sandbox = await startSandbox()
+  t.teardown(() => sandbox.close())
+  const receiver = await startOtlpReceiver(t)
+  const key = generateApiKey()
+  // Nothing is exported on schedule for a minute: what arrives, arrives at shutdown.
+  const server = await start(t, sandbox, key, receiver, { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '60000' })
+
+  const sampled = newIds()
+  t.equal((await httpGet(`${server.url}/profile`, { 'x-api-key': key, traceparent: traceparent(sampled.traceId, sampled.parentId) })).status, 200)
+  const unsampled = newIds()
+  t.equal((await httpGet(`${server.url}/profile`, { 'x-api-key': key, 'cache-control': 'no-cache', traceparent: traceparent(unsampled.traceId, unsampled.parentId, '00') })).status, 200)
+  const vobiz = sandbox.recorded.filter((request) => request.url.startsWith('/api/v1/partner/me'))
+  t.equal(vobiz.length, 2)
+  t.match(vobiz[1]?.headers.traceparent, new RegExp(`^00-${unsampled.traceId}-[0-9a-f]{16}-00$`), 'the unsampled trace still reaches Vobiz, marked unsampled')
+  await until('the access lines', () => logLines(server).filter((line) => line.msg === 'request').length === 2)
+  t.same(logLines(server).filter((line) => line.msg === 'request').map((line) => [line.trace_id, line.trace_flags]), [[sampled.traceId, '01'], [unsampled.traceId, '00']], 'both access lines carry their trace')
+
+  const openMetrics = await httpGet(`${server.url}/metrics`, { authorization: `Bearer ${METRICS_TOKEN}`, accept: 'application/openmetrics-text; version=1.0.0' })
+  const exemplars = [...openMetrics.text.matchAll(/^http_request_duration_seconds_bucket\{[^}]*route="\/profile"[^}]*\} \d+ # \{trace_id="([0-9a-f]{32})",span_id="([0-9a-f]{16})"\} [\d.e-]+ [\d.]+$/gm)].map((match) => match[1])
+  t.ok(exemplars.includes(sampled.traceId), 'the sampled request is an exemplar of its duration bucket')
+  t.notOk(exemplars.includes(unsampled.traceId), 'an unsampled one never is')
+  const text = await httpGet(`${server.url}/metrics`, { authorization: `Bearer ${METRICS_TOKEN}` })
+  t.notMatch(text.text, /trace_id=/, 'the Prometheus text format has no exemplars')
+
+  t.same(receiver.spans, [], 'nothing exported yet')
+  server.child.kill('SIGTERM')
+  t.same(await server.exited, { code: 0, signal: null }, 'a clean exit')
+  t.ok(receiver.spans.some((span) => span.traceId === sampled.traceId && span.kind === SERVER), 'the last spans were flushed on the way out')
+  t.ok(receiver.spans.every((span) => span.contentType.startsWith('application/json')), 'as OTLP/JSON')
+  t.same(receiver.spans.filter((span) => span.traceId === unsampled.traceId), [], 'nothing of the unsampled trace')
+})
+
+t.test('tracing off (the default, or OTEL_SDK_DISABLED=true): nothing exported, no trace ids, nothing sent on to Vobiz', async (t) => {
+  const sandbox = await startSandbox()
+  t.teardown(() => sandbox.close())
+  const receiver = await startOtlpReceiver(t)
+  const key = generateApiKey()
+  for (const env of [{}, { OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }, { OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }]) {
+    const server = run(t, 'server.js', [], { ...serverEnv(sandbox, key), ...env })
+    const [ready] = await server.waitFor(/\{[^\n]*"vobiz-partner-bff ready"[^\n]*\}/)
+    const url = (JSON.parse(ready) as { url: string }).url
+    t.same((JSON.parse(ready) as { features: { tracing: unknown } }).features.tracing, false, `${JSON.stringify(env)}: the ready line says tracing is off`)
+    const { traceId, parentId } = newIds()
+    await httpGet(`${url}/profile`, { 'x-api-key': key, 'cache-control': 'no-cache', traceparent: traceparent(traceId, parentId) })
+    await until('the access line', () => logLines(server).some((line) => line.msg === 'request'))
+    t.notOk(server.stdout().includes('trace_id'), 'no trace ids in the log')
+    const forwarded = sandbox.recorded.findLast((request) => request.url.startsWith('/api/v1/partner/me'))
+    t.equal(forwarded?.headers.traceparent, undefined, 'no traceparent to Vobiz')
+    server.child.kill('SIGTERM')
+    await server.exited
+  }
+  t.same(receiver.raw(), '', 'the receiver heard nothing')
+})
+
+t.test('with Redis: the command spans (names only), the fleet steps, and a replica waiting on another one links to its fetch', { skip: redisUnavailable() }, async (t) => {
+  const sandbox = await startSandbox()
+  t.teardown(() => sandbox.close())
+  const receiver = await startOtlpReceiver(t)
+  const redis = await startRedis(t, ['--requirepass', 'redis-SECRET-password-1234'])
+  const key = generateApiKey()
+  const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix(), REDIS_TIMEOUT_MS: '5000', CACHE_L1_TTL_MS: '0' }
+  const [one, two] = await Promise.all([start(t, sandbox, key, receiver, env), start(t, sandbox, key, receiver, env)])
+
+  sandbox.hold()
+  const first = newIds()
+  const firstReply = httpGet(`${one?.url ?? ''}/profile`, { 'x-api-key': key, traceparent: traceparent(first.traceId, first.parentId) })
+  await sandbox.received(1)
+  const second = newIds()
+  const secondReply = httpGet(`${two?.url ?? ''}/profile`, { 'x-api-key': key, traceparent: traceparent(second.traceId, second.parentId) })
+  // The second replica is polling Redis for the first one's result once its commands show in its trace.
+  await receiver.waitForSpan('the waiting replica\'s Redis commands', (span) => span.traceId === second.traceId && span.attributes['db.system.name'] === 'redis')
+  sandbox.release()
+  t.same([(await firstReply).status, (await secondReply).status], [200, 200])
+  t.equal(sandbox.requests, 1, 'one Vobiz fetch for both replicas')
+
+  const holderLoad = await receiver.waitForSpan('the holder\'s load', (span) => span.traceId === first.traceId && span.name === 'profile load')
+  await receiver.waitForSpan('the holder\'s fetch', (span) => span.traceId === first.traceId && span.name === 'vobiz fetch')
+  t.ok(holderLoad.events.some((event) => event.name === 'fleet: lock taken, fetching for the fleet'), 'the lock holder says so')
+  const waiterLoad = await receiver.waitForSpan('the waiter\'s load', (span) => span.traceId === second.traceId && span.name === 'profile load')
+  t.equal(waiterLoad.attributes['vobiz_bff.load.via'], 'fleet')
+  t.ok(waiterLoad.events.some((event) => event.name === 'fleet: waiting on another replica\'s fetch'), 'the waiter says so')
+  t.same(waiterLoad.links.map((link) => [link.traceId, link.spanId, link.attributes['vobiz_bff.link.reason']]), [[first.traceId, holderLoad.spanId, 'waited-on-replica']], 'and links to the fetch it waited on, in the other replica')
+
+  const commands = receiver.spans.filter((span) => span.attributes['db.system.name'] === 'redis')
+  t.ok(commands.some((span) => span.name === 'eval' && span.parentSpanId === waiterLoad.spanId), 'Redis commands are children of the load')
+  t.same([...new Set(commands.map((span) => span.attributes['db.query.text']))].filter((text) => typeof text !== 'string' || text.includes(' ')), [], 'the command name only, never its arguments')
+  t.notOk(receiver.raw().includes('redis-SECRET-password-1234'), 'the Redis password appears in no span')
+  t.notOk(receiver.raw().includes(sandbox.authToken), 'nor the Vobiz token')
 })

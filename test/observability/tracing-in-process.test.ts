@@ -4,16 +4,18 @@ import { startHarness } from '../helpers/harness.ts'
 import { startOtlpReceiver } from '../helpers/otlp-receiver.ts'
 import { until } from '../helpers/time.ts'
 
-// In-process, where the harness knows when requests have reached the cache: requests that wait on another
-// request's fetch link to its load span. The SDK is this test process's own (one per test file).
+// In-process, where the harness knows when requests have reached the cache and moves the clock. The SDK is
+// this test process's own (one per test file), exporting to a real OTLP receiver.
 
 // Exported within a tenth of a second (read by the SDK's batch processor when it starts).
 process.env.OTEL_BSP_SCHEDULE_DELAY = '100'
 
+// One SDK per process (its tracer provider is the process's), so one for the whole file.
+const receiver = await startOtlpReceiver(t)
+const tracing = await startTracing({ url: `${receiver.url}/v1/traces`, protocol: 'http/protobuf', serviceName: 'in-process-test', resourceAttributes: 'deployment.environment.name=test', sampler: 'always_on', samplerRatio: 1, redis: false })
+t.teardown(async () => { await tracing.shutdown() })
+
 t.test('every request that waited on a fetch in flight links to that fetch\'s load span', async (t) => {
-  const receiver = await startOtlpReceiver(t)
-  const tracing = await startTracing({ url: `${receiver.url}/v1/traces`, protocol: 'http/protobuf', serviceName: 'links-test', resourceAttributes: 'deployment.environment.name=test', sampler: 'always_on', samplerRatio: 1, redis: false })
-  t.teardown(async () => { await tracing.shutdown() })
   const h = await startHarness(t, { deps: { tracing } })
 
   h.sandbox.hold()
@@ -41,6 +43,26 @@ t.test('every request that waited on a fetch in flight links to that fetch\'s lo
     t.same(waiter.links.map((link) => [link.traceId, link.spanId, link.attributes['vobiz_bff.link.reason']]), [[load?.traceId, load?.spanId, 'waited-on-load']], 'links to the load it waited on')
     t.not(waiter.traceId, load?.traceId, 'each request is its own trace')
   }
-  t.equal(load?.resource['service.name'], 'links-test', 'OTEL_SERVICE_NAME')
+  t.equal(load?.resource['service.name'], 'in-process-test', 'OTEL_SERVICE_NAME')
   t.equal(load?.resource['deployment.environment.name'], 'test', 'OTEL_RESOURCE_ATTRIBUTES')
+})
+
+t.test('the breaker\'s and the cool-down\'s decisions are events on the fetch span', async (t) => {
+  const h = await startHarness(t, { deps: { tracing }, env: { BREAKER_FAILURE_THRESHOLD: '1', BREAKER_OPEN_SECONDS: '10', UPSTREAM_RETRIES: '0' } })
+  // Each forced refresh is one fetch (answered from the stale copy, or with a problem, when it fails).
+  const fetchEvents = async (): Promise<string[]> => {
+    const before = receiver.spans.filter((span) => span.name === 'vobiz fetch').length
+    await h.get('/profile/balance', { 'x-api-key': h.keys.balance, 'cache-control': 'no-cache' })
+    await until('the fetch span', () => receiver.spans.filter((span) => span.name === 'vobiz fetch').length > before)
+    return receiver.spans.filter((span) => span.name === 'vobiz fetch')[before]?.events.map((event) => event.name) ?? []
+  }
+
+  h.sandbox.inject({ kind: 'status', status: 500 }, 1)
+  t.same(await fetchEvents(), ['breaker open'], 'the failure that opens the breaker')
+  t.same(await fetchEvents(), ['refused: breaker-open'], 'refused while it is open, nothing sent')
+  h.clock.advance(10_000)
+  t.same(await fetchEvents(), ['breaker half-open', 'breaker closed'], 'the probe that closes it')
+  h.sandbox.inject({ kind: 'status', status: 429, headers: { 'retry-after': '30' } }, 1)
+  await fetchEvents()
+  t.same(await fetchEvents(), ['refused: cooling-down'], 'held off after a 429')
 })
