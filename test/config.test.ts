@@ -191,3 +191,42 @@ t.test('secrets from <NAME>_FILE: the file less its trailing line break; both fo
   ])
   t.notMatch(error.message, /token-from-a-file/)
 })
+
+t.test('tracing is off unless the OTEL_* variables turn it on, the OpenTelemetry way', async (t) => {
+  t.equal(loadConfig(base).tracing, undefined, 'off by default')
+  t.same(loadConfig({ ...base, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }).tracing, {
+    url: 'http://collector:4318/v1/traces',
+    protocol: 'http/protobuf',
+    serviceName: 'vobiz-partner-bff',
+    resourceAttributes: undefined,
+    sampler: 'parentbased_always_on',
+    samplerRatio: 1,
+    redis: false
+  }, 'an endpoint turns it on: the traces path appended, protobuf, the package name, sampled as the caller says')
+  t.equal(loadConfig({ ...base, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://tempo.example/otlp/v1/traces', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://ignored:4318' }).tracing?.url, 'https://tempo.example/otlp/v1/traces', 'the traces endpoint is used as is, and wins')
+  t.equal(loadConfig({ ...base, OTEL_TRACES_EXPORTER: 'otlp' }).tracing?.url, 'http://localhost:4318/v1/traces', 'OTEL_TRACES_EXPORTER=otlp alone: the default receiver')
+  t.equal(loadConfig({ ...base, OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).tracing, undefined, 'none wins over an endpoint')
+  t.equal(loadConfig({ ...base, OTEL_SDK_DISABLED: 'true', OTEL_TRACES_EXPORTER: 'otlp' }).tracing, undefined, 'OTEL_SDK_DISABLED wins over everything')
+  t.match(loadConfig({
+    ...base,
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+    OTEL_SERVICE_NAME: 'billing-bff',
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: '0.25',
+    OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod',
+    REDIS_URL: 'redis://127.0.0.1:6379'
+  }).tracing, { protocol: 'http/json', serviceName: 'billing-bff', sampler: 'parentbased_traceidratio', samplerRatio: 0.25, resourceAttributes: 'deployment.environment.name=prod', redis: true }, 'each variable is honoured')
+
+  const refused = problems({ ...base, OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'ftp://x', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_TRACES_SAMPLER: 'sometimes', OTEL_TRACES_SAMPLER_ARG: '2' })
+  t.match(refused, [
+    /^OTEL_EXPORTER_OTLP_PROTOCOL: .*\(got "grpc"\); expected one of http\/protobuf, http\/json \(gRPC is not supported\)/,
+    /^OTEL_TRACES_SAMPLER: /,
+    /^OTEL_TRACES_SAMPLER_ARG: .*from 0 to 1/,
+    /^OTEL_EXPORTER_OTLP_ENDPOINT: not an http:\/\/ or https:\/\/ URL/,
+    /^OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: not an http:\/\/ or https:\/\/ URL/
+  ], 'a bad value is a named start-up error, not a silent no-trace')
+  const hidden = problems({ ...base, OTEL_EXPORTER_OTLP_HEADERS: 'x'.repeat(10), OTEL_SERVICE_NAME: '' , OTEL_TRACES_SAMPLER_ARG: 'abc' })
+  t.notOk(hidden.join('\n').includes('xxxxxxxxxx'), 'export headers are secrets')
+})

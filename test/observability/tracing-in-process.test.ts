@@ -1,14 +1,16 @@
 import t from 'tap'
 import { startTracing } from '../../src/observability/tracing.ts'
-import { startHarness } from '../helpers/harness.ts'
+import { httpGet, startHarness } from '../helpers/harness.ts'
+import { redisUnavailable, startRedis, uniquePrefix } from '../helpers/redis.ts'
 import { startOtlpReceiver } from '../helpers/otlp-receiver.ts'
 import { until } from '../helpers/time.ts'
 
 // In-process, where the harness knows when requests have reached the cache and moves the clock. The SDK is
 // this test process's own (one per test file), exporting to a real OTLP receiver.
 
-// Exported within a tenth of a second (read by the SDK's batch processor when it starts).
+// Exported within a tenth of a second, and a failing receiver given up on within one (read by the SDK when it starts).
 process.env.OTEL_BSP_SCHEDULE_DELAY = '100'
+process.env.OTEL_EXPORTER_OTLP_TIMEOUT = '1000'
 
 // One SDK per process (its tracer provider is the process's), so one for the whole file.
 const receiver = await startOtlpReceiver(t)
@@ -65,4 +67,49 @@ t.test('the breaker\'s and the cool-down\'s decisions are events on the fetch sp
   h.sandbox.inject({ kind: 'status', status: 429, headers: { 'retry-after': '30' } }, 1)
   await fetchEvents()
   t.same(await fetchEvents(), ['refused: cooling-down'], 'held off after a 429')
+})
+
+t.test('a hit is a cache span too; the consumer is named on the server span; a failing receiver is logged once, and its recovery', async (t) => {
+  const h = await startHarness(t, { deps: { tracing }, env: { METRICS_TOKEN: 'in-process-metrics-token' } })
+  await h.get('/profile', { 'x-api-key': h.keys.profile })
+  await h.get('/profile', { 'x-api-key': h.keys.profile })
+  const hit = await receiver.waitForSpan('the hit', (span) => span.name === 'profile cache' && span.attributes['vobiz_bff.view'] === 'profile' && span.attributes['vobiz_bff.cache.outcome'] === 'hit')
+  t.equal(hit.attributes['vobiz_bff.cache.ttl_seconds'], 30, 'fresh for the whole ttl: the clock has not moved')
+  const server = await receiver.waitForSpan('its server span', (span) => span.spanId === hit.parentSpanId)
+  t.equal(server.attributes['vobiz_bff.consumer'], 'reader')
+  t.equal(server.name, 'GET /profile')
+
+  receiver.failing = true
+  await h.get('/profile', { 'x-api-key': h.keys.profile })
+  await until('the failure line', () => h.logs.some((line) => String(line.msg).startsWith('trace export failed')))
+  receiver.failing = false
+  await h.get('/profile', { 'x-api-key': h.keys.profile })
+  await until('the recovery line', () => h.logs.some((line) => line.msg === 'trace export works again'))
+  const metrics = (await httpGet(`${h.url}/metrics`, { authorization: 'Bearer in-process-metrics-token' })).text
+  t.match(metrics, /^vobiz_bff_trace_spans_exported_total\{result="failed"\} [1-9]/m)
+})
+
+t.test('fleet: a replica that waits on another one\'s fetch links to its load span', { skip: redisUnavailable() }, async (t) => {
+  const redis = await startRedis(t)
+  const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix(), REDIS_TIMEOUT_MS: '5000', CACHE_L1_TTL_MS: '0' }
+  const one = await startHarness(t, { deps: { tracing }, env })
+  const two = await startHarness(t, { deps: { tracing }, env, replicaOf: one })
+  const evals = async (): Promise<number> => Number(/cmdstat_eval:calls=(\d+)/.exec(await redis.client.info('commandstats'))?.[1] ?? 0)
+
+  one.sandbox.hold()
+  const first = one.get('/profile', { 'x-api-key': one.keys.profile })
+  await one.sandbox.received(1)
+  const before = await evals()
+  const second = two.get('/profile', { 'x-api-key': two.keys.profile })
+  // The lock holder sends no command while its fetch is held: two more are the waiter reading, twice.
+  await until('the second replica to poll', async () => await evals() >= before + 2)
+  one.sandbox.release()
+  t.same([(await first).status, (await second).status], [200, 200])
+  await until('both loads', () => receiver.spans.filter((span) => span.name === 'profile load' && span.attributes['vobiz_bff.load.via'] !== undefined && span.events.some((event) => event.name.startsWith('fleet:'))).length >= 2)
+  const loads = receiver.spans.filter((span) => span.name === 'profile load' && span.events.some((event) => event.name.startsWith('fleet:')))
+  const holder = loads.find((span) => span.attributes['vobiz_bff.load.via'] === 'upstream')
+  const waiter = loads.find((span) => span.attributes['vobiz_bff.load.via'] === 'fleet')
+  t.same(holder?.events.map((event) => event.name), ['fleet: lock taken, fetching for the fleet'])
+  t.same(waiter?.events.map((event) => event.name), ['fleet: waiting on another replica\'s fetch'])
+  t.same(waiter?.links.map((link) => [link.traceId, link.spanId, link.attributes['vobiz_bff.link.reason']]), [[holder?.traceId, holder?.spanId, 'waited-on-replica']])
 })
