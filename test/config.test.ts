@@ -227,6 +227,6 @@ t.test('tracing is off unless the OTEL_* variables turn it on, the OpenTelemetry
     /^OTEL_EXPORTER_OTLP_ENDPOINT: not an http:\/\/ or https:\/\/ URL/,
     /^OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: not an http:\/\/ or https:\/\/ URL/
   ], 'a bad value is a named start-up error, not a silent no-trace')
-  const hidden = problems({ ...base, OTEL_EXPORTER_OTLP_HEADERS: 'x'.repeat(10), OTEL_SERVICE_NAME: '' , OTEL_TRACES_SAMPLER_ARG: 'abc' })
+  const hidden = problems({ ...base, OTEL_EXPORTER_OTLP_HEADERS: 'x'.repeat(10), OTEL_SERVICE_NAME: '', OTEL_TRACES_SAMPLER_ARG: 'abc' })
   t.notOk(hidden.join('\n').includes('xxxxxxxxxx'), 'export headers are secrets')
 })

@@ -10,9 +10,11 @@ t.test('the start-up line says what is on, and no secret', async (t) => {
     JWT_ISSUER: 'https://issuer.example.com/',
     JWT_AUDIENCE: 'vobiz-bff',
     REDIS_URL: 'redis://:redis-secret-password@127.0.0.1:6379',
-    METRICS_TOKEN: 'a-metrics-token-of-some-length'
+    METRICS_TOKEN: 'a-metrics-token-of-some-length',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'https://user:otlp-secret-password@collector.example.com',
+    OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20otlp-header-secret'
   })
   const features = enabledFeatures(config)
-  t.match(features, { auth: { jwt: { issuer: 'https://issuer.example.com/', audience: 'vobiz-bff' } }, redis: true, metrics: true })
-  t.notMatch(JSON.stringify(features), /redis-secret-password|a-metrics-token-of-some-length/)
+  t.match(features, { auth: { jwt: { issuer: 'https://issuer.example.com/', audience: 'vobiz-bff' } }, redis: true, metrics: true, tracing: { protocol: 'http/protobuf', sampler: 'parentbased_always_on', serviceName: 'vobiz-partner-bff' } })
+  t.notMatch(JSON.stringify(features), /redis-secret-password|a-metrics-token-of-some-length|otlp-secret-password|otlp-header-secret/)
 })

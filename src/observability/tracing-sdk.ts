@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { register } from 'node:module'
+import { unescape } from 'node:querystring'
 import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api'
 import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core'
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http'
@@ -22,21 +23,19 @@ const { version } = JSON.parse(readFileSync(new URL('../../package.json', import
 /** Requests that are not traced: probes and scrapes (every few seconds, and of no interest in a trace). */
 const UNTRACED = /^\/(?:health|metrics|docs)(?:[/?]|$)/
 
-function samplerOf ({ sampler, samplerRatio }: TracingSettings): Sampler {
+/** The sampler OTEL_TRACES_SAMPLER names (the OpenTelemetry environment names). */
+export function samplerOf ({ sampler, samplerRatio }: Pick<TracingSettings, 'sampler' | 'samplerRatio'>): Sampler {
   const [parentBased, root] = sampler.startsWith('parentbased_') ? [true, sampler.slice('parentbased_'.length)] : [false, sampler]
   const rootSampler = root === 'always_on' ? new AlwaysOnSampler() : root === 'always_off' ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(samplerRatio)
   return parentBased ? new ParentBasedSampler({ root: rootSampler }) : rootSampler
 }
 
 /** OTEL_RESOURCE_ATTRIBUTES: `key=value` pairs, comma-separated, values URL-encoded; malformed pairs are skipped. */
-function resourceAttributes (text: string | undefined): Attributes {
+export function resourceAttributes (text: string | undefined): Attributes {
   const attributes: Attributes = {}
   for (const pair of (text ?? '').split(',')) {
     const at = pair.indexOf('=')
-    if (at <= 0) continue
-    try {
-      attributes[pair.slice(0, at).trim()] = decodeURIComponent(pair.slice(at + 1).trim())
-    } catch {}
+    if (at > 0) attributes[pair.slice(0, at).trim()] = unescape(pair.slice(at + 1).trim())
   }
   return attributes
 }
@@ -48,7 +47,7 @@ type Writable<T> = { -readonly [K in keyof T]: T[K] }
  * message) goes through the secret filter, as every log line does. And the server span of a request answered
  * 4xx keeps an unset status, as the HTTP semantic conventions say (@fastify/otel marks any thrown error).
  */
-function prepare (span: ReadableSpan, scrub: (text: string) => string): void {
+export function prepare (span: ReadableSpan, scrub: (text: string) => string): void {
   const s = span as Writable<ReadableSpan>
   s.name = scrub(s.name)
   scrubAttributes(s.attributes, scrub)

@@ -1,3 +1,4 @@
+import { unescape } from 'node:querystring'
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 import type { Config } from '../config.ts'
 import { LogSink } from '../observability/log-sink.ts'
@@ -33,13 +34,7 @@ export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'> & Partial<Pick<
 function otlpHeaderValues (config: Config): string[] {
   return [config.OTEL_EXPORTER_OTLP_HEADERS, config.OTEL_EXPORTER_OTLP_TRACES_HEADERS].flatMap((list) => (list ?? '').split(','))
     .map((pair) => pair.slice(pair.indexOf('=') + 1).trim())
-    .flatMap((value) => {
-      try {
-        return [value, decodeURIComponent(value)]
-      } catch {
-        return [value]
-      }
-    })
+    .flatMap((value) => [value, unescape(value)])
 }
 
 /** Every value that must never reach a log line (nor a span), for the last check before a line is written. */

@@ -166,8 +166,8 @@ export class SharedCache<T> {
       }
       if (awaited !== previous) {
         activeSpan()?.addEvent('fleet: waiting on another replica\'s fetch')
-        const holderSpan = awaited.split('/')[1]
-        linkActiveSpan(holderSpan === undefined ? undefined : parseSpanContext(holderSpan), { [ATTR.linkReason]: 'waited-on-replica' })
+        // A holder that is not traced wrote no span context: nothing to link to.
+        linkActiveSpan(parseSpanContext(awaited.split('/')[1] ?? ''), { [ATTR.linkReason]: 'waited-on-replica' })
       }
       if (Date.now() > waitUntil) throw new UpstreamError('upstream_timeout', 'no replica finished the Vobiz fetch in time')
       await sleep(POLL_MS, undefined, { signal })

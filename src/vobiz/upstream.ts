@@ -96,23 +96,12 @@ export class ResilientUpstream<T> {
 
   /** One fetch of the partner profile, parsed, or an UpstreamError. `requestId` is forwarded to Vobiz. */
   async fetch (signal: AbortSignal, requestId?: string): Promise<T> {
-    return await inSpan('vobiz fetch', {}, async (span) => {
-      const progress = { attempts: 0 }
-      try {
-        return await this.#fetch(signal, requestId, progress, span)
-      } catch (err) {
-        // A short circuit sent nothing: the breaker or the cool-down decided.
-        const { shortCircuit } = err as { shortCircuit?: string }
-        if (shortCircuit !== undefined) span.addEvent(`refused: ${shortCircuit}`)
-        throw err
-      } finally {
-        span.setAttribute(ATTR.attempts, progress.attempts)
-      }
-    })
+    return await inSpan('vobiz fetch', {}, async (span) => await this.#fetch(signal, requestId, span))
   }
 
-  async #fetch (signal: AbortSignal, requestId: string | undefined, progress: { attempts: number }, span: Span): Promise<T> {
+  async #fetch (signal: AbortSignal, requestId: string | undefined, span: Span): Promise<T> {
     const started = performance.now()
+    const progress = { attempts: 0 }
     try {
       await this.#holdOff.admit()
       let body: T
@@ -126,11 +115,15 @@ export class ResilientUpstream<T> {
       this.#status.lastSuccessAt = this.#clock.now()
       this.#status.credentials = 'accepted'
       this.#options.observe?.('ok', progress.attempts, (performance.now() - started) / 1000)
+      span.setAttribute(ATTR.attempts, progress.attempts)
       const repeats = this.#failures.end()
       this.#options.logger.info({ reqId: requestId, upstream: { outcome: 'ok', status: 200, attempts: progress.attempts, ms: Math.round(performance.now() - started) }, ...(repeats > 0 ? { repeats } : {}) }, 'vobiz fetch')
       return body
     } catch (err) {
       const error = asUpstreamError(err)
+      span.setAttribute(ATTR.attempts, progress.attempts)
+      // A short circuit sent nothing: the breaker or the cool-down decided.
+      if (error.shortCircuit !== undefined) span.addEvent(`refused: ${error.shortCircuit}`)
       this.#failed(error, progress.attempts, performance.now() - started, requestId)
       throw error
     }

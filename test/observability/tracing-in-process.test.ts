@@ -70,8 +70,12 @@ t.test('the breaker\'s and the cool-down\'s decisions are events on the fetch sp
 })
 
 t.test('a hit is a cache span too; the consumer is named on the server span; a failing receiver is logged once, and its recovery', async (t) => {
-  const h = await startHarness(t, { deps: { tracing }, env: { METRICS_TOKEN: 'in-process-metrics-token' } })
+  // With the OTEL variables set, the app's log lines carry the trace too (the SDK itself is this file's).
+  const h = await startHarness(t, { deps: { tracing }, env: { METRICS_TOKEN: 'in-process-metrics-token', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } })
+  await httpGet(`${h.url}/health/live`)
   await h.get('/profile', { 'x-api-key': h.keys.profile })
+  const fetchLine = h.logs.find((line) => line.msg === 'vobiz fetch')
+  t.match(fetchLine, { trace_id: /^[0-9a-f]{32}$/, span_id: /^[0-9a-f]{16}$/, trace_flags: '01' }, 'a line inside a traced request carries its ids')
   await h.get('/profile', { 'x-api-key': h.keys.profile })
   const hit = await receiver.waitForSpan('the hit', (span) => span.name === 'profile cache' && span.attributes['vobiz_bff.view'] === 'profile' && span.attributes['vobiz_bff.cache.outcome'] === 'hit')
   t.equal(hit.attributes['vobiz_bff.cache.ttl_seconds'], 30, 'fresh for the whole ttl: the clock has not moved')
@@ -87,6 +91,7 @@ t.test('a hit is a cache span too; the consumer is named on the server span; a f
   await until('the recovery line', () => h.logs.some((line) => line.msg === 'trace export works again'))
   const metrics = (await httpGet(`${h.url}/metrics`, { authorization: 'Bearer in-process-metrics-token' })).text
   t.match(metrics, /^vobiz_bff_trace_spans_exported_total\{result="failed"\} [1-9]/m)
+  t.notOk(receiver.spans.some((span) => span.attributes['url.path'] === '/health/live'), 'probes are not traced')
 })
 
 t.test('fleet: a replica that waits on another one\'s fetch links to its load span', { skip: redisUnavailable() }, async (t) => {

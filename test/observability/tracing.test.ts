@@ -201,7 +201,8 @@ t.test('tracing off (the default, or OTEL_SDK_DISABLED=true): nothing exported, 
   t.teardown(() => sandbox.close())
   const receiver = await startOtlpReceiver(t)
   const key = generateApiKey()
-  for (const env of [{}, { OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }, { OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }]) {
+  const offs: Array<Record<string, string>> = [{}, { OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }, { OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }]
+  for (const env of offs) {
     const server = run(t, 'server.js', [], { ...serverEnv(sandbox, key), ...env })
     const [ready] = await server.waitFor(/\{[^\n]*"vobiz-partner-bff ready"[^\n]*\}/)
     const url = (JSON.parse(ready) as { url: string }).url
