@@ -6,6 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
+import { createServer as createHttpServer } from 'node:http'
 import { createServer } from 'node:net'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -148,6 +149,20 @@ async function fleet (service, serviceEnv, sandbox, auth) {
   return rows
 }
 
+/**
+ * Where the traced variant sends its spans: an OTLP/HTTP receiver that accepts every export and keeps nothing
+ * (the cost measured is the service's: making, batching and encoding spans, and posting them).
+ */
+async function startOtlpSink () {
+  const server = createHttpServer((req, res) => {
+    req.resume()
+    req.on('end', () => { res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end() })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => { server.closeAllConnections(); server.close() } }
+}
+
 const NGINX = '/usr/sbin/nginx'
 
 /**
@@ -224,6 +239,7 @@ async function main () {
   const startFlags = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start.split(' ').slice(1, -1)
   const service = [...node, ...startFlags, join(root, 'dist/server.js')]
   const nginx = existsSync(NGINX) ? nginxCommand(sandbox) : undefined
+  const otlp = await startOtlpSink()
 
   // The exact bytes the service serves, for the references.
   const probe = await start('probe', service, { ...serviceEnv, ACCESS_LOG: 'false' }, '/profile', auth)
@@ -240,6 +256,8 @@ async function main () {
     { name: 'reference A: minimal Fastify', command: [...node, join(root, 'bench/ref-fastify.mjs')], env: { BODY: body }, path: '/profile', headers: {} },
     { name: 'reference B: bare node:http', command: [...node, join(root, 'bench/ref-http.mjs')], env: { BODY: body }, path: '/profile', headers: {} },
     { name: 'reference B′: bare node:http, the service\'s headers', command: [...node, join(root, 'bench/ref-http.mjs')], env: { BODY: body, HEADERS: head }, path: '/profile', headers: {} },
+    // Every request sampled (no traceparent, parentbased_always_on): the most tracing can cost a cached hit.
+    { name: 'service GET /profile, tracing on (every request sampled)', command: service, env: { ...serviceEnv, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url }, path: '/profile', headers: auth },
     ...(nginx === undefined ? [] : [{ name: 'peer: nginx proxy_cache', command: nginx, env: {}, path: '/profile', headers: {} }])
   ]
   const rows = variants.map((v) => ({ name: v.name, reqPerSec: [], p50: [], p99: [] }))
@@ -294,6 +312,7 @@ async function main () {
     s.child.kill()
   }
   await sandbox.close()
+  otlp.close()
 
   const limit = rows[4]
   const ref = rows[3]
@@ -319,9 +338,11 @@ async function main () {
   const throughputVsA = median(rows[0].reqPerSec) / median(ref.reqPerSec)
   // What the service costs beyond writing its response head: cached /profile without access lines vs B′.
   const [plain, sameHead] = [rows[1].instructions, rows[5].instructions]
+  const [untraced, traced] = [rows[0].instructions, rows[6].instructions]
   const summary = [
     '',
     `cached /profile throughput vs reference A: ${throughputVsA.toFixed(2)}×`,
+    ...(typeof untraced === 'object' && typeof traced === 'object' ? [`tracing on, every request sampled: +${fmt(traced.median - untraced.median)} instructions per cached hit (${(traced.median / untraced.median).toFixed(2)}× tracing off)`] : []),
     ...(typeof plain === 'object' && typeof sameHead === 'object' ? [`cached /profile (ACCESS_LOG=false) vs reference B′, the same response head on bare node:http: ${(plain.median / sameHead.median).toFixed(2)}× the instructions`] : []),
     `stampede: 1000 connections on a cold cache (${fmt(stampede.reqPerSec)} req/s) → ${stampedeUpstream} upstream request(s); nginx: ${typeof nginxStampede === 'number' ? `${nginxStampede} upstream request(s)` : nginxStampede}`,
     `miss path (forced refresh): p50 ${refresh.p50} ms, p99 ${refresh.p99} ms; sandbox alone p50 ${direct.p50} ms, p99 ${direct.p99} ms; overhead p50 ${(refresh.p50 - direct.p50).toFixed(2)} ms, p99 ${(refresh.p99 - direct.p99).toFixed(2)} ms`,
