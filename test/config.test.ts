@@ -219,7 +219,7 @@ t.test('tracing is off unless the OTEL_* variables turn it on, the OpenTelemetry
     REDIS_URL: 'redis://127.0.0.1:6379'
   }).tracing, { protocol: 'http/json', serviceName: 'billing-bff', sampler: 'parentbased_traceidratio', samplerRatio: 0.25, resourceAttributes: 'deployment.environment.name=prod', redis: true }, 'each variable is honoured')
 
-  const refused = problems({ ...base, OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'ftp://x', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_TRACES_SAMPLER: 'sometimes', OTEL_TRACES_SAMPLER_ARG: '2' })
+  const refused = problems({ ...base, OTEL_EXPORTER_OTLP_ENDPOINT: 'not a url', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'ftp://x', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_TRACES_SAMPLER: 'sometimes', OTEL_TRACES_SAMPLER_ARG: '2' })
   t.match(refused, [
     /^OTEL_EXPORTER_OTLP_PROTOCOL: .*\(got "grpc"\); expected one of http\/protobuf, http\/json \(gRPC is not supported\)/,
     /^OTEL_TRACES_SAMPLER: /,

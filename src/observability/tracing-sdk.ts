@@ -68,8 +68,11 @@ function scrubAttributes (attributes: Attributes, scrub: (text: string) => strin
   }
 }
 
-/** The OTLP exporter behind the scrubbing step, telling its listener how every export went. */
-class GuardedExporter implements SpanExporter {
+/**
+ * The OTLP exporter behind the scrubbing step, telling its listener how every export went. The app sets both
+ * (src/plugins/tracing.ts) before it serves its first request.
+ */
+export class GuardedExporter implements SpanExporter {
   readonly #inner: SpanExporter
   scrub: (text: string) => string = (text) => text
   listener: (ok: boolean, spans: number) => void = () => {}
@@ -100,8 +103,13 @@ class GuardedExporter implements SpanExporter {
  * registered here for it alone). Once per process: the SDK's tracer provider, context manager and propagator
  * are the process's.
  */
+/** The OTLP/HTTP exporter for the protocol: protobuf or JSON (the SDK reads headers, timeout and TLS settings itself). */
+export function otlpExporter ({ protocol, url }: Pick<TracingSettings, 'protocol' | 'url'>): SpanExporter {
+  return protocol === 'http/json' ? new OtlpJsonExporter({ url }) : new OtlpProtobufExporter({ url })
+}
+
 export function startSdk (settings: TracingSettings): Tracing {
-  const exporter = new GuardedExporter(settings.protocol === 'http/json' ? new OtlpJsonExporter({ url: settings.url }) : new OtlpProtobufExporter({ url: settings.url }))
+  const exporter = new GuardedExporter(otlpExporter(settings))
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({
       ...resourceAttributes(settings.resourceAttributes),

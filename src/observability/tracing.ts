@@ -79,12 +79,13 @@ export function failSpan (span: Span, err: unknown): void {
 export async function inSpan<T> (name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
   return await tracer.startActiveSpan(name, { attributes }, async (span) => {
     try {
-      return await fn(span)
+      const result = await fn(span)
+      span.end()
+      return result
     } catch (err) {
       failSpan(span, err)
-      throw err
-    } finally {
       span.end()
+      throw err
     }
   })
 }

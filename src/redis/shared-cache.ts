@@ -167,7 +167,7 @@ export class SharedCache<T> {
       if (awaited !== previous) {
         activeSpan()?.addEvent('fleet: waiting on another replica\'s fetch')
         // A holder that is not traced wrote no span context: nothing to link to.
-        linkActiveSpan(parseSpanContext(awaited.split('/')[1] ?? ''), { [ATTR.linkReason]: 'waited-on-replica' })
+        linkActiveSpan(parseSpanContext(awaited.slice(awaited.indexOf('/') + 1)), { [ATTR.linkReason]: 'waited-on-replica' })
       }
       if (Date.now() > waitUntil) throw new UpstreamError('upstream_timeout', 'no replica finished the Vobiz fetch in time')
       await sleep(POLL_MS, undefined, { signal })

@@ -92,6 +92,10 @@ t.test('a hit is a cache span too; the consumer is named on the server span; a f
   const metrics = (await httpGet(`${h.url}/metrics`, { authorization: 'Bearer in-process-metrics-token' })).text
   t.match(metrics, /^vobiz_bff_trace_spans_exported_total\{result="failed"\} [1-9]/m)
   t.notOk(receiver.spans.some((span) => span.attributes['url.path'] === '/health/live'), 'probes are not traced')
+  await httpGet(`${h.url}/nope?q=1`)
+  const unrouted = await receiver.waitForSpan('the 404\'s server span', (span) => span.attributes['url.path'] === '/nope')
+  t.equal(unrouted.name, 'GET', 'a request no route matched is named by its method alone')
+  t.equal(unrouted.attributes['http.response.status_code'], 404)
 })
 
 t.test('fleet: a replica that waits on another one\'s fetch links to its load span', { skip: redisUnavailable() }, async (t) => {
