@@ -42,8 +42,8 @@ function lineWriter (write: (line: string) => void, base: Record<string, string>
 }
 
 /** The trace fields of a traced request's line (hex ids only), or nothing. */
-function traceOf (request: FastifyRequest): string {
-  const fields = traceFields(requestSpan(request))
+function traceOf (span: ReturnType<typeof requestSpan>): string {
+  const fields = traceFields(span)
   return fields === undefined ? '' : `,"trace_id":"${fields.trace_id}","span_id":"${fields.span_id}","trace_flags":"${fields.trace_flags}"`
 }
 
@@ -68,8 +68,9 @@ async function accessLog (app: FastifyInstance, { write, base }: AccessLogOption
         known.durations.set(status, duration)
       }
       if (traced) {
-        duration.observe(reply.elapsedTime / 1000, exemplarOf(requestSpan(request)))
-        writeLine?.(request, reply, known.json, traceOf(request))
+        const span = requestSpan(request)
+        duration.observe(reply.elapsedTime / 1000, exemplarOf(span))
+        writeLine?.(request, reply, known.json, traceOf(span))
       } else {
         duration.observe(reply.elapsedTime / 1000)
         writeLine?.(request, reply, known.json, '')

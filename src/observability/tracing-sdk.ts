@@ -94,6 +94,11 @@ export class GuardedExporter implements SpanExporter {
   }
 }
 
+/** The OTLP/HTTP exporter for the protocol: protobuf or JSON (the SDK reads headers, timeout and TLS settings itself). */
+export function otlpExporter ({ protocol, url }: Pick<TracingSettings, 'protocol' | 'url'>): SpanExporter {
+  return protocol === 'http/json' ? new OtlpJsonExporter({ url }) : new OtlpProtobufExporter({ url })
+}
+
 /**
  * Starts OpenTelemetry tracing for the process, before the app is built: the tracer provider (batching, the
  * sampler, W3C Trace Context propagation — `tracestate` included, baggage not sent on to Vobiz), the OTLP/HTTP
@@ -103,11 +108,6 @@ export class GuardedExporter implements SpanExporter {
  * registered here for it alone). Once per process: the SDK's tracer provider, context manager and propagator
  * are the process's.
  */
-/** The OTLP/HTTP exporter for the protocol: protobuf or JSON (the SDK reads headers, timeout and TLS settings itself). */
-export function otlpExporter ({ protocol, url }: Pick<TracingSettings, 'protocol' | 'url'>): SpanExporter {
-  return protocol === 'http/json' ? new OtlpJsonExporter({ url }) : new OtlpProtobufExporter({ url })
-}
-
 export function startSdk (settings: TracingSettings): Tracing {
   const exporter = new GuardedExporter(otlpExporter(settings))
   const provider = new NodeTracerProvider({

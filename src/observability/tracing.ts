@@ -49,13 +49,11 @@ export const ATTR = {
   cacheDetail: 'vobiz_bff.cache.detail',
   cacheAge: 'vobiz_bff.cache.age_seconds',
   cacheTtl: 'vobiz_bff.cache.ttl_seconds',
-  cacheStatus: 'vobiz_bff.cache.status',
   view: 'vobiz_bff.view',
   loadVia: 'vobiz_bff.load.via',
   linkReason: 'vobiz_bff.link.reason',
   attempts: 'vobiz_bff.upstream.attempts',
   attempt: 'vobiz_bff.upstream.attempt',
-  outcome: 'vobiz_bff.upstream.outcome',
   resendCount: 'http.request.resend_count',
   statusCode: 'http.response.status_code',
   errorType: 'error.type'
@@ -102,9 +100,12 @@ export function linkActiveSpan (target: SpanContext | undefined, attributes: Att
   trace.getActiveSpan()?.addLink(link)
 }
 
+/** Trace flags as in `traceparent`: two hex digits (`01`: sampled). */
+const flagsHex = (context: SpanContext): string => context.traceFlags.toString(16).padStart(2, '0')
+
 /** A span context as text (`<trace id>-<span id>-<flags>`), for another replica to link to. */
 export function formatSpanContext (context: SpanContext | undefined): string | undefined {
-  return context === undefined || !isSpanContextValid(context) ? undefined : `${context.traceId}-${context.spanId}-${context.traceFlags.toString(16).padStart(2, '0')}`
+  return context === undefined || !isSpanContextValid(context) ? undefined : `${context.traceId}-${context.spanId}-${flagsHex(context)}`
 }
 
 /** The span context `formatSpanContext` wrote, or undefined for anything else. */
@@ -131,7 +132,7 @@ export function requestSpan (request: object): Span | undefined {
 export function traceFields (span: Span | undefined): { trace_id: string, span_id: string, trace_flags: string } | undefined {
   const context = span?.spanContext()
   if (context === undefined || !isSpanContextValid(context)) return undefined
-  return { trace_id: context.traceId, span_id: context.spanId, trace_flags: context.traceFlags.toString(16).padStart(2, '0') }
+  return { trace_id: context.traceId, span_id: context.spanId, trace_flags: flagsHex(context) }
 }
 
 /** The fields pino adds to every line written inside a traced request (the active span's ids). */
