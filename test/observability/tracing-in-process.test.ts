@@ -121,4 +121,9 @@ t.test('fleet: a replica that waits on another one\'s fetch links to its load sp
   t.same(holder?.events.map((event) => event.name), ['fleet: lock taken, fetching for the fleet'])
   t.same(waiter?.events.map((event) => event.name), ['fleet: waiting on another replica\'s fetch'])
   t.same(waiter?.links.map((link) => [link.traceId, link.spanId, link.attributes['vobiz_bff.link.reason']]), [[holder?.traceId, holder?.spanId, 'waited-on-replica']])
+
+  // Without Redis, the load says it went on alone.
+  await redis.kill()
+  t.equal((await one.get('/profile', { 'x-api-key': one.keys.profile, 'cache-control': 'no-cache' })).status, 200)
+  await receiver.waitForSpan('the local load', (span) => span.name === 'profile load' && span.events.some((event) => event.name === 'fleet: redis unusable, loading locally'))
 })
