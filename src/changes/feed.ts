@@ -1,0 +1,77 @@
+import type { ChangeClass } from './detector.ts'
+
+/**
+ * One published change: `id` orders it (`<ms of the fetch that saw it>-<n>`, the shape of a Redis stream
+ * id, so that a fleet's feed can use the stream's own), `data` is what subscribers receive.
+ */
+export interface FeedEvent<T> {
+  id: string
+  class: ChangeClass
+  data: T
+}
+
+type Id = readonly [number, number]
+
+/** `<ms>-<n>` → [ms, n], or undefined for anything else (a Last-Event-ID is the client's text). */
+export function parseId (id: string): Id | undefined {
+  const match = /^(\d{1,15})-(\d{1,9})$/.exec(id)
+  return match === null ? undefined : [Number(match[1]), Number(match[2])]
+}
+
+const format = (id: Id): string => `${id[0]}-${id[1]}`
+const compare = (a: Id, b: Id): number => a[0] - b[0] || a[1] - b[1]
+
+/** What a subscriber that last saw an id is owed: the events after it, or a snapshot when it may have missed some. */
+export type Resume<T> = { kind: 'events', events: Array<FeedEvent<T>> } | { kind: 'snapshot' }
+
+/**
+ * This process's last `capacity` changes, in order, for subscribers to follow and resume from
+ * (`Last-Event-ID`). Replaying is only done when it is complete: an id older than the oldest change kept (or
+ * than this feed), newer than any it issued, or not an id at all gets a snapshot — the whole current state.
+ */
+export class MemoryFeed<T> {
+  readonly #capacity: number
+  readonly #events: Array<FeedEvent<T>> = []
+  readonly #listeners = new Set<(event: FeedEvent<T>) => void>()
+  /** The newest id issued (at first: the feed's start, which a snapshot taken then is "as of"). */
+  #last: Id
+  /** The oldest id a subscriber may resume from: the feed's start, then the newest change dropped. */
+  #floor: Id
+
+  constructor ({ capacity, now }: { capacity: number, now: () => number }) {
+    this.#capacity = capacity
+    this.#last = [now(), 0]
+    this.#floor = this.#last
+  }
+
+  /** The newest id: what a snapshot taken now is "as of". */
+  get lastId (): string {
+    return format(this.#last)
+  }
+
+  /** Appends the changes one fetch revealed, in order; each id follows every earlier one (whatever the clock did). */
+  append (fetchedAt: number, changes: ReadonlyArray<Omit<FeedEvent<T>, 'id'>>): Array<FeedEvent<T>> {
+    const appended = changes.map((change) => {
+      this.#last = fetchedAt > this.#last[0] ? [fetchedAt, 0] : [this.#last[0], this.#last[1] + 1]
+      return { ...change, id: format(this.#last) }
+    })
+    this.#events.push(...appended)
+    const excess = this.#events.length - this.#capacity
+    if (excess > 0) this.#floor = parseId((this.#events.splice(0, excess).at(-1) as FeedEvent<T>).id) as Id
+    for (const event of appended) for (const listener of this.#listeners) listener(event)
+    return appended
+  }
+
+  /** What a subscriber that last saw `lastEventId` missed. */
+  since (lastEventId: string): Resume<T> {
+    const seen = parseId(lastEventId)
+    if (seen === undefined || compare(seen, this.#floor) < 0 || compare(seen, this.#last) > 0) return { kind: 'snapshot' }
+    return { kind: 'events', events: this.#events.filter((event) => compare(parseId(event.id) as Id, seen) > 0) }
+  }
+
+  /** Calls `listener` with every change appended from now on; returns the way to stop. */
+  subscribe (listener: (event: FeedEvent<T>) => void): () => void {
+    this.#listeners.add(listener)
+    return () => { this.#listeners.delete(listener) }
+  }
+}
