@@ -15,6 +15,7 @@ import openapi from './http/openapi.ts'
 import problems from './http/problems.ts'
 import { serverOptions } from './http/server-options.ts'
 import callers from './plugins/callers.ts'
+import changes from './plugins/changes.ts'
 import fileReloads from './plugins/file-reloads.ts'
 import fleet from './plugins/fleet.ts'
 import { createLogging, LOG_BASE } from './plugins/logger.ts'
@@ -56,6 +57,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
   await app.register(fileReloads)
   await app.register(fleet, { config, now: clock.now })
   await app.register(upstream, { config, clock, secrets })
+  await app.register(changes, { config, now: clock.now })
   await app.register(profiles, { config, now: clock.now })
   await app.register(callers, { config, secrets })
   if (config.STARTUP_FETCH) await app.register(startupFetch)

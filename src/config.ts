@@ -73,6 +73,8 @@ export const EnvSchema = Type.Object({
   STARTUP_FETCH: Type.Boolean({ default: true, description: 'true or false; false skips the profile fetch at start', doc: 'fetch the profile once at start, in the background, so the first consumer gets a hit (and wrong credentials show in readiness at once)' }),
   ACCESS_LOG: Type.Boolean({ default: true, description: 'true or false; false drops the one summary log line per request (errors and upstream lines stay)', doc: '`false` drops the one summary log line per request (errors and Vobiz fetch lines stay); see Performance' }),
   LOG_MAX_BUFFER_BYTES: Type.Integer({ default: 4194304, minimum: 65536, maximum: 1073741824, description: 'an integer number of bytes from 65536 to 1073741824: log output held while stdout is not keeping up; past half of it access lines are dropped, past all of it every line (counted in vobiz_bff_log_lines_dropped_total)', doc: 'log output held while stdout is not keeping up (65536–1073741824); past half of it access lines are dropped, past all of it every line, counted in `vobiz_bff_log_lines_dropped_total`' }),
+  BALANCE_THRESHOLDS: Type.Optional(Type.String({ description: 'a comma-separated list of balances, e.g. 10000,1000: crossing one (either way) is a balance event of its own', doc: 'balances whose crossing (either way) is reported in `balance` change events (`crossed`), e.g. `10000,1000`' })),
+  EVENTS_HISTORY: Type.Integer({ default: 100, minimum: 1, maximum: 100000, description: 'an integer from 1 to 100000: how many change events are kept for subscribers resuming with Last-Event-ID', doc: 'change events kept for subscribers that resume with `Last-Event-ID`; one that missed older ones gets a `snapshot`' }),
   OTEL_SDK_DISABLED: Type.Boolean({ default: false, description: 'true or false; true turns tracing off whatever else is set', doc: '`true` turns OpenTelemetry tracing off whatever else is set ([Tracing](operations.md#tracing))' }),
   OTEL_TRACES_EXPORTER: Type.Optional(Type.Enum(TRACES_EXPORTERS, { description: `one of ${TRACES_EXPORTERS.join(', ')}`, doc: '`otlp` turns tracing on (to `http://localhost:4318` unless an endpoint is set); `none` turns it off. Unset: on when an OTLP endpoint is set', docDefault: '— (off)' })),
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ description: 'an http:// or https:// URL of an OTLP/HTTP receiver, e.g. http://otel-collector:4318 (/v1/traces is appended)', doc: 'OTLP/HTTP receiver (collector, Jaeger, Tempo); `/v1/traces` is appended. Setting it turns tracing on' })),
@@ -103,6 +105,8 @@ export type Config = Omit<Env, 'HOST' | 'TRUST_PROXY' | 'CONSUMERS' | 'CONSUMERS
   corsOrigins: string[]
   /** Variables that look meant for this service but are not its own (logged as warnings at start). */
   warnings: string[]
+  /** BALANCE_THRESHOLDS as numbers. */
+  balanceThresholds: number[]
   /** OpenTelemetry tracing, when the OTEL_* variables turn it on (src/tracing-config.ts). */
   tracing: TracingSettings | undefined
 }
@@ -241,6 +245,14 @@ function checkJwt (env: Env, problems: string[]): string[] {
   return algorithms
 }
 
+function parseThresholds (value: string | undefined, problems: string[]): number[] {
+  const items = (value ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '')
+  const thresholds = items.map(Number)
+  const bad = items.find((item, i) => !Number.isFinite(thresholds[i]))
+  if (bad !== undefined) problems.push(`BALANCE_THRESHOLDS: ${JSON.stringify(bad)} is not a number; expected ${describe('BALANCE_THRESHOLDS')}`)
+  return [...new Set(thresholds)]
+}
+
 function parseOrigins (value: string | undefined, problems: string[]): string[] {
   if (value === undefined) return []
   const origins = value.split(',').map((o) => o.trim()).filter((o) => o !== '')
@@ -280,6 +292,7 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
   const consumers = parseConsumers(valid, problems)
   const jwtAlgorithms = checkJwt(valid, problems)
   const corsOrigins = parseOrigins(valid.CORS_ORIGINS, problems)
+  const balanceThresholds = parseThresholds(valid.BALANCE_THRESHOLDS, problems)
   checkRedisUrl(valid.REDIS_URL, problems)
   const tracing = tracingSettings(valid, problems)
   const trustProxy = parseTrustProxy(valid.TRUST_PROXY)
@@ -305,6 +318,7 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
     consumersFile: valid.CONSUMERS_FILE,
     jwtAlgorithms,
     corsOrigins,
+    balanceThresholds,
     warnings: valid.STRICT_CONFIG ? [] : warnings,
     tracing
   }

@@ -38,3 +38,14 @@ export function fleetSource (shared: SharedProfiles): ProfileSource {
     }
   }
 }
+
+/** The same source, telling `observe` what each load produced (the change tracker compares fetches). */
+export function observed (source: ProfileSource, observe: (loaded: Loaded<ProfileSnapshot>) => void): ProfileSource {
+  return {
+    async load (signal, request) {
+      const loaded = await source.load(signal, request)
+      observe(loaded)
+      return loaded
+    }
+  }
+}

@@ -87,6 +87,13 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  readonly changeEvents = new Counter({
+    name: 'vobiz_bff_change_events_total',
+    help: 'Changes detected between one profile fetch and the next, by class: balance, billing, contact',
+    labelNames: ['class'] as const,
+    registers: [this.registry]
+  })
+
   readonly connectionsRefused = new Counter({
     name: 'vobiz_bff_connections_refused_total',
     help: 'Connections dropped at accept: past MAX_CONNECTIONS, or while out of file descriptors',

@@ -4,7 +4,7 @@ import { FreshnessCache } from '../cache/freshness-cache.ts'
 import type { Config } from '../config.ts'
 import { freshnessPolicy, longestUse } from '../freshness-policy.ts'
 import type { ProfileSnapshot, View } from '../profile-snapshot.ts'
-import { fleetSource, upstreamSource } from '../profile-source.ts'
+import { fleetSource, observed, upstreamSource } from '../profile-source.ts'
 import { UpstreamError } from '../vobiz/errors.ts'
 
 declare module 'fastify' {
@@ -28,7 +28,9 @@ async function profiles (app: FastifyInstance, { config, now }: ProfilesPluginOp
   const fetch = app.upstream.fetch.bind(app.upstream)
   const cache = new FreshnessCache<ProfileSnapshot, View>({
     freshness,
-    source: app.fleet === null ? upstreamSource(fetch, now) : fleetSource(app.fleet.sharedProfiles(fetch, longestUse(freshness))),
+    // Every load is compared with the one before (src/changes/): what changed is published to subscribers.
+    source: observed(app.fleet === null ? upstreamSource(fetch, now) : fleetSource(app.fleet.sharedProfiles(fetch, longestUse(freshness))),
+      (loaded) => { app.changes.tracker.observe(loaded.value.profile, loaded.fetchedAt) }),
     // In front of a shared cache, a copy is served for CACHE_L1_TTL_MS before the shared one is checked.
     ...(app.fleet === null ? {} : { confirmForMs: config.CACHE_L1_TTL_MS }),
     // A short circuit (open breaker, 429 cool-down) never went forward; anything else did, and failed.
@@ -47,4 +49,4 @@ async function profiles (app: FastifyInstance, { config, now }: ProfilesPluginOp
   app.addHook('onClose', async () => { cache.clear() })
 }
 
-export default fp(profiles, { name: 'profiles', fastify: '5.x', dependencies: ['metrics', 'upstream', 'fleet'] })
+export default fp(profiles, { name: 'profiles', fastify: '5.x', dependencies: ['metrics', 'upstream', 'fleet', 'changes'] })

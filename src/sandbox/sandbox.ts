@@ -158,8 +158,23 @@ export class Sandbox {
     return Math.round((SEED_BALANCE - elapsed * SPEND_PER_SECOND) * 100) / 100
   }
 
-  /** The profile body as the current shape would send it. */
+  /**
+   * Changes the partner's profile from now on, as an operator (or a payment) would at Vobiz: these fields
+   * replace the simulated ones in every answer (`balance` too, which then stops following the clock).
+   */
+  update (fields: Record<string, unknown>): this {
+    this.#overrides = { ...this.#overrides, ...fields }
+    return this
+  }
+
+  #overrides: Record<string, unknown> = {}
+
+  /** The profile body as the sandbox's shape sends it, with the updates made so far. */
   profile (): Record<string, unknown> {
+    return { ...this.#simulated(), ...this.#overrides }
+  }
+
+  #simulated (): Record<string, unknown> {
     const balance = this.balance()
     const updatedAt = new Date(Math.floor(this.#now() / 1000) * 1000).toISOString()
     if (this.shape === 'current') {
