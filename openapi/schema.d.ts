@@ -88,6 +88,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/profile/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Changes to the profile and balance, as they are detected (Server-Sent Events)
+         * @description Server-Sent Events: the current state first (`event: snapshot`), then one event per change the service detects between two Vobiz fetches — `billing` (GSTIN, GST status, TDS, account type, status), `contact` (name, email, phone, company) and `balance` (any change, with the `BALANCE_THRESHOLDS` crossed). While a stream is open the service keeps the profile fresh itself, one Vobiz fetch per balance freshness period at most, for every stream together.  Each event's `id` orders it; reconnect with `Last-Event-ID` to get what you missed (or a `snapshot` when that is no longer kept). Comment lines (`: heartbeat`) keep idle streams open. Callers with only `balance:read` get balance events and a snapshot without the profile. Browsers: `EventSource` cannot send headers, so use a fetch-based client with `X-API-Key` or `Authorization` (see docs/api.md).
+         */
+        get: operations["streamProfileEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1544,6 +1564,539 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    streamProfileEvents: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The id of the last event received: the stream resumes after it (EventSource sends it when it reconnects) */
+                "last-event-id"?: string;
+                /** @description Your request id (1–128 of A–Z a–z 0–9 . _ : -), echoed back and logged; otherwise a UUID is made */
+                "x-request-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An event stream (text/event-stream): `snapshot`, then `billing`, `contact` and `balance` events; `data` is JSON */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": {
+                        /** @enum {string} */
+                        event: "snapshot";
+                        id: string;
+                        /** @description The current state: the balance, and the profile for callers that may read it (profile:read) */
+                        data: {
+                            /** @description The partner balance and when it was read from Vobiz */
+                            balance: {
+                                partner_id: string;
+                                balance: number;
+                                currency?: string;
+                                /**
+                                 * Format: date-time
+                                 * @description When this data was requested from Vobiz
+                                 */
+                                as_of: string;
+                            };
+                            /** @description The partner profile (as GET /profile) and when it was read from Vobiz */
+                            profile?: {
+                                /** @description Permanent partner id; capture it once at integration start */
+                                id: string;
+                                name?: string;
+                                email?: string;
+                                phone?: string;
+                                company?: string;
+                                /** @description Account balance as a JSON number, in `currency` */
+                                balance: number;
+                                /** @description ISO 4217 code; omitted when Vobiz does not send it */
+                                currency?: string;
+                                /** @description GST identification number; omitted when none is registered */
+                                gstin?: string;
+                                gst_status?: "active" | "inactive";
+                                tds_applicable?: boolean;
+                                tds_percentage?: number;
+                                account_type?: string;
+                                status?: "active" | "suspended" | "closed";
+                                /** Format: date-time */
+                                created_at?: string;
+                                /** Format: date-time */
+                                updated_at?: string;
+                                /**
+                                 * Format: date-time
+                                 * @description When the data was requested from Vobiz
+                                 */
+                                as_of: string;
+                            };
+                        };
+                    } | {
+                        /** @enum {string} */
+                        event: "balance";
+                        id: string;
+                        /** @description The balance changed: GET /profile/balance's shape, with the previous balance and the thresholds crossed */
+                        data: {
+                            partner_id: string;
+                            balance: number;
+                            currency?: string;
+                            /**
+                             * Format: date-time
+                             * @description When this data was requested from Vobiz
+                             */
+                            as_of: string;
+                            /** @description The balance of the previous fetch */
+                            previous_balance: number;
+                            /** @description The fields that differ from the previous fetch */
+                            changed: ("balance" | "currency")[];
+                            /** @description The thresholds this change crossed, highest first (empty for none) */
+                            crossed: {
+                                /** @description A configured BALANCE_THRESHOLDS value */
+                                threshold: number;
+                                /** @description `below`: the balance went under it; `above`: back at or over it */
+                                direction: "below" | "above";
+                            }[];
+                        };
+                    } | {
+                        /** @enum {string} */
+                        event: "billing";
+                        id: string;
+                        /** @description Billing metadata changed (GSTIN, GST status, TDS, account type or status): the whole profile, and which fields changed */
+                        data: {
+                            /** @description Permanent partner id; capture it once at integration start */
+                            id: string;
+                            name?: string;
+                            email?: string;
+                            phone?: string;
+                            company?: string;
+                            /** @description Account balance as a JSON number, in `currency` */
+                            balance: number;
+                            /** @description ISO 4217 code; omitted when Vobiz does not send it */
+                            currency?: string;
+                            /** @description GST identification number; omitted when none is registered */
+                            gstin?: string;
+                            gst_status?: "active" | "inactive";
+                            tds_applicable?: boolean;
+                            tds_percentage?: number;
+                            account_type?: string;
+                            status?: "active" | "suspended" | "closed";
+                            /** Format: date-time */
+                            created_at?: string;
+                            /** Format: date-time */
+                            updated_at?: string;
+                            /**
+                             * Format: date-time
+                             * @description When the data was requested from Vobiz
+                             */
+                            as_of: string;
+                            /** @description The fields that differ from the previous fetch */
+                            changed: ("gstin" | "gst_status" | "tds_applicable" | "tds_percentage" | "account_type" | "status")[];
+                        };
+                    } | {
+                        /** @enum {string} */
+                        event: "contact";
+                        id: string;
+                        /** @description Contact details changed (name, email, phone, company): the whole profile, and which fields changed */
+                        data: {
+                            /** @description Permanent partner id; capture it once at integration start */
+                            id: string;
+                            name?: string;
+                            email?: string;
+                            phone?: string;
+                            company?: string;
+                            /** @description Account balance as a JSON number, in `currency` */
+                            balance: number;
+                            /** @description ISO 4217 code; omitted when Vobiz does not send it */
+                            currency?: string;
+                            /** @description GST identification number; omitted when none is registered */
+                            gstin?: string;
+                            gst_status?: "active" | "inactive";
+                            tds_applicable?: boolean;
+                            tds_percentage?: number;
+                            account_type?: string;
+                            status?: "active" | "suspended" | "closed";
+                            /** Format: date-time */
+                            created_at?: string;
+                            /** Format: date-time */
+                            updated_at?: string;
+                            /**
+                             * Format: date-time
+                             * @description When the data was requested from Vobiz
+                             */
+                            as_of: string;
+                            /** @description The fields that differ from the previous fetch */
+                            changed: ("name" | "email" | "phone" | "company")[];
+                        };
+                    };
+                };
+            };
+            /** @description The request has query parameters, or a Last-Event-ID that is too long (`bad_request`) */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:vobiz-bff:problem:bad_request",
+                     *       "title": "Bad request",
+                     *       "status": 400,
+                     *       "detail": "Bad request",
+                     *       "code": "bad_request",
+                     *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                        type: string;
+                        title: string;
+                        /** @enum {number} */
+                        status: 400;
+                        detail: string;
+                        /**
+                         * @description `bad_request`: Bad request
+                         * @enum {unknown}
+                         */
+                        code: "bad_request";
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                        request_id: string;
+                    };
+                };
+            };
+            /** @description No credentials, a key that matches no consumer, or a bearer token that does not verify (`missing_api_key`, `invalid_api_key`, `invalid_token`) */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:vobiz-bff:problem:missing_api_key",
+                     *       "title": "API key required",
+                     *       "status": 401,
+                     *       "detail": "Send your API key in the X-API-Key header.",
+                     *       "code": "missing_api_key",
+                     *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                        type: string;
+                        title: string;
+                        /** @enum {number} */
+                        status: 401;
+                        detail: string;
+                        /**
+                         * @description `missing_api_key`: API key required; `invalid_api_key`: API key not recognised; `invalid_token`: Bearer token refused
+                         * @enum {unknown}
+                         */
+                        code: "missing_api_key" | "invalid_api_key" | "invalid_token";
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                        request_id: string;
+                    };
+                };
+            };
+            /** @description The key's consumer or the token lacks the scope this route needs (`insufficient_scope`) */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:vobiz-bff:problem:insufficient_scope",
+                     *       "title": "Insufficient scope",
+                     *       "status": 403,
+                     *       "detail": "This route needs the profile:read scope; the key's consumer does not grant it.",
+                     *       "code": "insufficient_scope",
+                     *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                        type: string;
+                        title: string;
+                        /** @enum {number} */
+                        status: 403;
+                        detail: string;
+                        /**
+                         * @description `insufficient_scope`: Insufficient scope
+                         * @enum {unknown}
+                         */
+                        code: "insufficient_scope";
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                        request_id: string;
+                    };
+                };
+            };
+            /** @description The Accept header refuses text/event-stream (`not_acceptable`) */
+            406: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:vobiz-bff:problem:not_acceptable",
+                     *       "title": "Not acceptable",
+                     *       "status": 406,
+                     *       "detail": "Not acceptable",
+                     *       "code": "not_acceptable",
+                     *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                        type: string;
+                        title: string;
+                        /** @enum {number} */
+                        status: 406;
+                        detail: string;
+                        /**
+                         * @description `not_acceptable`: Not acceptable
+                         * @enum {unknown}
+                         */
+                        code: "not_acceptable";
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                        request_id: string;
+                    };
+                };
+            };
+            /** @description The caller's requests for this minute are spent, or it has EVENTS_MAX_STREAMS_PER_CALLER streams open already (`rate_limited`) */
+            429: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    /** @description Seconds until the rate-limit window resets */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:vobiz-bff:problem:rate_limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests",
+                     *       "code": "rate_limited",
+                     *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                        type: string;
+                        title: string;
+                        /** @enum {number} */
+                        status: 429;
+                        detail: string;
+                        /**
+                         * @description `rate_limited`: Too many requests
+                         * @enum {unknown}
+                         */
+                        code: "rate_limited";
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                        request_id: string;
+                    };
+                };
+            };
+            /** @description An unexpected error; quote request_id when reporting it (`internal_error`) */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:vobiz-bff:problem:internal_error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "Internal error",
+                     *       "code": "internal_error",
+                     *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                        type: string;
+                        title: string;
+                        /** @enum {number} */
+                        status: 500;
+                        detail: string;
+                        /**
+                         * @description `internal_error`: Internal error
+                         * @enum {unknown}
+                         */
+                        code: "internal_error";
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                        request_id: string;
+                    };
+                };
+            };
+            /** @description Vobiz failed (unreachable or 5xx, rejected our credentials, or sent an unusable response), or the circuit breaker is open — and no stale copy was usable (`upstream_unavailable`, `upstream_auth_failed`, `upstream_invalid_response`) */
+            502: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:vobiz-bff:problem:upstream_unavailable",
+                     *       "title": "Vobiz is unavailable",
+                     *       "status": 502,
+                     *       "detail": "Vobiz is unavailable",
+                     *       "code": "upstream_unavailable",
+                     *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                        type: string;
+                        title: string;
+                        /** @enum {number} */
+                        status: 502;
+                        detail: string;
+                        /**
+                         * @description `upstream_unavailable`: Vobiz is unavailable; `upstream_auth_failed`: Vobiz rejected this service's credentials; `upstream_invalid_response`: Vobiz sent an invalid response
+                         * @enum {unknown}
+                         */
+                        code: "upstream_unavailable" | "upstream_auth_failed" | "upstream_invalid_response";
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                        request_id: string;
+                    };
+                };
+            };
+            /** @description Vobiz is rate-limiting this service, or the service is overloaded; see Retry-After (`upstream_rate_limited`, `service_unavailable`) */
+            503: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:vobiz-bff:problem:upstream_rate_limited",
+                     *       "title": "Vobiz is rate-limiting this service",
+                     *       "status": 503,
+                     *       "detail": "Vobiz is rate-limiting this service",
+                     *       "code": "upstream_rate_limited",
+                     *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                        type: string;
+                        title: string;
+                        /** @enum {number} */
+                        status: 503;
+                        detail: string;
+                        /**
+                         * @description `upstream_rate_limited`: Vobiz is rate-limiting this service; `service_unavailable`: Service unavailable
+                         * @enum {unknown}
+                         */
+                        code: "upstream_rate_limited" | "service_unavailable";
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                        request_id: string;
+                    };
+                };
+            };
+            /** @description Vobiz did not answer within UPSTREAM_TIMEOUT_MS, or only-if-cached found nothing usable cached (`upstream_timeout`, `not_cached`) */
+            504: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    "Cache-Control": "no-store";
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials. Absent when the request was shed before rate limiting. */
+                    "RateLimit-Policy"?: string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>`. Absent when the request was shed before rate limiting. */
+                    RateLimit?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:vobiz-bff:problem:upstream_timeout",
+                     *       "title": "Vobiz did not answer in time",
+                     *       "status": 504,
+                     *       "detail": "Vobiz did not answer within the upstream deadline. Try again shortly.",
+                     *       "code": "upstream_timeout",
+                     *       "request_id": "4f1d2c3b-5a69-4e7f-8a1b-0c2d3e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @description URI naming the problem type: urn:vobiz-bff:problem:<code> */
+                        type: string;
+                        title: string;
+                        /** @enum {number} */
+                        status: 504;
+                        detail: string;
+                        /**
+                         * @description `upstream_timeout`: Vobiz did not answer in time; `not_cached`: Not cached
+                         * @enum {unknown}
+                         */
+                        code: "upstream_timeout" | "not_cached";
+                        /** @description Echoes X-Request-Id; quote it when reporting a problem */
+                        request_id: string;
+                    };
+                };
             };
         };
     };

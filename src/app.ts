@@ -1,7 +1,7 @@
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify from 'fastify'
 import type { DestinationStream } from 'pino'
-import { systemClock, type Clock } from './clock.ts'
+import { secondsToMs, systemClock, type Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { Tracing } from './observability/tracing.ts'
 import accessLog from './http/access-log.ts'
@@ -24,6 +24,7 @@ import profiles from './plugins/profiles.ts'
 import startupFetch from './plugins/startup-fetch.ts'
 import tracing from './plugins/tracing.ts'
 import upstream from './plugins/upstream.ts'
+import eventRoutes from './routes/events.ts'
 import healthRoutes from './routes/health.ts'
 import profileRoutes from './routes/profile.ts'
 
@@ -84,6 +85,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
   await app.register(healthRoutes, { now: clock.now })
   await app.register(metricsRoute, { token: config.METRICS_TOKEN })
   await app.register(profileRoutes, { now: clock.now })
+  await app.register(eventRoutes, { clock, heartbeatMs: secondsToMs(config.EVENTS_HEARTBEAT_SECONDS), maxStreamsPerCaller: config.EVENTS_MAX_STREAMS_PER_CALLER })
   return app
 }
 

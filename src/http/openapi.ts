@@ -92,6 +92,7 @@ async function openapi (app: FastifyInstance, { docsEnabled, bearer }: OpenApiOp
       servers: [{ url: '/', description: 'This service, where this document was fetched from' }],
       tags: [
         { name: 'profile', description: 'The Vobiz partner profile and balance' },
+        { name: 'events', description: 'Changes to the profile and balance as they are detected: Server-Sent Events' },
         { name: 'health', description: 'Probes for orchestrators: no key, no rate limit, exempt from load shedding' }
       ],
       components: {

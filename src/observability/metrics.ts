@@ -18,6 +18,8 @@ export interface MetricSources {
   profile: () => PartnerFacts | undefined
   /** When this replica last fetched from Vobiz successfully (ms since epoch). */
   lastSuccessAt: () => number | undefined
+  /** Open GET /profile/events streams. */
+  eventStreams: () => number
 }
 
 /** What the business metrics read of the profile. */
@@ -131,6 +133,13 @@ export class Metrics {
       help: 'Log output waiting for stdout (at most LOG_MAX_BUFFER_BYTES)',
       registers: [this.registry],
       collect () { this.set(sources().logBufferBytes?.() ?? 0) }
+    })
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'vobiz_bff_event_streams',
+      help: 'Open GET /profile/events streams (Server-Sent Events subscribers)',
+      registers: [this.registry],
+      collect () { this.set(sources().eventStreams?.() ?? 0) }
     })
     this.traceSpans = tracing
       ? new Counter({ name: 'vobiz_bff_trace_spans_exported_total', help: 'Spans sent to the OTLP receiver, by result: ok, or failed (those spans are lost)', labelNames: ['result'] as const, registers: [this.registry] })

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { NotCachedError, type CacheEntry, type GetOptions } from '../cache/freshness-cache.ts'
 import { freshnessHeaders, hitHeaders, matchesIfMatch, matchesIfNoneMatch, requestDirective } from '../http/cache-headers.ts'
-import { authorize, type Identity } from '../http/identity.ts'
+import { routeGuard } from '../http/guard.ts'
 import { problem } from '../http/problems.ts'
 import { ATTR, inSpan, tracer } from '../observability/tracing.ts'
 import { HIT, metricLabels, type Outcome } from '../outcome.ts'
@@ -36,7 +36,7 @@ interface Answer {
 }
 
 const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (app, { now }) => {
-  const { profiles: cache, metrics, identify, limiters, bearer, traced } = app
+  const { profiles: cache, metrics, limiters, bearer, traced } = app
   const ROUTES = { profile: '/profile', balance: '/profile/balance' } as const
   // Counters for the hit path, bound once.
   const hits = {
@@ -130,28 +130,7 @@ const profileRoutes: FastifyPluginAsyncTypebox<ProfileRoutesOptions> = async (ap
     write({ view, entry, outcome, refreshRefused }, request, reply)
   }
 
-  /**
-   * One onRequest step per route: identify, count against the rate limit, authorize (401 / 403 come after
-   * the count, so failed attempts are limited too). Synchronous for API keys with the in-memory store.
-   * Without scopes (a method the route does not serve) nothing is authorized: the handler answers 405.
-   */
-  const guard = (scopes?: Parameters<typeof authorize>[0]): { onRequest: onRequestHookHandler } => {
-    const check = scopes === undefined ? () => undefined : authorize(scopes)
-    const admit = (identity: Identity, request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
-      request.identity = identity
-      limiters.enforce(request, reply, (err) => { done(err ?? check(identity)) })
-    }
-    return {
-      onRequest (request, reply, done) {
-        const identity = identify(request)
-        if (identity instanceof Promise) {
-          identity.then((resolved) => { admit(resolved, request, reply, done) }, done)
-        } else {
-          admit(identity, request, reply, done)
-        }
-      }
-    }
-  }
+  const guard = routeGuard(app)
 
   const routes = [
     {

@@ -51,7 +51,7 @@ t.test('the spec documents every route, status, header and scope', async (t) => 
   const { version } = JSON.parse(committed('package.json'))
   t.equal(spec.info.version, version, 'info.version comes from package.json')
   t.match(spec.info.description, /PROFILE_TTL_SECONDS/)
-  t.same(Object.keys(spec.paths).sort(), ['/health/live', '/health/ready', '/profile', '/profile/balance'], 'the API and the probes; docs and metrics routes are hidden')
+  t.same(Object.keys(spec.paths).sort(), ['/health/live', '/health/ready', '/profile', '/profile/balance', '/profile/events'], 'the API, its event stream and the probes; docs and metrics routes are hidden')
   t.same(spec.paths['/health/ready'].get.tags, ['health'], 'probes are apart from the API tag')
   t.same(Object.keys(spec.paths['/health/ready'].get.responses), ['200', '503'])
   t.match(spec.components.securitySchemes, {
@@ -65,7 +65,13 @@ t.test('the spec documents every route, status, header and scope', async (t) => 
   t.match(spec.info, { license: { name: String }, contact: { name: String } })
 
   const documentedCodes = new Set<string>()
-  for (const [path, item] of Object.entries<any>(spec.paths).filter(([p]) => p.startsWith('/profile'))) {
+  const events = spec.paths['/profile/events'].get
+  t.same(Object.keys(events.responses), ['200', '400', '401', '403', '406', '429', '500', '502', '503', '504'], 'the event stream: no 304 nor 412, and 406')
+  t.same(Object.keys(events.responses['200'].content), ['text/event-stream'])
+  t.same(events.responses['200'].content['text/event-stream'].schema.anyOf.map((m: any) => m.properties.event.enum[0]), ['snapshot', 'balance', 'billing', 'contact'], 'every event documented with its data schema')
+  t.same(events.parameters.map((p: any) => `${p.in}:${p.name}`), ['header:last-event-id', 'header:x-request-id'])
+  t.same(events.security, [{ apiKey: ['profile:read'] }, { bearer: ['profile:read'] }, { apiKey: ['balance:read'] }, { bearer: ['balance:read'] }])
+  for (const [path, item] of Object.entries<any>(spec.paths).filter(([p]) => p.startsWith('/profile') && p !== '/profile/events')) {
     const responses = item.get.responses
     t.same(Object.keys(responses), ['200', '304', '400', '401', '403', '412', '429', '500', '502', '503', '504'], path)
     t.same(item.get.parameters.map((p: any) => `${p.in}:${p.name}`), ['header:cache-control', 'header:if-none-match', 'header:if-match', 'header:x-request-id'], 'what clients send, besides credentials')

@@ -1,0 +1,81 @@
+import t from 'tap'
+import { startHarness } from '../helpers/harness.ts'
+import { openEventStream } from '../helpers/sse.ts'
+
+// GET /profile/events in-process: the harness's clock drives the keep-fresh loop, the sandbox changes its
+// profile as Vobiz would.
+
+t.test('a snapshot first, then each change as it is detected; balance-only callers see balances only', async (t) => {
+  const h = await startHarness(t, { env: { BALANCE_THRESHOLDS: '40000' } })
+  h.sandbox.update({ balance: 48250 })
+  const reader = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile })
+  t.equal(reader.status, 200)
+  t.match(reader.headers['content-type'], /^text\/event-stream/)
+  t.equal(reader.headers['x-content-type-options'], 'nosniff', 'the API\'s security headers')
+  t.ok(reader.headers['x-request-id'])
+  const [snapshot] = await reader.next(1)
+  t.equal(snapshot?.event, 'snapshot')
+  t.match(JSON.parse(snapshot?.data ?? '{}'), { balance: { balance: 48250, currency: 'INR' }, profile: { gst_status: 'active', balance: 48250 } })
+  t.same(reader.retries, [1000], 'a reconnection hint')
+
+  const billing = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.balance })
+  const [balanceSnapshot] = await billing.next(1)
+  t.same(Object.keys(JSON.parse(balanceSnapshot?.data ?? '{}')), ['balance'], 'no profile for balance:read')
+
+  h.sandbox.update({ gst_status: 'inactive', balance: 39000 })
+  // The streams keep the profile fresh: one balance period later, the service has fetched by itself.
+  const fetched = h.sandbox.requests
+  h.clock.advance(5000)
+  await h.sandbox.received(fetched + 1)
+  const [, gst, balance] = await reader.next(3)
+  t.equal(gst?.event, 'billing')
+  t.match(JSON.parse(gst?.data ?? '{}'), { gst_status: 'inactive', changed: ['gst_status'] })
+  t.equal(balance?.event, 'balance')
+  t.match(JSON.parse(balance?.data ?? '{}'), { balance: 39000, previous_balance: 48250, crossed: [{ threshold: 40000, direction: 'below' }] })
+  const [, onlyBalance] = await billing.next(2)
+  t.equal(onlyBalance?.event, 'balance')
+  t.equal(onlyBalance?.id, balance?.id, 'the same change has the same id on every stream')
+  t.equal(billing.events.filter((e) => e.event === 'billing').length, 0, 'billing events are not for balance:read')
+
+  // Resume: what was missed after the snapshot, then live.
+  const resumed = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile, 'last-event-id': snapshot?.id ?? '' })
+  const replay = await resumed.next(2)
+  t.same(replay.map((e) => e.event), ['billing', 'balance'], 'Last-Event-ID: the changes after it')
+  const lost = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile, 'last-event-id': 'no-such-id' })
+  t.same((await lost.next(1)).map((e) => e.event), ['snapshot'], 'an id that cannot be resumed from: a snapshot')
+})
+
+t.test('refusals are problems: no key, wrong Accept, too many streams; the drain ends streams with a retry hint', async (t) => {
+  const h = await startHarness(t, { env: { EVENTS_MAX_STREAMS_PER_CALLER: '2' } })
+  const anonymous = await openEventStream(t, `${h.url}/profile/events`)
+  t.equal(anonymous.status, 401)
+  t.match(anonymous.headers['content-type'], /application\/problem\+json/)
+  const json = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile, accept: 'application/json' })
+  t.equal(json.status, 406)
+  await json.ended
+  t.match(JSON.parse(json.text()), { code: 'not_acceptable' })
+
+  const streams = [await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile }), await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile })]
+  await Promise.all(streams.map(async (s) => await s.next(1)))
+  const third = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile })
+  t.equal(third.status, 429)
+  await third.ended
+  t.match(JSON.parse(third.text()), { code: 'rate_limited' })
+  t.equal(third.headers['retry-after'], '5')
+  const other = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.balance })
+  t.equal(other.status, 200, 'the limit is per caller')
+  streams[0]?.close()
+  await streams[0]?.ended
+  await t.resolves(async () => {
+    for (;;) {
+      const again = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile })
+      if (again.status === 200) return
+      await again.ended
+    }
+  }, 'a closed stream frees its place')
+
+  const closing = h.app.close()
+  await Promise.all([...streams.slice(1), other].map(async (s) => await s.ended))
+  await closing
+  t.ok(streams[1]?.retries.at(-1) === 1000, 'ended with a retry hint, so the client reconnects (to another replica)')
+})
