@@ -230,3 +230,9 @@ t.test('tracing is off unless the OTEL_* variables turn it on, the OpenTelemetry
   const hidden = problems({ ...base, OTEL_EXPORTER_OTLP_HEADERS: 'x'.repeat(10), OTEL_SERVICE_NAME: '', OTEL_TRACES_SAMPLER_ARG: 'abc' })
   t.notOk(hidden.join('\n').includes('xxxxxxxxxx'), 'export headers are secrets')
 })
+
+t.test('BALANCE_THRESHOLDS: numbers, comma-separated; anything else is named', async (t) => {
+  t.same(loadConfig({ ...base, BALANCE_THRESHOLDS: '10000, 1000,1000,,-5' }).balanceThresholds, [10000, 1000, -5], 'duplicates and empty items dropped')
+  t.same(loadConfig(base).balanceThresholds, [])
+  t.match(problems({ ...base, BALANCE_THRESHOLDS: '10000,ten' }), [/^BALANCE_THRESHOLDS: "ten" is not a number; expected /])
+})

@@ -2,7 +2,6 @@ import { fastifySSE } from '@fastify/sse'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import Type from 'typebox'
-import type { Clock } from '../clock.ts'
 import type { FeedEvent } from '../changes/feed.ts'
 import { KeepFresh } from '../changes/keep-fresh.ts'
 import { hasAnyScope } from '../consumers.ts'
@@ -13,7 +12,6 @@ import { BalanceEvent, BillingEvent, ContactEvent, SnapshotEvent, type ChangeEve
 import { apiErrorResponses, problemResponse } from '../schemas/responses.ts'
 
 export interface EventRoutesOptions {
-  clock: Clock
   /** EVENTS_HEARTBEAT_SECONDS, in ms. */
   heartbeatMs: number
   /** EVENTS_MAX_STREAMS_PER_CALLER. */
@@ -54,11 +52,11 @@ const DESCRIPTION = [
   'with `X-API-Key` or `Authorization` (see docs/api.md).'
 ].join(' ')
 
-const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { clock, heartbeatMs, maxStreamsPerCaller }) => {
+const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { heartbeatMs, maxStreamsPerCaller }) => {
   const { profiles: cache, changes: { feed, tracker }, metrics } = app
   await app.register(fastifySSE, { heartbeatInterval: heartbeatMs })
   const guard = routeGuard(app)
-  const keepFresh = new KeepFresh({ refresh: async () => await cache.get('balance'), periodMs: cache.freshness('balance').ttlMs, clock })
+  const keepFresh = new KeepFresh({ refresh: async () => await cache.get('balance'), periodMs: cache.freshness('balance').ttlMs })
   /** Open streams per caller (the rate limiter's key), and every open stream, for the drain. */
   const perCaller = new Map<string, number>()
   const open = new Set<FastifyReply>()
@@ -96,15 +94,11 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
     open.add(reply)
     const release = keepFresh.hold()
     const visible = readsProfile(identity) ? () => true : (event: FeedEvent<ChangeEventData>) => event.class === 'balance'
-    // Changes that happen while the first messages are written wait their turn.
-    const pending: Array<FeedEvent<ChangeEventData>> = []
-    let ready = false
-    const forward = (event: FeedEvent<ChangeEventData>): void => {
-      if (!visible(event)) return
-      if (ready) reply.sse.send({ id: event.id, event: event.class, data: event.data }).catch(() => {})
-      else pending.push(event)
-    }
-    const unsubscribe = feed.subscribe(forward)
+    // A message is written at once (the promise only waits for the socket to drain): in order, and a stream
+    // that has closed just drops it.
+    const write = (message: { id?: string, event?: string, data: unknown, retry?: number }): void => { reply.sse.send(message).catch(() => {}) }
+    // From here to the last initial message nothing waits, so no change can slip in between.
+    const unsubscribe = feed.subscribe((event) => { if (visible(event)) write({ id: event.id, event: event.class, data: event.data }) })
     reply.sse.onClose(() => {
       unsubscribe()
       release()
@@ -114,15 +108,11 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
       else perCaller.set(identity.rateKey, left)
     })
     reply.sse.keepAlive()
-
     const lastEventId = request.headers['last-event-id']
     const resume = typeof lastEventId === 'string' ? feed.since(lastEventId) : { kind: 'snapshot' as const }
-    const first = resume.kind === 'snapshot' ? [snapshot(identity, feed.lastId)] : resume.events.filter(visible).map((event) => ({ id: event.id, event: event.class, data: event.data }))
-    await reply.sse.send({ retry: RETRY_MS, data: undefined })
-    for (const message of first) await reply.sse.send(message)
-    const sent = first.at(-1)?.id
-    ready = true
-    for (const event of pending) if (sent === undefined || event.id !== sent) forward(event)
+    write({ retry: RETRY_MS, data: undefined })
+    if (resume.kind === 'snapshot') write(snapshot(identity, feed.lastId))
+    else for (const event of resume.events) if (visible(event)) write({ id: event.id, event: event.class, data: event.data })
   }
 
   const security = ['profile:read', 'balance:read'].flatMap((scope): Array<Record<string, string[]>> => app.bearer ? [{ apiKey: [scope] }, { bearer: [scope] }] : [{ apiKey: [scope] }])

@@ -6,7 +6,8 @@ import { openEventStream } from '../helpers/sse.ts'
 // profile as Vobiz would.
 
 t.test('a snapshot first, then each change as it is detected; balance-only callers see balances only', async (t) => {
-  const h = await startHarness(t, { env: { BALANCE_THRESHOLDS: '40000' } })
+  // A 1 s balance freshness: the keep-fresh loop runs on the process's timers, once a second here.
+  const h = await startHarness(t, { env: { BALANCE_THRESHOLDS: '40000', BALANCE_TTL_SECONDS: '1' } })
   h.sandbox.update({ balance: 48250 })
   const reader = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile })
   t.equal(reader.status, 200)
@@ -23,9 +24,9 @@ t.test('a snapshot first, then each change as it is detected; balance-only calle
   t.same(Object.keys(JSON.parse(balanceSnapshot?.data ?? '{}')), ['balance'], 'no profile for balance:read')
 
   h.sandbox.update({ gst_status: 'inactive', balance: 39000 })
-  // The streams keep the profile fresh: one balance period later, the service has fetched by itself.
+  // The streams keep the profile fresh: once the copy is a balance period old, the service fetches by itself.
   const fetched = h.sandbox.requests
-  h.clock.advance(5000)
+  h.clock.advance(1000)
   await h.sandbox.received(fetched + 1)
   const [, gst, balance] = await reader.next(3)
   t.equal(gst?.event, 'billing')

@@ -34,4 +34,8 @@ t.test('each newer fetch is compared with the one before; what changed is publis
   t.ok(contact.kind === 'events' && Value.Check(ContactEvent, contact.events[0]?.data), 'contact events too')
   tracker.observe({ ...base, gst_status: 'inactive', balance: 39000.5, phone: '+910000000000' }, 4000)
   t.equal(feed.lastId, '3000-0', 'a fetch that changed nothing publishes nothing')
+  const { currency: _none, ...withoutCurrency } = { ...base, gst_status: 'inactive' as const, balance: 39000.5, phone: '+910000000000' }
+  tracker.observe(withoutCurrency, 5000)
+  const gone = feed.since('3000-0')
+  t.same(gone.kind === 'events' ? gone.events.map((e) => [e.class, e.data]) : gone, [['balance', { partner_id: base.id, balance: 39000.5, as_of: '1970-01-01T00:00:05.000Z', previous_balance: 39000.5, changed: ['currency'], crossed: [] }]], 'a currency Vobiz stops sending is a balance change, and is omitted as the route omits it')
 })
