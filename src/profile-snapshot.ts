@@ -21,12 +21,16 @@ function represent (value: Profile | Balance): Representation {
   return { body, etag }
 }
 
-export function buildSnapshot (profile: Profile, fetchedAt: number): ProfileSnapshot {
-  const balance: Balance = {
+/** GET /profile/balance's body for a profile fetched at `fetchedAt`. */
+export function balanceOf (profile: Profile, fetchedAt: number): Balance {
+  return {
     partner_id: profile.id,
     balance: profile.balance,
     ...(profile.currency === undefined ? {} : { currency: profile.currency }),
     as_of: new Date(fetchedAt).toISOString()
   }
-  return { profile, views: { profile: represent(profile), balance: represent(balance) } }
+}
+
+export function buildSnapshot (profile: Profile, fetchedAt: number): ProfileSnapshot {
+  return { profile, views: { profile: represent(profile), balance: represent(balanceOf(profile, fetchedAt)) } }
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { authorize, type Identity } from './identity.ts'
+import { problem } from './problems.ts'
 
 /**
  * The onRequest step of every API route: identify, count against the rate limit, authorize (401 / 403 come
@@ -25,4 +26,13 @@ export function routeGuard (app: Pick<FastifyInstance, 'identify' | 'limiters'>)
       }
     }
   }
+}
+
+/**
+ * The API takes no query parameters: unknown ones are a 400, not silently ignored. Checked here rather than
+ * by a querystring schema, whose validator would convert and check an empty object on every request.
+ */
+export function rejectQuery (request: FastifyRequest): void {
+  const [name] = Object.keys(request.query as object)
+  if (name !== undefined) throw problem('bad_request', `Invalid request: unknown query parameter ${JSON.stringify(name.slice(0, 64))}; this route takes none.`)
 }

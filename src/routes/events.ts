@@ -5,9 +5,10 @@ import Type from 'typebox'
 import type { FeedEvent } from '../changes/feed.ts'
 import { KeepFresh } from '../changes/keep-fresh.ts'
 import { hasAnyScope } from '../consumers.ts'
-import { routeGuard } from '../http/guard.ts'
+import { rejectQuery, routeGuard } from '../http/guard.ts'
 import type { Identity } from '../http/identity.ts'
 import { problem } from '../http/problems.ts'
+import { balanceOf } from '../profile-snapshot.ts'
 import { BalanceEvent, BillingEvent, ContactEvent, SnapshotEvent, type ChangeEventData } from '../schemas/events.ts'
 import { apiErrorResponses, problemResponse } from '../schemas/responses.ts'
 
@@ -74,21 +75,21 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
     const latest = tracker.latest
     /* c8 ignore next */
     if (latest === undefined) throw problem('internal_error', 'No profile has been fetched yet.')
-    const asOf = new Date(latest.fetchedAt).toISOString()
-    const { profile } = latest
-    const balance = { partner_id: profile.id, balance: profile.balance, ...(profile.currency === undefined ? {} : { currency: profile.currency }), as_of: asOf }
-    return { id: lastId, event: 'snapshot', data: readsProfile(identity) ? { balance, profile: { ...profile, as_of: asOf } } : { balance } }
+    const balance = balanceOf(latest.profile, latest.fetchedAt)
+    return { id: lastId, event: 'snapshot', data: readsProfile(identity) ? { balance, profile: { ...latest.profile, as_of: balance.as_of } } : { balance } }
   }
 
   async function stream (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    rejectQuery(request)
     if (!acceptsEventStream(request.headers.accept)) throw problem('not_acceptable', 'This route only produces text/event-stream.')
+    // Nothing to tell before the profile has been fetched once: this fetch's failure is the answer's.
+    if (tracker.latest === undefined) await cache.get('balance', { requestId: request.id })
+    // Counted after that wait, so that streams opened together are counted together.
     const { identity } = request
     const streams = perCaller.get(identity.rateKey) ?? 0
     if (streams >= maxStreamsPerCaller) {
       throw problem('rate_limited', `This caller already has ${streams} open event streams (EVENTS_MAX_STREAMS_PER_CALLER); close one first.`, { 'retry-after': '5' })
     }
-    // Nothing to tell before the profile has been fetched once: this fetch's failure is the answer's.
-    if (tracker.latest === undefined) await cache.get('balance', { requestId: request.id })
 
     perCaller.set(identity.rateKey, streams + 1)
     open.add(reply)

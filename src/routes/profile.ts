@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { NotCachedError, type CacheEntry, type GetOptions } from '../cache/freshness-cache.ts'
 import { freshnessHeaders, hitHeaders, matchesIfMatch, matchesIfNoneMatch, requestDirective } from '../http/cache-headers.ts'
-import { routeGuard } from '../http/guard.ts'
+import { rejectQuery, routeGuard } from '../http/guard.ts'
 import { problem } from '../http/problems.ts'
 import { ATTR, inSpan, tracer } from '../observability/tracing.ts'
 import { HIT, metricLabels, type Outcome } from '../outcome.ts'
@@ -16,15 +16,6 @@ export interface ProfileRoutesOptions {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8'
-
-/**
- * The API takes no query parameters: unknown ones are a 400, not silently ignored. Checked here rather than
- * by a querystring schema, whose validator would convert and check an empty object on every request.
- */
-function rejectQuery (request: FastifyRequest): void {
-  const [name] = Object.keys(request.query as object)
-  if (name !== undefined) throw problem('bad_request', `Invalid request: unknown query parameter ${JSON.stringify(name.slice(0, 64))}; this route takes none.`)
-}
 
 /** What the cache answered one request with, for the slow path's headers and metrics. */
 interface Answer {

@@ -51,6 +51,10 @@ t.test('refusals are problems: no key, wrong Accept, too many streams; the drain
   const anonymous = await openEventStream(t, `${h.url}/profile/events`)
   t.equal(anonymous.status, 401)
   t.match(anonymous.headers['content-type'], /application\/problem\+json/)
+  const query = await openEventStream(t, `${h.url}/profile/events?since=1`, { 'x-api-key': h.keys.profile })
+  t.equal(query.status, 400, 'no query parameters, as on every API route')
+  await query.ended
+  t.match(JSON.parse(query.text()), { code: 'bad_request' })
   const json = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile, accept: 'application/json' })
   t.equal(json.status, 406)
   await json.ended
