@@ -104,7 +104,7 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
       unsubscribe()
       release()
       open.delete(reply)
-      const left = (perCaller.get(identity.rateKey) ?? 1) - 1
+      const left = (perCaller.get(identity.rateKey) as number) - 1
       if (left === 0) perCaller.delete(identity.rateKey)
       else perCaller.set(identity.rateKey, left)
     })

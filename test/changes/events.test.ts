@@ -59,6 +59,17 @@ t.test('refusals are problems: no key, wrong Accept, too many streams; the drain
   t.equal(json.status, 406)
   await json.ended
   t.match(JSON.parse(json.text()), { code: 'not_acceptable' })
+  const refusing = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile, accept: 'application/json, text/event-stream;q=0' })
+  t.equal(refusing.status, 406, 'text/event-stream;q=0 refuses it (RFC 9110 §12.5.1)')
+  await refusing.ended
+  // Any Accept that admits it: absent, empty, a wildcard, the type itself.
+  for (const accept of [undefined, '', '*/*', 'text/*;q=0.5', 'TEXT/EVENT-STREAM']) {
+    const admitted = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.balance, accept })
+    t.equal(admitted.status, 200, `Accept: ${JSON.stringify(accept)}`)
+    await admitted.next(1)
+    admitted.close()
+    await admitted.ended
+  }
 
   const streams = [await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile }), await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile })]
   await Promise.all(streams.map(async (s) => await s.next(1)))

@@ -23,9 +23,11 @@ export interface EventStream {
   close: () => void
 }
 
-export async function openEventStream (t: Test, url: string, headers: Record<string, string> = {}): Promise<EventStream> {
+/** `headers` override the defaults (`Accept: text/event-stream`); an undefined value leaves the header out. */
+export async function openEventStream (t: Test, url: string, headers: Record<string, string | undefined> = {}): Promise<EventStream> {
+  const sent = Object.fromEntries(Object.entries({ accept: 'text/event-stream', ...headers }).filter((entry): entry is [string, string] => entry[1] !== undefined))
   return await new Promise((resolve, reject) => {
-    const req = request(url, { headers: { accept: 'text/event-stream', ...headers } }, (res) => {
+    const req = request(url, { headers: sent }, (res) => {
       let raw = ''
       const stream: EventStream = {
         status: res.statusCode ?? 0,
