@@ -1,19 +1,10 @@
+import type { Env } from './config.ts'
 import type { TracingSettings } from './observability/tracing.ts'
 
 /** The OpenTelemetry variables of the environment contract (src/config.ts), as validated there. */
-export interface TracingEnv {
-  OTEL_SDK_DISABLED: boolean
-  OTEL_TRACES_EXPORTER?: 'otlp' | 'none' | undefined
-  OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined
-  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string | undefined
-  OTEL_EXPORTER_OTLP_PROTOCOL: TracingSettings['protocol']
-  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?: TracingSettings['protocol'] | undefined
-  OTEL_SERVICE_NAME: string
-  OTEL_RESOURCE_ATTRIBUTES?: string | undefined
-  OTEL_TRACES_SAMPLER: TracingSettings['sampler']
-  OTEL_TRACES_SAMPLER_ARG?: number | undefined
-  REDIS_URL?: string | undefined
-}
+export type TracingEnv = Pick<Env, 'OTEL_SDK_DISABLED' | 'OTEL_TRACES_EXPORTER' | 'OTEL_EXPORTER_OTLP_ENDPOINT' | 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' |
+'OTEL_EXPORTER_OTLP_PROTOCOL' | 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' | 'OTEL_SERVICE_NAME' | 'OTEL_RESOURCE_ATTRIBUTES' | 'OTEL_TRACES_SAMPLER' |
+'OTEL_TRACES_SAMPLER_ARG' | 'REDIS_URL'>
 
 /** Where OTLP/HTTP receivers listen when no endpoint is configured (the OpenTelemetry default). */
 const DEFAULT_ENDPOINT = 'http://localhost:4318'
