@@ -24,6 +24,7 @@ import profiles from './plugins/profiles.ts'
 import startupFetch from './plugins/startup-fetch.ts'
 import tracing from './plugins/tracing.ts'
 import upstream from './plugins/upstream.ts'
+import webhooks from './plugins/webhooks.ts'
 import eventRoutes from './routes/events.ts'
 import healthRoutes from './routes/health.ts'
 import profileRoutes from './routes/profile.ts'
@@ -60,6 +61,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
   await app.register(upstream, { config, clock, secrets })
   await app.register(changes, { config, now: clock.now })
   await app.register(profiles, { config, now: clock.now })
+  await app.register(webhooks, { config, secrets, now: clock.now })
   await app.register(callers, { config, secrets })
   if (config.STARTUP_FETCH) await app.register(startupFetch)
 

@@ -4,7 +4,7 @@
  */
 
 /** Prefixes only this service's variables use. */
-const OUR_PREFIXES = ['VOBIZ_', 'PROFILE_', 'BALANCE_', 'UPSTREAM_', 'BREAKER_', 'CONSUMERS', 'JWT_', 'CORS_', 'METRICS_', 'STARTUP_', 'CACHE_L1_', 'ANONYMOUS_', 'REFRESH_', 'RATE_LIMIT_', 'EVENTS_']
+const OUR_PREFIXES = ['VOBIZ_', 'PROFILE_', 'BALANCE_', 'UPSTREAM_', 'BREAKER_', 'CONSUMERS', 'JWT_', 'CORS_', 'METRICS_', 'STARTUP_', 'CACHE_L1_', 'ANONYMOUS_', 'REFRESH_', 'RATE_LIMIT_', 'EVENTS_', 'WEBHOOKS_']
 
 /**
  * What Kubernetes injects for every Service in the namespace (`<NAME>_SERVICE_HOST`, `<NAME>_PORT_80_TCP`, …):

@@ -5,6 +5,8 @@ import { ConsumerListSchema, type Consumer } from './consumers.ts'
 import { parseTrustProxy, type TrustProxy } from './http/client-address.ts'
 import { unknownVariables } from './config-hygiene.ts'
 import { resolveSecretFiles } from './secret-files.ts'
+import { isEncrypted } from './secure-url.ts'
+import { parseSubscriptions, type Subscription } from './webhooks/subscriptions.ts'
 import type { TracingSettings } from './observability/tracing.ts'
 import { tracingSettings } from './tracing-config.ts'
 
@@ -77,6 +79,11 @@ export const EnvSchema = Type.Object({
   EVENTS_HISTORY: Type.Integer({ default: 100, minimum: 1, maximum: 100000, description: 'an integer from 1 to 100000: how many change events are kept for subscribers resuming with Last-Event-ID', doc: 'change events kept for subscribers that resume with `Last-Event-ID`; one that missed older ones gets a `snapshot`' }),
   EVENTS_HEARTBEAT_SECONDS: Type.Integer({ default: 15, minimum: 1, maximum: 300, description: 'an integer number of seconds from 1 to 300 between heartbeat comments on an idle event stream', doc: 'seconds between heartbeat comments on an idle `GET /profile/events` stream (keeps proxies from closing it)' }),
   EVENTS_MAX_STREAMS_PER_CALLER: Type.Integer({ default: 5, minimum: 1, maximum: 10000, description: 'an integer from 1 to 10000: open GET /profile/events streams per consumer (or JWT sub, or client network)', doc: 'open `GET /profile/events` streams per consumer (or JWT `sub`, or anonymous network); one more gets 429' }),
+  WEBHOOKS_FILE: Type.Optional(Type.String({ minLength: 1, description: 'the path of a JSON file listing webhook endpoints: [{"name","url","events","secret"}]', doc: 'webhook subscriptions: a JSON array of `{name, url, events, secret}`, re-read when it changes and on SIGHUP ([Webhooks](api.md#webhooks))' })),
+  WEBHOOKS_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100, maximum: 60000, description: 'an integer number of milliseconds from 100 to 60000: the longest one webhook delivery may take, connection to last byte', doc: 'longest one webhook delivery may take (connecting, sending, the response); longer is a failure, retried' }),
+  WEBHOOKS_RETRY_HOURS: Type.Integer({ default: 24, minimum: 1, maximum: 168, description: 'an integer number of hours from 1 to 168: how long an undelivered change is retried before it is given up', doc: 'how long an undelivered change is retried (with exponential backoff) before it is given up, logged and counted as `expired`' }),
+  WEBHOOKS_BACKOFF_MAX_SECONDS: Type.Integer({ default: 3600, minimum: 1, maximum: 86400, description: 'an integer number of seconds from 1 to 86400: the longest wait between two delivery attempts to an endpoint', doc: 'the longest wait between two attempts to a failing endpoint (the wait starts at 1 s and doubles)' }),
+  WEBHOOKS_QUEUE_MAX: Type.Integer({ default: 10000, minimum: 1, maximum: 1000000, description: 'an integer from 1 to 1000000: undelivered changes kept per endpoint (past it the oldest are dropped, and counted)', doc: 'undelivered changes kept per endpoint; past it the oldest are dropped and counted as `dropped`' }),
   OTEL_SDK_DISABLED: Type.Boolean({ default: false, description: 'true or false; true turns tracing off whatever else is set', doc: '`true` turns OpenTelemetry tracing off whatever else is set ([Tracing](operations.md#tracing))' }),
   OTEL_TRACES_EXPORTER: Type.Optional(Type.Enum(TRACES_EXPORTERS, { description: `one of ${TRACES_EXPORTERS.join(', ')}`, doc: '`otlp` turns tracing on (to `http://localhost:4318` unless an endpoint is set); `none` turns it off. Unset: on when an OTLP endpoint is set', docDefault: '— (off)' })),
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ description: 'an http:// or https:// URL of an OTLP/HTTP receiver, e.g. http://otel-collector:4318 (/v1/traces is appended)', doc: 'OTLP/HTTP receiver (collector, Jaeger, Tempo); `/v1/traces` is appended. Setting it turns tracing on' })),
@@ -111,6 +118,8 @@ export type Config = Omit<Env, 'HOST' | 'TRUST_PROXY' | 'CONSUMERS' | 'CONSUMERS
   balanceThresholds: number[]
   /** OpenTelemetry tracing, when the OTEL_* variables turn it on (src/tracing-config.ts). */
   tracing: TracingSettings | undefined
+  /** The webhook subscriptions in WEBHOOKS_FILE (none without it). */
+  webhooks: Subscription[]
 }
 
 /** Thrown by loadConfig with one human-readable line per problem. */
@@ -123,7 +132,6 @@ export class ConfigError extends Error {
   }
 }
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]'])
 
 type EnvName = keyof typeof EnvSchema.properties
 const PROPERTIES = EnvSchema.properties as unknown as Record<EnvName, TSchema & { description: string, secret?: boolean }>
@@ -172,6 +180,16 @@ export function readConsumersFile (path: string, problems: string[]): Consumer[]
   return parseConsumerList(source, 'CONSUMERS_FILE', problems)
 }
 
+/** The webhook subscriptions in WEBHOOKS_FILE at start (src/plugins/webhooks.ts reloads them). */
+function readWebhooksFile (path: string, problems: string[]): Subscription[] {
+  try {
+    return parseSubscriptions(readFileSync(path, 'utf8'), problems)
+  } catch (err) {
+    problems.push(`WEBHOOKS_FILE: cannot read ${JSON.stringify(path)} (${String((err as NodeJS.ErrnoException).code)}); expected ${describe('WEBHOOKS_FILE')}`)
+    return []
+  }
+}
+
 /** A consumer list, validated whole: the schema, then unique names and keys. */
 export function parseConsumerList (source: string, origin: 'CONSUMERS' | 'CONSUMERS_FILE', problems: string[]): Consumer[] {
   let parsed: unknown
@@ -214,8 +232,7 @@ function checkSecureUrl (name: 'VOBIZ_BASE_URL' | 'JWT_JWKS_URL', value: string,
     problems.push(`${name}: not a URL (${shown(name, value)}); expected ${describe(name)}`)
     return
   }
-  const secure = url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))
-  if (!secure) {
+  if (!isEncrypted(url)) {
     problems.push(`${name}: ${url.protocol}//${url.host} is not encrypted; expected ${describe(name)}`)
   } else if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
     problems.push(`${name}: must not contain credentials, a query or a fragment; expected ${describe(name)}`)
@@ -297,6 +314,7 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
   const balanceThresholds = parseThresholds(valid.BALANCE_THRESHOLDS, problems)
   checkRedisUrl(valid.REDIS_URL, problems)
   const tracing = tracingSettings(valid, problems)
+  const webhooks = valid.WEBHOOKS_FILE === undefined ? [] : readWebhooksFile(valid.WEBHOOKS_FILE, problems)
   const trustProxy = parseTrustProxy(valid.TRUST_PROXY)
   if (typeof trustProxy === 'string') problems.push(`TRUST_PROXY: ${trustProxy}; expected ${describe('TRUST_PROXY')}`)
   if (valid.REQUEST_TIMEOUT_MS < valid.HEADERS_TIMEOUT_MS) problems.push(`REQUEST_TIMEOUT_MS: ${valid.REQUEST_TIMEOUT_MS} is less than HEADERS_TIMEOUT_MS (${valid.HEADERS_TIMEOUT_MS}); expected ${describe('REQUEST_TIMEOUT_MS')}`)
@@ -322,7 +340,8 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
     corsOrigins,
     balanceThresholds,
     warnings: valid.STRICT_CONFIG ? [] : warnings,
-    tracing
+    tracing,
+    webhooks
   }
 }
 

@@ -1,7 +1,8 @@
 import type { Profile } from '../schemas/profile.ts'
 
 /** What a change is about: who receives it (scopes, webhook subscriptions) depends on it. */
-export type ChangeClass = 'balance' | 'billing' | 'contact'
+export const CHANGE_CLASSES = ['billing', 'contact', 'balance'] as const
+export type ChangeClass = typeof CHANGE_CLASSES[number]
 
 /** The profile fields of each class; `balance` also covers `currency`. */
 export const CHANGE_FIELDS: Readonly<Record<ChangeClass, ReadonlyArray<keyof Profile>>> = {
@@ -31,7 +32,7 @@ export interface Change {
  */
 export function detectChanges (previous: Profile, next: Profile, thresholds: readonly number[]): Change[] {
   const changes: Change[] = []
-  for (const cls of ['billing', 'contact', 'balance'] as const) {
+  for (const cls of CHANGE_CLASSES) {
     const fields = CHANGE_FIELDS[cls].filter((field) => previous[field] !== next[field])
     if (fields.length === 0) continue
     const crossings = cls === 'balance' ? crossingsBetween(previous.balance, next.balance, thresholds) : []

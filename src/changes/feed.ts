@@ -8,6 +8,8 @@ export interface FeedEvent<T> {
   id: string
   class: ChangeClass
   data: T
+  /** When the fetch that revealed it started (ms since epoch). */
+  fetchedAt: number
 }
 
 type Id = readonly [number, number]
@@ -50,10 +52,10 @@ export class MemoryFeed<T> {
   }
 
   /** Appends the changes one fetch revealed, in order; each id follows every earlier one (whatever the clock did). */
-  append (fetchedAt: number, changes: ReadonlyArray<Omit<FeedEvent<T>, 'id'>>): Array<FeedEvent<T>> {
+  append (fetchedAt: number, changes: ReadonlyArray<Omit<FeedEvent<T>, 'id' | 'fetchedAt'>>): Array<FeedEvent<T>> {
     const appended = changes.map((change) => {
       this.#last = fetchedAt > this.#last[0] ? [fetchedAt, 0] : [this.#last[0], this.#last[1] + 1]
-      return { ...change, id: format(this.#last) }
+      return { ...change, id: format(this.#last), fetchedAt }
     })
     this.#events.push(...appended)
     const excess = this.#events.length - this.#capacity

@@ -20,6 +20,8 @@ export interface MetricSources {
   lastSuccessAt: () => number | undefined
   /** Open GET /profile/events streams. */
   eventStreams: () => number
+  /** The webhook endpoints this replica delivers to now (with Redis, the others' are reported by their deliverer). */
+  webhooks: () => Array<{ endpoint: string, depth: number, oldestAgeMs: number | undefined, failures: number }>
 }
 
 /** What the business metrics read of the profile. */
@@ -96,6 +98,13 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  readonly webhookDeliveries = new Counter({
+    name: 'vobiz_bff_webhook_deliveries_total',
+    help: 'Webhook delivery attempts and give-ups, by endpoint and result: delivered, failed (retried later), expired (given up after WEBHOOKS_RETRY_HOURS), dropped (past WEBHOOKS_QUEUE_MAX)',
+    labelNames: ['endpoint', 'result'] as const,
+    registers: [this.registry]
+  })
+
   readonly connectionsRefused = new Counter({
     name: 'vobiz_bff_connections_refused_total',
     help: 'Connections dropped at accept: past MAX_CONNECTIONS, or while out of file descriptors',
@@ -141,6 +150,7 @@ export class Metrics {
       registers: [this.registry],
       collect () { this.set(sources().eventStreams?.() ?? 0) }
     })
+    this.#webhookMetrics(sources)
     this.traceSpans = tracing
       ? new Counter({ name: 'vobiz_bff_trace_spans_exported_total', help: 'Spans sent to the OTLP receiver, by result: ok, or failed (those spans are lost)', labelNames: ['result'] as const, registers: [this.registry] })
       : undefined
@@ -180,6 +190,27 @@ export class Metrics {
   /** Attaches state read at scrape time (each component its own part). */
   watch (sources: Partial<MetricSources>): void {
     this.#sources = { ...this.#sources, ...sources }
+  }
+
+  /** Each endpoint's queue, as its deliverer last saw it. */
+  #webhookMetrics (sources: () => Partial<MetricSources>): void {
+    const endpoints = (): ReturnType<MetricSources['webhooks']> => sources().webhooks?.() ?? []
+    const gauge = (name: string, help: string, value: (endpoint: ReturnType<MetricSources['webhooks']>[number]) => number): void => {
+      // eslint-disable-next-line no-new
+      new Gauge({
+        name,
+        help,
+        labelNames: ['endpoint'] as const,
+        registers: [this.registry],
+        collect () {
+          this.reset()
+          for (const endpoint of endpoints()) this.set({ endpoint: endpoint.endpoint }, value(endpoint))
+        }
+      })
+    }
+    gauge('vobiz_bff_webhook_queue_depth', 'Changes queued for a webhook endpoint, not yet delivered', (endpoint) => endpoint.depth)
+    gauge('vobiz_bff_webhook_oldest_undelivered_seconds', 'Age of the oldest change not yet delivered to a webhook endpoint (0 when none is waiting)', (endpoint) => (endpoint.oldestAgeMs ?? 0) / 1000)
+    gauge('vobiz_bff_webhook_consecutive_failures', 'Failed deliveries in a row to a webhook endpoint (0: its breaker is closed; otherwise it gets one attempt per backoff period)', (endpoint) => endpoint.failures)
   }
 
   /** The numbers the business watches, from the profile served now: nothing is reported before the first fetch. */

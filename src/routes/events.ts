@@ -3,7 +3,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import Type from 'typebox'
 import type { FeedEvent } from '../changes/feed.ts'
-import { KeepFresh } from '../changes/keep-fresh.ts'
 import { hasAnyScope } from '../consumers.ts'
 import { rejectQuery, routeGuard } from '../http/guard.ts'
 import type { Identity } from '../http/identity.ts'
@@ -54,10 +53,9 @@ const DESCRIPTION = [
 ].join(' ')
 
 const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { heartbeatMs, maxStreamsPerCaller }) => {
-  const { profiles: cache, changes: { feed, tracker }, metrics } = app
+  const { profiles: cache, changes: { feed, tracker, keepFresh }, metrics } = app
   await app.register(fastifySSE, { heartbeatInterval: heartbeatMs })
   const guard = routeGuard(app)
-  const keepFresh = new KeepFresh({ refresh: async () => await cache.get('balance'), periodMs: cache.freshness('balance').ttlMs })
   /** Open streams per caller (the rate limiter's key), and every open stream, for the drain. */
   const perCaller = new Map<string, number>()
   const open = new Set<FastifyReply>()

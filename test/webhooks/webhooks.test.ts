@@ -1,0 +1,85 @@
+import { join } from 'node:path'
+import t from 'tap'
+import { directory, replaceFile } from '../helpers/files.ts'
+import { startHarness, type Harness } from '../helpers/harness.ts'
+import { openEventStream } from '../helpers/sse.ts'
+import { until } from '../helpers/time.ts'
+import { startWebhookReceiver, webhookSecret, type WebhookReceiver } from '../helpers/webhook-receiver.ts'
+
+// Webhooks in one process (memory queue): the harness's clock drives keep-fresh and the backoff, a real
+// receiver on a loopback port verifies every delivery with the standardwebhooks verifier.
+
+const subscriptionsFile = (t: Parameters<typeof directory>[0], list: Array<{ name: string, receiver: Pick<WebhookReceiver, 'url' | 'secret'>, events: string[] }>): string => {
+  const dir = directory(t)
+  const path = join(dir, 'webhooks.json')
+  replaceFile(path, JSON.stringify(list.map(({ name, receiver, events }) => ({ name, url: receiver.url, events, secret: receiver.secret }))))
+  return path
+}
+
+const metricsOf = async (h: Harness): Promise<string> => await h.app.metrics.registry.metrics()
+
+/** Changes the sandbox's profile and moves the clock a balance period on: keep-fresh fetches, and the change is detected. */
+async function change (h: Harness, fields: Record<string, unknown>): Promise<void> {
+  h.sandbox.update(fields)
+  const fetched = h.sandbox.requests
+  h.clock.advance(1000)
+  await h.sandbox.received(fetched + 1)
+}
+
+t.test('a GST status change reaches an SSE client and a webhook receiver, signed, within one freshness period', async (t) => {
+  const billing = await startWebhookReceiver(t)
+  const balances = await startWebhookReceiver(t)
+  const file = subscriptionsFile(t, [{ name: 'billing', receiver: billing, events: ['billing'] }, { name: 'ledger', receiver: balances, events: ['balance'] }])
+  const h = await startHarness(t, { env: { BALANCE_TTL_SECONDS: '1', WEBHOOKS_FILE: file } })
+  // A balance that stays put (the sandbox's drifts with the clock otherwise); the first fetch is the
+  // baseline the next ones are compared with.
+  h.sandbox.update({ balance: 48250 })
+  t.equal((await h.get('/profile', { 'x-api-key': h.keys.profile })).status, 200)
+  const stream = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile })
+  await stream.next(1)
+  await change(h, { gst_status: 'inactive' })
+  const [, sse] = await stream.next(2)
+  t.equal(sse?.event, 'billing')
+  await billing.arrived(1)
+  const [delivery] = billing.delivered()
+  t.equal(delivery?.id, `chg_${sse?.id ?? ''}`, 'webhook-id: the change\'s id, as on the stream')
+  t.match(delivery?.payload, { type: 'profile.billing', data: { gst_status: 'inactive', changed: ['gst_status'] } })
+  t.same(delivery?.payload.data, JSON.parse(sse?.data ?? '{}'), 'the same data as the SSE event')
+  t.match(billing.requests[0]?.headers, { 'content-type': 'application/json', 'user-agent': 'vobiz-partner-bff' })
+  t.equal(balances.requests.length, 0, 'an endpoint gets only the classes it subscribed to')
+  await change(h, { balance: 100 })
+  await balances.arrived(1)
+  t.match(balances.delivered()[0]?.payload, { type: 'profile.balance', data: { balance: 100 } })
+  const metrics = await metricsOf(h)
+  t.match(metrics, /vobiz_bff_webhook_deliveries_total\{endpoint="billing",result="delivered"\} 1/)
+  t.match(metrics, /vobiz_bff_webhook_queue_depth\{endpoint="billing"\} 0/)
+})
+
+t.test('a receiver down for a while gets every change afterwards, in order, none twice', async (t) => {
+  const receiver = await startWebhookReceiver(t)
+  const file = subscriptionsFile(t, [{ name: 'ledger', receiver, events: ['balance', 'billing'] }])
+  const h = await startHarness(t, { env: { BALANCE_TTL_SECONDS: '1', WEBHOOKS_FILE: file, WEBHOOKS_BACKOFF_MAX_SECONDS: '1' } })
+  h.sandbox.update({ balance: 40000 })
+  await h.get('/profile/balance', { 'x-api-key': h.keys.profile })
+  receiver.answer({ status: 503, body: 'receiver body never logged' })
+  const balances = [41000, 42000, 43000, 44000]
+  for (const balance of balances) await change(h, { balance })
+  await receiver.arrived(1)
+  await until('the queue to hold every change', async () => /vobiz_bff_webhook_queue_depth\{endpoint="ledger"\} 4/.test(await metricsOf(h)))
+  receiver.answer({ status: 200 })
+  // The backoff is on the app's clock: move it past the longest wait until everything is through.
+  await until('every change delivered', () => {
+    h.clock.advance(1500)
+    return receiver.delivered().length === balances.length
+  })
+  const delivered = receiver.delivered()
+  t.same(delivered.map((d) => d.payload.data.balance), balances, 'in order')
+  t.equal(new Set(delivered.map((d) => d.id)).size, balances.length, 'none twice')
+  t.ok(receiver.requests.filter((r) => r.status === 503).every((r) => r.headers['webhook-id'] === delivered[0]?.id), 'the queue waited behind its oldest change')
+  const metrics = await metricsOf(h)
+  t.match(metrics, /vobiz_bff_webhook_deliveries_total\{endpoint="ledger",result="failed"\} [1-9]/)
+  t.match(metrics, /vobiz_bff_webhook_consecutive_failures\{endpoint="ledger"\} 0/)
+  t.notMatch(h.rawLogs(), /receiver body never logged/, 'the response body is never logged')
+  t.match(h.logs.find((l) => l.msg === 'webhook delivery failed; retrying with backoff'), { endpoint: 'ledger', reason: 'HTTP 503', failures: 1 })
+  t.ok(h.logs.some((l) => l.msg === 'webhook endpoint delivering again'))
+})
