@@ -132,7 +132,6 @@ export class ConfigError extends Error {
   }
 }
 
-
 type EnvName = keyof typeof EnvSchema.properties
 const PROPERTIES = EnvSchema.properties as unknown as Record<EnvName, TSchema & { description: string, secret?: boolean }>
 

@@ -83,3 +83,83 @@ t.test('a receiver down for a while gets every change afterwards, in order, none
   t.match(h.logs.find((l) => l.msg === 'webhook delivery failed; retrying with backoff'), { endpoint: 'ledger', reason: 'HTTP 503', failures: 1 })
   t.ok(h.logs.some((l) => l.msg === 'webhook endpoint delivering again'))
 })
+
+t.test('no redirect is followed, a slow receiver times out, a change is given up after WEBHOOKS_RETRY_HOURS', async (t) => {
+  const receiver = await startWebhookReceiver(t)
+  const elsewhere = await startWebhookReceiver(t)
+  const file = subscriptionsFile(t, [{ name: 'ledger', receiver, events: ['balance'] }])
+  const h = await startHarness(t, { env: { BALANCE_TTL_SECONDS: '1', WEBHOOKS_FILE: file, WEBHOOKS_TIMEOUT_MS: '200', WEBHOOKS_RETRY_HOURS: '1' } })
+  h.sandbox.update({ balance: 40000 })
+  await h.get('/profile/balance', { 'x-api-key': h.keys.profile })
+  receiver.answer({ status: 307, headers: { location: elsewhere.url } })
+  await change(h, { balance: 39000 })
+  await until('the redirect to count as a failure', async () => /result="failed"\} 1/.test(await metricsOf(h)))
+  receiver.answer('hang')
+  h.clock.advance(2000)
+  await receiver.arrived(2)
+  await until('the timeout to count as a failure', async () => /result="failed"\} 2/.test(await metricsOf(h)))
+  t.equal(elsewhere.requests.length, 0, 'the redirect was not followed')
+  t.match(h.logs.find((l) => l.msg === 'webhook delivery failed; retrying with backoff'), { reason: 'HTTP 307' })
+  // An hour and more later, still undelivered: given up, logged and counted; the queue moves on.
+  receiver.answer({ status: 204 })
+  h.clock.advance(3_600_000)
+  await until('the change to be given up', async () => /result="expired"\} 1/.test(await metricsOf(h)))
+  t.match(h.logs.find((l) => l.msg?.toString().startsWith('webhook given up')), { level: 50, endpoint: 'ledger' })
+  t.equal(receiver.delivered().length, 0)
+  await change(h, { balance: 38000 })
+  await until('the next change delivered', () => receiver.delivered().length === 1)
+  t.match(receiver.delivered()[0]?.payload.data, { balance: 38000, previous_balance: 39000 })
+})
+
+t.test('WEBHOOKS_FILE is reloaded: endpoints come and go, a bad file changes nothing; a full queue drops its oldest', async (t) => {
+  const first = await startWebhookReceiver(t)
+  const second = await startWebhookReceiver(t)
+  const file = subscriptionsFile(t, [{ name: 'first', receiver: first, events: ['balance'] }])
+  const h = await startHarness(t, { env: { BALANCE_TTL_SECONDS: '1', WEBHOOKS_FILE: file, WEBHOOKS_QUEUE_MAX: '2' } })
+  h.sandbox.update({ balance: 40000 })
+  await h.get('/profile/balance', { 'x-api-key': h.keys.profile })
+  first.answer({ status: 500 })
+  for (const balance of [1, 2, 3]) await change(h, { balance })
+  await until('the oldest change dropped', async () => /vobiz_bff_webhook_deliveries_total\{endpoint="first",result="dropped"\} 1/.test(await metricsOf(h)))
+  t.match(h.logs.find((l) => l.msg?.toString().startsWith('webhook queue full')), { endpoint: 'first', dropped: 1 })
+
+  replaceFile(file, '[{"name":"second","url":"ftp://example.com","events":["balance"],"secret":"whsec_x"}]')
+  await until('the bad file refused', () => h.logs.some((l) => l.reload === 'webhooks'))
+  t.notMatch(h.rawLogs(), /whsec_x|ftp:\/\/example/, 'a refused file is not echoed')
+  replaceFile(file, JSON.stringify([{ name: 'second', url: second.url, events: ['balance', 'billing'], secret: second.secret }]))
+  await until('the new list', () => h.logs.some((l) => l.msg === 'webhook subscriptions reloaded'))
+  t.match(h.logs.find((l) => l.msg === 'webhook subscriptions reloaded'), { endpoints: 1, added: ['second'], removed: ['first'] })
+  await change(h, { status: 'suspended' })
+  await second.arrived(1)
+  t.match(second.delivered()[0]?.payload, { type: 'profile.billing', data: { status: 'suspended' } })
+  t.notOk(/endpoint="first"/.test((await metricsOf(h)).split('\n').filter((l) => l.includes('queue_depth')).join('\n')), 'a removed endpoint is no longer reported')
+  t.notMatch(h.rawLogs(), new RegExp(second.secret.slice(6, 30).replace(/[+/]/g, '.')), 'no secret in the logs')
+})
+
+t.test('WEBHOOKS_FILE is checked at start: the entry and the rule are named, never a value', async (t) => {
+  const { loadConfig, ConfigError } = await import('../../src/config.ts')
+  const secret = webhookSecret()
+  const problems = (list: unknown): string[] => {
+    const dir = directory(t, { 'webhooks.json': typeof list === 'string' ? list : JSON.stringify(list) })
+    try {
+      loadConfig({ VOBIZ_SANDBOX: 'true', WEBHOOKS_FILE: join(dir, 'webhooks.json') })
+      return []
+    } catch (err) {
+      t.ok(err instanceof ConfigError)
+      return (err as InstanceType<typeof ConfigError>).problems
+    }
+  }
+  const entry = { name: 'ledger', url: 'https://ledger.example/hooks', events: ['balance'], secret }
+  t.same(problems([entry]), [])
+  t.match(problems('{'), [/WEBHOOKS_FILE: not valid JSON/])
+  t.match(problems([{ ...entry, url: 'http://ledger.example/hooks' }]), [/entry \/0 \(ledger\): the url is http:\/\/ \(expected https:\/\/; http:\/\/ only for a loopback host\)/])
+  t.match(problems([{ ...entry, url: 'https://user:pass@ledger.example/' }]), [/carries credentials/])
+  t.match(problems([{ ...entry, url: 'https://ledger.example/#x' }]), [/has a fragment/])
+  t.match(problems([{ ...entry, url: 'not a url' }]), [/is not a URL/])
+  t.match(problems([entry, entry]), [/"ledger" appears twice/])
+  t.match(problems([{ ...entry, secret: 'hunter2' }]), [/WEBHOOKS_FILE: entry \/0/])
+  t.match(problems([{ ...entry, events: ['everything'] }]), [/WEBHOOKS_FILE: entry \/0/])
+  t.match(problems({}), [/the top level/])
+  t.notMatch(problems([{ ...entry, secret: `${secret}!` }]).join('\n'), secret, 'the secret is never echoed')
+  t.throws(() => loadConfig({ VOBIZ_SANDBOX: 'true', WEBHOOKS_FILE: '/no/such/file.json' }), /WEBHOOKS_FILE: cannot read "\/no\/such\/file.json" \(ENOENT\)/)
+})
