@@ -26,12 +26,22 @@ const compare = (a: Id, b: Id): number => a[0] - b[0] || a[1] - b[1]
 /** What a subscriber that last saw an id is owed: the events after it, or a snapshot when it may have missed some. */
 export type Resume<T> = { kind: 'events', events: Array<FeedEvent<T>> } | { kind: 'snapshot' }
 
+/** What subscribers follow: this process's feed, or a replica's copy of the fleet's (src/redis/change-stream.ts). */
+export interface Feed<T> {
+  /** The newest id: what a snapshot taken now is "as of". */
+  readonly lastId: string
+  /** What a subscriber that last saw `lastEventId` missed. */
+  since: (lastEventId: string) => Resume<T>
+  /** Calls `listener` with every change from now on; returns the way to stop. */
+  subscribe: (listener: (event: FeedEvent<T>) => void) => () => void
+}
+
 /**
  * This process's last `capacity` changes, in order, for subscribers to follow and resume from
  * (`Last-Event-ID`). Replaying is only done when it is complete: an id older than the oldest change kept (or
  * than this feed), newer than any it issued, or not an id at all gets a snapshot — the whole current state.
  */
-export class MemoryFeed<T> {
+export class MemoryFeed<T> implements Feed<T> {
   readonly #capacity: number
   readonly #events: Array<FeedEvent<T>> = []
   readonly #listeners = new Set<(event: FeedEvent<T>) => void>()
@@ -40,9 +50,10 @@ export class MemoryFeed<T> {
   /** The oldest id a subscriber may resume from: the feed's start, then the newest change dropped. */
   #floor: Id
 
-  constructor ({ capacity, now }: { capacity: number, now: () => number }) {
+  /** `start`: the id it starts after (default: now, so that no id from before this feed can be resumed from). */
+  constructor ({ capacity, now, start }: { capacity: number, now: () => number, start?: string }) {
     this.#capacity = capacity
-    this.#last = [now(), 0]
+    this.#last = start === undefined ? [now(), 0] : parseId(start) as Id
     this.#floor = this.#last
   }
 
@@ -53,15 +64,27 @@ export class MemoryFeed<T> {
 
   /** Appends the changes one fetch revealed, in order; each id follows every earlier one (whatever the clock did). */
   append (fetchedAt: number, changes: ReadonlyArray<Omit<FeedEvent<T>, 'id' | 'fetchedAt'>>): Array<FeedEvent<T>> {
+    let last = this.#last
     const appended = changes.map((change) => {
-      this.#last = fetchedAt > this.#last[0] ? [fetchedAt, 0] : [this.#last[0], this.#last[1] + 1]
-      return { ...change, id: format(this.#last), fetchedAt }
+      last = fetchedAt > last[0] ? [fetchedAt, 0] : [last[0], last[1] + 1]
+      return { ...change, id: format(last), fetchedAt }
     })
-    this.#events.push(...appended)
+    this.add(appended)
+    return appended
+  }
+
+  /** Adds changes whose ids were issued elsewhere (the fleet's stream), in order; any not after the newest is ignored. */
+  add (events: ReadonlyArray<FeedEvent<T>>): void {
+    const added = events.filter((event) => {
+      const id = parseId(event.id) as Id
+      if (compare(id, this.#last) <= 0) return false
+      this.#last = id
+      return true
+    })
+    this.#events.push(...added)
     const excess = this.#events.length - this.#capacity
     if (excess > 0) this.#floor = parseId((this.#events.splice(0, excess).at(-1) as FeedEvent<T>).id) as Id
-    for (const event of appended) for (const listener of this.#listeners) listener(event)
-    return appended
+    for (const event of added) for (const listener of this.#listeners) listener(event)
   }
 
   /** What a subscriber that last saw `lastEventId` missed. */

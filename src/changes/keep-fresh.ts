@@ -5,6 +5,11 @@ export interface KeepFreshOptions {
   refresh: () => Promise<unknown>
   /** How often: the freshness period of what subscribers are told (the balance's). */
   periodMs: number
+  /**
+   * With Redis: whether this replica is the fleet's poller now (a lease, renewed each period, taken over when
+   * its holder dies), and the way to hand it over when nobody here listens any more. Without: always.
+   */
+  leadership?: { lead: () => Promise<boolean>, resign: () => Promise<unknown> }
 }
 
 /**
@@ -12,7 +17,8 @@ export interface KeepFreshOptions {
  * period (on the process's timers), the cache is asked for it, and a change is seen within one period of its
  * fetch. The cache decides whether that is a fetch (so there are never more Vobiz calls than one per period,
  * through the same single-flight, breaker and cool-down); a failure is the upstream's to log. Nobody
- * listening: nothing runs.
+ * listening: nothing runs. In a fleet, one replica with listeners polls for all (`leadership`); the others'
+ * subscribers hear its changes through the fleet's stream.
  */
 export class KeepFresh {
   readonly #options: KeepFreshOptions
@@ -35,19 +41,23 @@ export class KeepFresh {
       if (released) return
       released = true
       this.#holders--
-      if (this.#holders === 0) this.#stop?.abort()
+      if (this.#holders === 0) {
+        this.#stop?.abort()
+        // Never rejects (the lease expires by itself if Redis is unusable).
+        this.#options.leadership?.resign()
+      }
     }
   }
 
   async #run (signal: AbortSignal): Promise<void> {
-    const { refresh, periodMs } = this.#options
+    const { refresh, periodMs, leadership } = this.#options
     while (!signal.aborted) {
       try {
         // Unreferenced: a listener never keeps the process alive on its own.
         await sleep(periodMs, undefined, { signal, ref: false })
         // Let go while the timer fired: no refresh after the last holder has gone.
         signal.throwIfAborted()
-        await refresh()
+        if (leadership === undefined || await leadership.lead()) await refresh()
       } catch {}
     }
   }

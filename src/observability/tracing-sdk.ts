@@ -146,7 +146,7 @@ export function startSdk (settings: TracingSettings): Tracing {
     // ioredis is loaded later (with the fleet plugin), as an ES module import: hooked for it alone.
     register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, { data: { include: ['ioredis'] } })
     // The command name only: arguments carry keys, lock tokens and the cached profile.
-    instrumentations.push(new IORedisInstrumentation({ dbStatementSerializer: (command) => command }))
+    instrumentations.push(new IORedisInstrumentation({ dbStatementSerializer: (command) => command, requireParentSpan: true }))
   }
   /* c8 ignore stop */
   const unregister = registerInstrumentations({ tracerProvider: provider, instrumentations })

@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import type { Feed } from '../changes/feed.ts'
 import { MemoryFeed } from '../changes/feed.ts'
 import { KeepFresh } from '../changes/keep-fresh.ts'
 import { ChangeTracker } from '../changes/tracker.ts'
 import { secondsToMs } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { ChangeEventData } from '../schemas/events.ts'
+import { reportDrops } from '../webhooks/queue.ts'
 import { SubscriptionRegistry } from '../webhooks/registry.ts'
 
 declare module 'fastify' {
@@ -15,22 +17,58 @@ declare module 'fastify' {
      * feed subscribers follow, the webhook subscriptions, and the loop keeping the profile fresh while anyone
      * listens.
      */
-    changes: { tracker: ChangeTracker, feed: MemoryFeed<ChangeEventData>, subscriptions: SubscriptionRegistry, keepFresh: KeepFresh }
+    changes: {
+      tracker: Pick<ChangeTracker, 'observe' | 'latest'>
+      feed: Feed<ChangeEventData>
+      subscriptions: SubscriptionRegistry
+      keepFresh: KeepFresh
+    }
   }
 }
 
 export interface ChangesPluginOptions {
-  config: Pick<Config, 'EVENTS_HISTORY' | 'balanceThresholds' | 'webhooks' | 'BALANCE_TTL_SECONDS'>
+  config: Config
   now: () => number
 }
 
-/** The change detector on the one profile fetch, the feed of the last EVENTS_HISTORY changes, and who listens. */
+/**
+ * The change detector on the one profile fetch, the feed of the last EVENTS_HISTORY changes, and who listens.
+ * One replica: this process's tracker and feed. With REDIS_URL: the fleet's stream (src/redis/change-stream.ts),
+ * so that each change is published once and its id is the same on every replica, and a poller lease.
+ */
 async function changes (app: FastifyInstance, { config, now }: ChangesPluginOptions): Promise<void> {
-  const feed = new MemoryFeed<ChangeEventData>({ capacity: config.EVENTS_HISTORY, now })
-  const tracker = new ChangeTracker({ feed, thresholds: config.balanceThresholds, onChange: (cls) => { app.metrics.changeEvents.inc({ class: cls }) } })
+  const subscriptions = new SubscriptionRegistry(config.webhooks)
+  const onChange = (cls: 'balance' | 'billing' | 'contact'): void => { app.metrics.changeEvents.inc({ class: cls }) }
+  const periodMs = secondsToMs(config.BALANCE_TTL_SECONDS)
   // Refreshes through the profile cache (registered next): one fetch per balance period at most, single-flight.
-  const keepFresh = new KeepFresh({ refresh: async () => await app.profiles.get('balance'), periodMs: secondsToMs(config.BALANCE_TTL_SECONDS) })
-  app.decorate('changes', { tracker, feed, subscriptions: new SubscriptionRegistry(config.webhooks), keepFresh })
+  const refresh = async (): Promise<unknown> => await app.profiles.get('balance')
+  const { fleet } = app
+  if (fleet === null) {
+    const feed = new MemoryFeed<ChangeEventData>({ capacity: config.EVENTS_HISTORY, now })
+    const tracker = new ChangeTracker({ feed, thresholds: config.balanceThresholds, onChange })
+    app.decorate('changes', { tracker, feed, subscriptions, keepFresh: new KeepFresh({ refresh, periodMs }) })
+    return
+  }
+  const [{ ChangeStream }, { Lease }, { webhookKey }] = await Promise.all([import('../redis/change-stream.ts'), import('../redis/lease.ts'), import('../redis/webhook-queue.ts')])
+  const prefix = config.REDIS_KEY_PREFIX
+  const stream = new ChangeStream({
+    link: fleet.link,
+    prefix,
+    capacity: config.EVENTS_HISTORY,
+    thresholds: config.balanceThresholds,
+    routes: (cls) => subscriptions.routes(cls),
+    queueKey: (endpoint) => webhookKey(prefix, endpoint),
+    queueMax: config.WEBHOOKS_QUEUE_MAX,
+    onChange,
+    onDropped: reportDrops(app.metrics, app.log.child({ component: 'webhooks' })),
+    log: app.log.child({ component: 'changes' }),
+    now
+  })
+  // The poller's lease outlives two missed periods; without Redis every replica with listeners polls (its cache is local then too).
+  const leadership = new Lease({ link: fleet.link, key: `${prefix}changes:poller`, ttlMs: 3 * periodMs, token: fleet.token, withoutRedis: true })
+  app.decorate('changes', { tracker: stream, feed: stream, subscriptions, keepFresh: new KeepFresh({ refresh, periodMs, leadership }) })
+  app.addHook('onReady', async () => { stream.start() })
+  app.addHook('onClose', async () => { await stream.stop() })
 }
 
-export default fp(changes, { name: 'changes', fastify: '5.x', dependencies: ['metrics'] })
+export default fp(changes, { name: 'changes', fastify: '5.x', dependencies: ['metrics', 'fleet'] })

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { Agent } from 'undici'
 import type { Config } from '../config.ts'
 import type { SecretFilter } from '../observability/secret-filter.ts'
-import { MemoryWebhookQueue, type WebhookQueue } from '../webhooks/queue.ts'
+import { MemoryWebhookQueue, reportDrops, type WebhookQueue } from '../webhooks/queue.ts'
 import { send } from '../webhooks/send.ts'
 import { parseSubscriptions, type Subscription } from '../webhooks/subscriptions.ts'
 import { EndpointWorker, type EndpointStats } from '../webhooks/worker.ts'
@@ -18,6 +18,8 @@ export interface WebhooksPluginOptions {
 
 /** How long an idle deliverer waits before looking at its queue again (it is woken when a change is queued). */
 const IDLE_MS = 1000
+/** A deliverer's lease outlives its longest step by this much. */
+const LEASE_MARGIN_MS = 2000
 
 /**
  * Webhooks: each change is queued for the endpoints subscribed to its class, and each endpoint's deliverer
@@ -28,20 +30,22 @@ const IDLE_MS = 1000
 async function webhooks (app: FastifyInstance, { config, secrets, now }: WebhooksPluginOptions): Promise<void> {
   const { subscriptions, feed, keepFresh } = app.changes
   const log = app.log.child({ component: 'webhooks' })
-  const dropped = (endpoint: string, count: number): void => {
-    app.metrics.webhookDeliveries.inc({ endpoint, result: 'dropped' }, count)
-    log.error({ endpoint, dropped: count }, 'webhook queue full (WEBHOOKS_QUEUE_MAX): the oldest changes were dropped')
-  }
   // The webhooks' own pool: never Vobiz's connections; undici follows no redirect unless told to.
   const dispatcher = new Agent({ connect: { timeout: config.WEBHOOKS_TIMEOUT_MS }, headersTimeout: config.WEBHOOKS_TIMEOUT_MS, bodyTimeout: config.WEBHOOKS_TIMEOUT_MS })
   const workers = new Map<string, EndpointWorker>()
-  const memory = new MemoryWebhookQueue({ max: config.WEBHOOKS_QUEUE_MAX, onDropped: dropped })
-  const queue: WebhookQueue = memory
-  // Without Redis, changes are queued here as the feed publishes them.
-  feed.subscribe((event) => {
-    memory.enqueue(subscriptions.routes(event.class), { id: event.id, class: event.class, data: event.data, detectedAt: event.fetchedAt })
-    for (const worker of workers.values()) worker.wake()
-  })
+  let queue: WebhookQueue
+  if (app.fleet === null) {
+    // One replica: changes are queued here as the feed publishes them.
+    const memory = new MemoryWebhookQueue({ max: config.WEBHOOKS_QUEUE_MAX, onDropped: reportDrops(app.metrics, log) })
+    feed.subscribe((event) => { memory.enqueue(subscriptions.routes(event.class), { id: event.id, class: event.class, data: event.data, detectedAt: event.fetchedAt }) })
+    queue = memory
+  } else {
+    // The fleet: queued in Redis as they are published; the lease outlives an idle wait and a whole attempt.
+    const { RedisWebhookQueue } = await import('../redis/webhook-queue.ts')
+    queue = new RedisWebhookQueue({ link: app.fleet.link, prefix: config.REDIS_KEY_PREFIX, token: app.fleet.token, leaseMs: IDLE_MS + config.WEBHOOKS_TIMEOUT_MS + LEASE_MARGIN_MS })
+  }
+  // A change seen (here, or on the fleet's stream): its deliverers look at once.
+  feed.subscribe(() => { for (const worker of workers.values()) worker.wake() })
 
   const stats = new Map<string, EndpointStats>()
   app.metrics.watch({

@@ -5,6 +5,7 @@ import type { Metrics } from '../observability/metrics.ts'
 import type { CounterStore } from '../rate-limit-counter.ts'
 import { Profile } from '../schemas/profile.ts'
 import { SharedHoldOffStore } from './hold-off-store.ts'
+import { holderToken } from './lease.ts'
 import { RedisLink } from './link.ts'
 import { sharedRateLimitStore } from './rate-limit-store.ts'
 import { SharedCache } from './shared-cache.ts'
@@ -22,6 +23,8 @@ export interface Fleet {
   holdOffStore: SharedHoldOffStore
   /** Rate-limit counters, fleet-wide. */
   rateLimitStore: () => CounterStore
+  /** This replica's name in the leases it holds (host, pid and a UUID). */
+  token: string
   /** The shared profile cache with its fleet lock, in front of this replica's own fetch. */
   sharedProfiles: (fetch: (signal: AbortSignal, requestId: string | undefined) => Promise<Profile>, entryTtlMs: number) => SharedCache<Profile>
 }
@@ -59,5 +62,5 @@ export async function connectFleet ({ config, logger, metrics, now }: FleetOptio
     now
   })
   await link.connect(CONNECT_WAIT_MS)
-  return { link, holdOffStore: new SharedHoldOffStore(link, config.REDIS_KEY_PREFIX, now), rateLimitStore, sharedProfiles }
+  return { link, token: holderToken(), holdOffStore: new SharedHoldOffStore(link, config.REDIS_KEY_PREFIX, now), rateLimitStore, sharedProfiles }
 }

@@ -101,6 +101,16 @@ export class RedisLink {
     }
   }
 
+  /** `run` on the client, bounded; a failure is reported (`failed()`) and rethrown. */
+  async command<R> (run: (client: Redis) => Promise<R>): Promise<R> {
+    try {
+      return await this.bounded(run(this.client))
+    } catch (err) {
+      this.failed(err)
+      throw err
+    }
+  }
+
   /**
    * A command failed. Redis refusing it (an error reply: a key of the wrong type, out of memory) leaves the
    * connection up and is logged once per message; a timeout drops the connection so that requests stop

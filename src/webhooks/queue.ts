@@ -1,4 +1,6 @@
 import type { ChangeClass } from '../changes/detector.ts'
+import type { Log } from '../observability/log.ts'
+import type { Metrics } from '../observability/metrics.ts'
 
 /** One change waiting to be delivered to one endpoint. */
 export interface Delivery {
@@ -89,5 +91,13 @@ export class MemoryWebhookQueue implements WebhookQueue {
   async stats (endpoint: string): Promise<{ depth: number, oldestAt: number | undefined }> {
     const { deliveries } = this.#queue(endpoint)
     return { depth: deliveries.length, oldestAt: deliveries[0]?.detectedAt }
+  }
+}
+
+/** What a full queue's drop is: counted (`dropped`) and logged, wherever the queue lives. */
+export function reportDrops (metrics: Pick<Metrics, 'webhookDeliveries'>, log: Log): (endpoint: string, count: number) => void {
+  return (endpoint, count) => {
+    metrics.webhookDeliveries.inc({ endpoint, result: 'dropped' }, count)
+    log.error({ endpoint, dropped: count }, 'webhook queue full (WEBHOOKS_QUEUE_MAX): the oldest changes were dropped')
   }
 }

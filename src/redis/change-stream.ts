@@ -1,0 +1,249 @@
+import type { Redis } from 'ioredis'
+import type { ChangeClass } from '../changes/detector.ts'
+import { detectChanges } from '../changes/detector.ts'
+import { eventData } from '../changes/events.ts'
+import { MemoryFeed, type Feed, type FeedEvent, type Resume } from '../changes/feed.ts'
+import type { Observed } from '../changes/tracker.ts'
+import type { Log } from '../observability/log.ts'
+import type { ChangeEventData } from '../schemas/events.ts'
+import type { Profile } from '../schemas/profile.ts'
+import type { RedisLink } from './link.ts'
+
+/**
+ * Compares a fetch with the fleet's baseline and publishes what changed, once for the whole fleet: the
+ * baseline moves only if it is still the one the changes were computed against (otherwise the caller reads
+ * it again), and never back to an older fetch. Each change goes into the change stream (its id is the
+ * fleet-wide event id) and into the delivery queue of each endpoint subscribed to its class, in one step.
+ * The stream keeps the last ARGV[5] changes; the newest one trimmed is the floor a resume must not be older
+ * than (created just before the first change, so that no id from before the stream can be resumed from).
+ *
+ * KEYS: baseline, stream, floor, queue 1..n. ARGV: the baseline's fetchedAt the changes were computed
+ * against ('' for none), the new baseline, its fetchedAt, the changes ([{c: stream entry, d: delivery,
+ * q: [queue key numbers]}]), history, WEBHOOKS_QUEUE_MAX. Returns 'stale', 'moved', or the key numbers of
+ * the queues that were full (their oldest delivery dropped), one per drop.
+ */
+const PUBLISH = `
+local base = redis.call('GET', KEYS[1])
+local at = tonumber(ARGV[3])
+if base then
+  local seen = cjson.decode(base).fetchedAt
+  if at <= seen then return 'stale' end
+  if ARGV[1] == '' or tonumber(ARGV[1]) ~= seen then return 'moved' end
+elseif ARGV[1] ~= '' then return 'moved' end
+redis.call('SET', KEYS[1], ARGV[2])
+local changes = cjson.decode(ARGV[4])
+if #changes == 0 then return {} end
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[3], (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - 1) .. '-0')
+end
+local dropped = {}
+local max = tonumber(ARGV[6])
+for _, change in ipairs(changes) do
+  local id = redis.call('XADD', KEYS[2], '*', 'c', change.c)
+  for _, q in ipairs(change.q) do
+    local queue = KEYS[q]
+    if redis.call('XLEN', queue) >= max then
+      local oldest = redis.call('XRANGE', queue, '-', '+', 'COUNT', 1)[1][1]
+      redis.call('XDEL', queue, oldest)
+      table.insert(dropped, q)
+    end
+    redis.call('XADD', queue, id, 'd', change.d)
+  end
+end
+local excess = redis.call('XLEN', KEYS[2]) - tonumber(ARGV[5])
+if excess > 0 then
+  local trimmed = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', excess)
+  redis.call('SET', KEYS[3], trimmed[#trimmed][1])
+  redis.call('XTRIM', KEYS[2], 'MAXLEN', ARGV[5])
+end
+return dropped`
+
+/** The floor (created now if the stream has never had one) and every change kept after it. */
+const READ = `
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[2], (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - 1) .. '-0')
+end
+local floor = redis.call('GET', KEYS[2])
+return { floor, redis.call('XRANGE', KEYS[1], '(' .. floor, '+') }`
+
+/** A change as the stream keeps it: what subscribers receive, and the profile as of it (for snapshots). */
+interface StreamEntry {
+  class: ChangeClass
+  data: ChangeEventData
+  fetchedAt: number
+  profile: Profile
+}
+
+type StreamRecord = [id: string, fields: string[]]
+
+export interface ChangeStreamOptions {
+  link: RedisLink
+  prefix: string
+  /** EVENTS_HISTORY. */
+  capacity: number
+  thresholds: readonly number[]
+  /** The endpoints subscribed to a class (WEBHOOKS_FILE, now). */
+  routes: (cls: ChangeClass) => string[]
+  /** The Redis key of an endpoint's delivery queue. */
+  queueKey: (endpoint: string) => string
+  /** WEBHOOKS_QUEUE_MAX. */
+  queueMax: number
+  /** Told each change this replica published (for metrics), and deliveries dropped from full queues. */
+  onChange: (cls: ChangeClass) => void
+  onDropped: (endpoint: string, count: number) => void
+  log: Log
+  now: () => number
+}
+
+/** How long one blocking read waits for new changes before it asks again. */
+const BLOCK_MS = 5000
+/** After Redis failed, how long before the reader tries again. */
+const RETRY_MS = 1000
+
+/**
+ * The fleet's changes, with REDIS_URL. Every replica reports its loads (`observe`); the first to publish a
+ * fetch against the baseline wins, so each change is published once whichever replica fetched. Each replica
+ * follows the stream (a blocking read on a connection of its own) into a local copy of the last
+ * EVENTS_HISTORY changes, which its SSE subscribers follow and resume from: ids are the stream's, the same on
+ * every replica. While Redis is unusable nothing is published; the baseline still holds the last published
+ * state, so a change made meanwhile is published by the first fetch after Redis is back.
+ */
+export class ChangeStream implements Feed<ChangeEventData> {
+  readonly #options: ChangeStreamOptions
+  readonly #keys: { baseline: string, stream: string, floor: string }
+  readonly #listeners = new Set<(event: FeedEvent<ChangeEventData>) => void>()
+  #window: MemoryFeed<ChangeEventData>
+  /** The newest profile seen: this replica's latest load, or the newest change's. */
+  #latest: Observed | undefined
+  /** Publishing is one at a time, in the order of the loads. */
+  #publishing: Promise<void> = Promise.resolve()
+  #reader: Redis | undefined
+  #stopped = false
+  #synced = false
+  #following: Promise<void> | undefined
+
+  constructor (options: ChangeStreamOptions) {
+    this.#options = options
+    const { prefix } = options
+    this.#keys = { baseline: `${prefix}changes:baseline`, stream: `${prefix}changes:stream`, floor: `${prefix}changes:floor` }
+    this.#window = new MemoryFeed({ capacity: options.capacity, now: options.now })
+  }
+
+  get latest (): Observed | undefined {
+    return this.#latest
+  }
+
+  get lastId (): string {
+    return this.#window.lastId
+  }
+
+  since (lastEventId: string): Resume<ChangeEventData> {
+    return this.#window.since(lastEventId)
+  }
+
+  subscribe (listener: (event: FeedEvent<ChangeEventData>) => void): () => void {
+    this.#listeners.add(listener)
+    return () => { this.#listeners.delete(listener) }
+  }
+
+  /** A load's profile: kept as the latest if newer, and published against the fleet's baseline. */
+  observe (profile: Profile, fetchedAt: number): void {
+    if (this.#latest !== undefined && fetchedAt <= this.#latest.fetchedAt) return
+    this.#latest = { profile, fetchedAt }
+    this.#publishing = this.#publishing.then(async () => { await this.#publish(profile, fetchedAt) }).catch((err: unknown) => {
+      this.#options.log.warn({ reason: (err as Error).message }, 'changes not published (Redis unusable); the next fetch after it is back compares with the last published state')
+    })
+  }
+
+  /** Starts following the stream. */
+  start (): void {
+    this.#reader = this.#options.link.client.duplicate()
+    this.#reader.on('error', () => {})
+    this.#following = this.#follow(this.#reader)
+  }
+
+  async stop (): Promise<void> {
+    this.#stopped = true
+    this.#reader?.disconnect()
+    await this.#following
+  }
+
+  async #publish (profile: Profile, fetchedAt: number): Promise<void> {
+    const { link, thresholds, routes, queueKey } = this.#options
+    if (!link.usable) throw new Error('redis unavailable')
+    // Another replica may move the baseline between the read and the write: then read it again.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const raw = await link.command(async (redis) => await redis.get(this.#keys.baseline))
+      const base = raw === null ? undefined : JSON.parse(raw) as Observed
+      if (base !== undefined && base.fetchedAt >= fetchedAt) return
+      const changes = base === undefined ? [] : detectChanges(base.profile, profile, thresholds)
+      // KEYS 4 and on: one per delivery, with its endpoint.
+      const endpoints: string[] = []
+      const entries = changes.map((change) => {
+        const data = eventData(change, (base as Observed).profile, profile, fetchedAt)
+        const q = routes(change.class).map((endpoint) => 3 + endpoints.push(endpoint))
+        const entry: StreamEntry = { class: change.class, data, fetchedAt, profile }
+        return { c: JSON.stringify(entry), d: JSON.stringify({ class: change.class, data, detectedAt: fetchedAt }), q }
+      })
+      const result = await link.command(async (redis) => await redis.eval(PUBLISH, 3 + endpoints.length, this.#keys.baseline, this.#keys.stream, this.#keys.floor, ...endpoints.map(queueKey),
+        base === undefined ? '' : String(base.fetchedAt), JSON.stringify({ profile, fetchedAt }), String(fetchedAt), JSON.stringify(entries), String(this.#options.capacity), String(this.#options.queueMax)))
+      if (result === 'moved') continue
+      if (Array.isArray(result)) {
+        for (const change of changes) this.#options.onChange(change.class)
+        for (const key of result as number[]) this.#options.onDropped(endpoints[key - 4] as string, 1)
+      }
+      return
+    }
+  }
+
+  async #follow (reader: Redis): Promise<void> {
+    await reader.connect().catch(() => {})
+    while (!this.#stopped) {
+      try {
+        if (!this.#synced) await this.#sync(reader)
+        const read = await reader.xread('COUNT', 1000, 'BLOCK', BLOCK_MS, 'STREAMS', this.#keys.stream, this.#window.lastId) as Array<[string, StreamRecord[]]> | null
+        if (read !== null) this.#add(read[0]?.[1] ?? [])
+      } catch {
+        // Redis went away (or the stream was deleted under us): read everything again once it is back.
+        this.#synced = false
+        if (!this.#stopped) await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref())
+      }
+    }
+  }
+
+  /** Reads the floor and the changes kept after it into a new local copy, telling subscribers what they had not been told. */
+  async #sync (reader: Redis): Promise<void> {
+    const [floor, records] = await reader.eval(READ, 2, this.#keys.stream, this.#keys.floor) as [string, StreamRecord[]]
+    const told = this.#window.lastId
+    this.#window = new MemoryFeed({ capacity: this.#options.capacity, now: this.#options.now, start: floor })
+    this.#synced = true
+    this.#add(records, told)
+  }
+
+  /** Adds records to the local copy, and tells subscribers those after `told`. */
+  #add (records: StreamRecord[], told = this.#window.lastId): void {
+    this.#window.add(records.flatMap((record) => parseRecord(record)))
+    // After a gap longer than the history (Redis was gone that long), what was missed is not all here: the
+    // subscribers' streams go on with what is.
+    const resume = this.#window.since(told)
+    if (resume.kind === 'events') for (const event of resume.events) this.#tell(event)
+  }
+
+  #tell (event: FeedEvent<ChangeEventData> & { profile?: Profile }): void {
+    const { profile, ...published } = event
+    if (profile !== undefined && (this.#latest === undefined || event.fetchedAt > this.#latest.fetchedAt)) this.#latest = { profile, fetchedAt: event.fetchedAt }
+    for (const listener of this.#listeners) listener(published)
+  }
+}
+
+/** A stream record as a feed event (with the profile as of it), or nothing for one this version cannot read. */
+function parseRecord ([id, fields]: StreamRecord): Array<FeedEvent<ChangeEventData> & { profile: Profile }> {
+  try {
+    const entry = JSON.parse(fields[1] as string) as StreamEntry
+    return [{ id, class: entry.class, data: entry.data, fetchedAt: entry.fetchedAt, profile: entry.profile }]
+  } catch {
+    return []
+  }
+}
