@@ -109,7 +109,68 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    "profile.billing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A billing change, delivered to the endpoints subscribed to `billing`
+         * @description Signed per Standard Webhooks. Delivered at least once, oldest first per endpoint; retried with exponential backoff (1 s doubling, up to WEBHOOKS_BACKOFF_MAX_SECONDS) for WEBHOOKS_RETRY_HOURS. Any 2xx acknowledges it; anything else, a redirect or no answer within WEBHOOKS_TIMEOUT_MS is retried.
+         */
+        post: operations["billingChangeWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "profile.contact": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A contact change, delivered to the endpoints subscribed to `contact`
+         * @description Signed per Standard Webhooks. Delivered at least once, oldest first per endpoint; retried with exponential backoff (1 s doubling, up to WEBHOOKS_BACKOFF_MAX_SECONDS) for WEBHOOKS_RETRY_HOURS. Any 2xx acknowledges it; anything else, a redirect or no answer within WEBHOOKS_TIMEOUT_MS is retried.
+         */
+        post: operations["contactChangeWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "profile.balance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A balance change, delivered to the endpoints subscribed to `balance`
+         * @description Signed per Standard Webhooks. Delivered at least once, oldest first per endpoint; retried with exponential backoff (1 s doubling, up to WEBHOOKS_BACKOFF_MAX_SECONDS) for WEBHOOKS_RETRY_HOURS. Any 2xx acknowledges it; anything else, a redirect or no answer within WEBHOOKS_TIMEOUT_MS is retried.
+         */
+        post: operations["balanceChangeWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: never;
     responses: never;
@@ -2097,6 +2158,231 @@ export interface operations {
                         request_id: string;
                     };
                 };
+            };
+        };
+    };
+    billingChangeWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The message id: `chg_` and the change's id (the SSE event id). The same on every retry: drop a message whose id you have already processed */
+                "webhook-id": string;
+                /** @description When this attempt was signed, in seconds since the epoch: reject it if too far from your clock (Standard Webhooks verifiers allow 5 minutes) */
+                "webhook-timestamp": string;
+                /** @description `v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the endpoint's secret (the base64 after `whsec_`); verify with a Standard Webhooks library */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description The change class
+                     * @constant
+                     */
+                    type: "profile.billing";
+                    /**
+                     * Format: date-time
+                     * @description When the change was detected (the fetch that revealed it)
+                     */
+                    timestamp: string;
+                    /** @description Billing metadata changed (GSTIN, GST status, TDS, account type or status): the whole profile, and which fields changed */
+                    data: {
+                        /** @description Permanent partner id; capture it once at integration start */
+                        id: string;
+                        name?: string;
+                        email?: string;
+                        phone?: string;
+                        company?: string;
+                        /** @description Account balance as a JSON number, in `currency` */
+                        balance: number;
+                        /** @description ISO 4217 code; omitted when Vobiz does not send it */
+                        currency?: string;
+                        /** @description GST identification number; omitted when none is registered */
+                        gstin?: string;
+                        gst_status?: "active" | "inactive";
+                        tds_applicable?: boolean;
+                        tds_percentage?: number;
+                        account_type?: string;
+                        status?: "active" | "suspended" | "closed";
+                        /** Format: date-time */
+                        created_at?: string;
+                        /** Format: date-time */
+                        updated_at?: string;
+                        /**
+                         * Format: date-time
+                         * @description When the data was requested from Vobiz
+                         */
+                        as_of: string;
+                        /** @description The fields that differ from the previous fetch */
+                        changed: ("gstin" | "gst_status" | "tds_applicable" | "tds_percentage" | "account_type" | "status")[];
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx does); the body is ignored */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not received: retried later */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    contactChangeWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The message id: `chg_` and the change's id (the SSE event id). The same on every retry: drop a message whose id you have already processed */
+                "webhook-id": string;
+                /** @description When this attempt was signed, in seconds since the epoch: reject it if too far from your clock (Standard Webhooks verifiers allow 5 minutes) */
+                "webhook-timestamp": string;
+                /** @description `v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the endpoint's secret (the base64 after `whsec_`); verify with a Standard Webhooks library */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description The change class
+                     * @constant
+                     */
+                    type: "profile.contact";
+                    /**
+                     * Format: date-time
+                     * @description When the change was detected (the fetch that revealed it)
+                     */
+                    timestamp: string;
+                    /** @description Contact details changed (name, email, phone, company): the whole profile, and which fields changed */
+                    data: {
+                        /** @description Permanent partner id; capture it once at integration start */
+                        id: string;
+                        name?: string;
+                        email?: string;
+                        phone?: string;
+                        company?: string;
+                        /** @description Account balance as a JSON number, in `currency` */
+                        balance: number;
+                        /** @description ISO 4217 code; omitted when Vobiz does not send it */
+                        currency?: string;
+                        /** @description GST identification number; omitted when none is registered */
+                        gstin?: string;
+                        gst_status?: "active" | "inactive";
+                        tds_applicable?: boolean;
+                        tds_percentage?: number;
+                        account_type?: string;
+                        status?: "active" | "suspended" | "closed";
+                        /** Format: date-time */
+                        created_at?: string;
+                        /** Format: date-time */
+                        updated_at?: string;
+                        /**
+                         * Format: date-time
+                         * @description When the data was requested from Vobiz
+                         */
+                        as_of: string;
+                        /** @description The fields that differ from the previous fetch */
+                        changed: ("name" | "email" | "phone" | "company")[];
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx does); the body is ignored */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not received: retried later */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    balanceChangeWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The message id: `chg_` and the change's id (the SSE event id). The same on every retry: drop a message whose id you have already processed */
+                "webhook-id": string;
+                /** @description When this attempt was signed, in seconds since the epoch: reject it if too far from your clock (Standard Webhooks verifiers allow 5 minutes) */
+                "webhook-timestamp": string;
+                /** @description `v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the endpoint's secret (the base64 after `whsec_`); verify with a Standard Webhooks library */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description The change class
+                     * @constant
+                     */
+                    type: "profile.balance";
+                    /**
+                     * Format: date-time
+                     * @description When the change was detected (the fetch that revealed it)
+                     */
+                    timestamp: string;
+                    /** @description The balance changed: GET /profile/balance's shape, with the previous balance and the thresholds crossed */
+                    data: {
+                        partner_id: string;
+                        balance: number;
+                        currency?: string;
+                        /**
+                         * Format: date-time
+                         * @description When this data was requested from Vobiz
+                         */
+                        as_of: string;
+                        /** @description The balance of the previous fetch */
+                        previous_balance: number;
+                        /** @description The fields that differ from the previous fetch */
+                        changed: ("balance" | "currency")[];
+                        /** @description The thresholds this change crossed, highest first (empty for none) */
+                        crossed: {
+                            /** @description A configured BALANCE_THRESHOLDS value */
+                            threshold: number;
+                            /** @description `below`: the balance went under it; `above`: back at or over it */
+                            direction: "below" | "above";
+                        }[];
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx does); the body is ignored */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not received: retried later */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -4,6 +4,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import Type from 'typebox'
+import { WEBHOOKS_DOCUMENT } from '../schemas/events.ts'
 import { DOCUMENT_SECURITY_HEADERS } from './browser.ts'
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -95,6 +96,8 @@ async function openapi (app: FastifyInstance, { docsEnabled, bearer }: OpenApiOp
         { name: 'events', description: 'Changes to the profile and balance as they are detected: Server-Sent Events' },
         { name: 'health', description: 'Probes for orchestrators: no key, no rate limit, exempt from load shedding' }
       ],
+      // What WEBHOOKS_FILE endpoints are POSTed.
+      webhooks: WEBHOOKS_DOCUMENT as never,
       components: {
         securitySchemes: {
           apiKey: {

@@ -47,3 +47,35 @@ export const SnapshotEvent = Type.Object({
 export type SnapshotEvent = Static<typeof SnapshotEvent>
 
 export type ChangeEventData = BalanceEvent | BillingEvent | ContactEvent
+
+/** What a webhook receiver is POSTed for a change of class `cls` (the Standard Webhooks payload shape). */
+const webhookPayload = (cls: 'billing' | 'contact' | 'balance', data: typeof BalanceEvent | typeof BillingEvent | typeof ContactEvent) => Type.Object({
+  type: Type.Literal(`profile.${cls}`, { description: 'The change class' }),
+  timestamp: Type.String({ format: 'date-time', description: 'When the change was detected (the fetch that revealed it)' }),
+  data
+}, { additionalProperties: false, description: `A ${cls} change: \`data\` is what SSE subscribers receive as \`event: ${cls}\`` })
+
+/** Headers every delivery carries (Standard Webhooks). */
+const WEBHOOK_HEADERS = [
+  { name: 'webhook-id', description: 'The message id: `chg_` and the change\'s id (the SSE event id). The same on every retry: drop a message whose id you have already processed' },
+  { name: 'webhook-timestamp', description: 'When this attempt was signed, in seconds since the epoch: reject it if too far from your clock (Standard Webhooks verifiers allow 5 minutes)' },
+  { name: 'webhook-signature', description: '`v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the endpoint\'s secret (the base64 after `whsec_`); verify with a Standard Webhooks library' }
+].map(({ name, description }) => ({ name, in: 'header', required: true, description, schema: { type: 'string' } }))
+
+/** The OpenAPI 3.1 `webhooks` section: one POST per change class, as WEBHOOKS_FILE endpoints receive them. */
+export const WEBHOOKS_DOCUMENT = Object.fromEntries(([['billing', BillingEvent], ['contact', ContactEvent], ['balance', BalanceEvent]] as const).map(([cls, data]) => [`profile.${cls}`, {
+  post: {
+    operationId: `${cls}ChangeWebhook`,
+    tags: ['events'],
+    summary: `A ${cls} change, delivered to the endpoints subscribed to \`${cls}\``,
+    description: 'Signed per Standard Webhooks. Delivered at least once, oldest first per endpoint; retried with exponential backoff (1 s doubling, up to WEBHOOKS_BACKOFF_MAX_SECONDS) for WEBHOOKS_RETRY_HOURS. Any 2xx acknowledges it; anything else, a redirect or no answer within WEBHOOKS_TIMEOUT_MS is retried.',
+    // No credentials: the receiver verifies the signature.
+    security: [],
+    parameters: WEBHOOK_HEADERS,
+    requestBody: { required: true, content: { 'application/json': { schema: webhookPayload(cls, data) } } },
+    responses: {
+      200: { description: 'Received (any 2xx does); the body is ignored' },
+      default: { description: 'Not received: retried later' }
+    }
+  }
+}]))

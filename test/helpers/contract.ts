@@ -10,7 +10,10 @@ import type { Reply } from './harness.ts'
  */
 interface HeaderObject { schema: object, required?: boolean }
 interface ResponseObject { headers?: Record<string, HeaderObject>, content?: Record<string, { schema: object }> }
-type Spec = { paths: Record<string, Record<string, { responses: Record<string, ResponseObject> }>> }
+type Spec = {
+  paths: Record<string, Record<string, { responses: Record<string, ResponseObject> }>>
+  webhooks: Record<string, { post: { requestBody: { content: Record<string, { schema: object }> } } }>
+}
 
 export const spec = JSON.parse(readFileSync(new URL('../../openapi/openapi.json', import.meta.url), 'utf8')) as Spec
 
@@ -66,4 +69,12 @@ export function contractViolations (method: string, url: string, reply: Reply): 
   const validate = validator(content.schema)
   if (!validate(reply.json())) problems.push(`${reply.status} body: ${ajv.errorsText(validate.errors)}`)
   return problems
+}
+
+/** Returns the ways a webhook payload breaks the document's `webhooks` section (empty when it conforms). */
+export function webhookViolations (payload: { type?: unknown }): string[] {
+  const schema = spec.webhooks[String(payload.type)]?.post.requestBody.content['application/json']?.schema
+  if (schema === undefined) return [`no webhook ${String(payload.type)} in the spec`]
+  const validate = validator(schema)
+  return validate(payload) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''}`)
 }

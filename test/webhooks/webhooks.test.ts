@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import t from 'tap'
+import { webhookViolations } from '../helpers/contract.ts'
 import { directory, replaceFile } from '../helpers/files.ts'
 import { startHarness, type Harness } from '../helpers/harness.ts'
 import { openEventStream } from '../helpers/sse.ts'
@@ -45,11 +46,13 @@ t.test('a GST status change reaches an SSE client and a webhook receiver, signed
   t.equal(delivery?.id, `chg_${sse?.id ?? ''}`, 'webhook-id: the change\'s id, as on the stream')
   t.match(delivery?.payload, { type: 'profile.billing', data: { gst_status: 'inactive', changed: ['gst_status'] } })
   t.same(delivery?.payload.data, JSON.parse(sse?.data ?? '{}'), 'the same data as the SSE event')
+  t.same(webhookViolations(delivery?.payload ?? {}), [], 'the payload is what the OpenAPI document\'s webhooks section says')
   t.match(billing.requests[0]?.headers, { 'content-type': 'application/json', 'user-agent': 'vobiz-partner-bff' })
   t.equal(balances.requests.length, 0, 'an endpoint gets only the classes it subscribed to')
   await change(h, { balance: 100 })
   await balances.arrived(1)
   t.match(balances.delivered()[0]?.payload, { type: 'profile.balance', data: { balance: 100 } })
+  t.same(webhookViolations(balances.delivered()[0]?.payload ?? {}), [])
   const metrics = await metricsOf(h)
   t.match(metrics, /vobiz_bff_webhook_deliveries_total\{endpoint="billing",result="delivered"\} 1/)
   t.match(metrics, /vobiz_bff_webhook_queue_depth\{endpoint="billing"\} 0/)
