@@ -87,7 +87,7 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
   await app.register(healthRoutes, { now: clock.now })
   await app.register(metricsRoute, { token: config.METRICS_TOKEN })
   await app.register(profileRoutes, { now: clock.now })
-  await app.register(eventRoutes, { heartbeatMs: secondsToMs(config.EVENTS_HEARTBEAT_SECONDS), maxStreamsPerCaller: config.EVENTS_MAX_STREAMS_PER_CALLER })
+  await app.register(eventRoutes, { heartbeatMs: secondsToMs(config.EVENTS_HEARTBEAT_SECONDS), maxStreamsPerCaller: config.EVENTS_MAX_STREAMS_PER_CALLER, maxBufferedBytes: config.EVENTS_MAX_BUFFERED_BYTES })
   return app
 }
 

@@ -98,6 +98,12 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  readonly slowStreamsClosed = new Counter({
+    name: 'vobiz_bff_event_streams_closed_slow_total',
+    help: 'GET /profile/events streams closed because their client left EVENTS_MAX_BUFFERED_BYTES unread',
+    registers: [this.registry]
+  })
+
   readonly webhookDeliveries = new Counter({
     name: 'vobiz_bff_webhook_deliveries_total',
     help: 'Webhook delivery attempts and give-ups, by endpoint and result: delivered, failed (retried later), expired (given up after WEBHOOKS_RETRY_HOURS), dropped (past WEBHOOKS_QUEUE_MAX)',

@@ -16,6 +16,8 @@ export interface EventRoutesOptions {
   heartbeatMs: number
   /** EVENTS_MAX_STREAMS_PER_CALLER. */
   maxStreamsPerCaller: number
+  /** EVENTS_MAX_BUFFERED_BYTES. */
+  maxBufferedBytes: number
 }
 
 const URL = '/profile/events'
@@ -52,7 +54,7 @@ const DESCRIPTION = [
   'with `X-API-Key` or `Authorization` (see docs/api.md).'
 ].join(' ')
 
-const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { heartbeatMs, maxStreamsPerCaller }) => {
+const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { heartbeatMs, maxStreamsPerCaller, maxBufferedBytes }) => {
   const { profiles: cache, changes: { feed, tracker, keepFresh }, metrics } = app
   await app.register(fastifySSE, { heartbeatInterval: heartbeatMs })
   const guard = routeGuard(app)
@@ -94,8 +96,20 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
     const release = keepFresh.hold()
     const visible = readsProfile(identity) ? () => true : (event: FeedEvent<ChangeEventData>) => event.class === 'balance'
     // A message is written at once (the promise only waits for the socket to drain): in order, and a stream
-    // that has closed just drops it.
-    const write = (message: { id?: string, event?: string, data: unknown, retry?: number }): void => { reply.sse.send(message).catch(() => {}) }
+    // that has closed just drops it. A client that does not read cannot make the process hold its messages:
+    // past EVENTS_MAX_BUFFERED_BYTES unread, its stream is closed (it reconnects and resumes, or gets a snapshot).
+    let cutOff = false
+    const write = (message: { id?: string, event?: string, data: unknown, retry?: number }): void => {
+      if (cutOff) return
+      if (reply.raw.writableLength > maxBufferedBytes) {
+        cutOff = true
+        metrics.slowStreamsClosed.inc()
+        request.log.warn({ buffered: reply.raw.writableLength }, 'event stream closed: its client left EVENTS_MAX_BUFFERED_BYTES unread')
+        reply.sse.close()
+        return
+      }
+      reply.sse.send(message).catch(() => {})
+    }
     // From here to the last initial message nothing waits, so no change can slip in between.
     const unsubscribe = feed.subscribe((event) => { if (visible(event)) write({ id: event.id, event: event.class, data: event.data }) })
     reply.sse.onClose(() => {

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { startHarness } from '../helpers/harness.ts'
 import { openEventStream } from '../helpers/sse.ts'
+import { until } from '../helpers/time.ts'
 
 // GET /profile/events in-process: the harness's clock drives the keep-fresh loop, the sandbox changes its
 // profile as Vobiz would.
@@ -94,4 +95,30 @@ t.test('refusals are problems: no key, wrong Accept, too many streams; the drain
   await Promise.all([...streams.slice(1), other].map(async (s) => await s.ended))
   await closing
   t.ok(streams[1]?.retries.at(-1) === 1000, 'ended with a retry hint, so the client reconnects (to another replica)')
+})
+
+t.test('a client that stops reading is cut off once EVENTS_MAX_BUFFERED_BYTES are unread; the others go on', async (t) => {
+  const h = await startHarness(t, { env: { EVENTS_MAX_BUFFERED_BYTES: '262144', REFRESH_PER_MINUTE: '100000', RATE_LIMIT_PER_MINUTE: '100000' } })
+  const stalled = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile })
+  const reading = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile })
+  await stalled.next(1)
+  stalled.pause()
+  // Large contact changes, one per forced refresh (in-process: only the streams use sockets), until the
+  // stalled client's socket is full and more waits in the process.
+  const text = (c: string): string => c.repeat(500)
+  let changes = 0
+  await until('the stalled stream to be closed', async () => {
+    const c = changes++ % 2 === 0 ? 'A' : 'B'
+    h.sandbox.update({ name: text(c), company: text(c), email: `${text(c)}@example.com` })
+    h.clock.advance(1)
+    const refreshed = await h.app.inject({ url: '/profile', headers: { 'x-api-key': h.keys.profile, 'cache-control': 'no-cache' } })
+    if (refreshed.statusCode !== 200) throw new Error(`refresh answered ${refreshed.statusCode}`)
+    return h.logs.some((l) => l.msg === 'event stream closed: its client left EVENTS_MAX_BUFFERED_BYTES unread')
+  })
+  t.match(await h.app.metrics.registry.getSingleMetricAsString('vobiz_bff_event_streams_closed_slow_total'), /total 1$/m)
+  await reading.next(changes)
+  t.equal(reading.events.filter((e) => e.event === 'contact').length, changes - 1, 'the reading client heard every change')
+  stalled.resume()
+  await stalled.ended
+  t.pass('the stalled stream ended; what it had been sent before is still read')
 })

@@ -21,6 +21,9 @@ export interface EventStream {
   /** Resolves when the server ends the stream. */
   ended: Promise<void>
   close: () => void
+  /** Stops reading (the socket fills up, as with a client that hangs), and starts again. */
+  pause: () => void
+  resume: () => void
 }
 
 /** `headers` override the defaults (`Accept: text/event-stream`); an undefined value leaves the header out. */
@@ -41,7 +44,9 @@ export async function openEventStream (t: Test, url: string, headers: Record<str
           return stream.events.slice(0, count)
         },
         ended: new Promise((resolve) => { res.on('close', () => resolve()) }),
-        close: () => { req.destroy() }
+        close: () => { req.destroy() },
+        pause: () => { res.pause() },
+        resume: () => { res.resume() }
       }
       const parser = createParser({
         onEvent: (event) => { stream.events.push(event) },
