@@ -16,6 +16,7 @@ import autocannon from 'autocannon'
 // The compiled service (npm run bench builds it first): the harness runs on plain node, like the servers it measures.
 import { generateApiKey, sha256Hex } from '../dist/consumers.js'
 import { startSandbox } from '../dist/sandbox/sandbox.js'
+import { sseFanOut } from './sse.mjs'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 const quick = process.argv.includes('--quick')
@@ -301,6 +302,12 @@ async function main () {
 
   const fleetRows = await fleet(service, serviceEnv, sandbox, auth)
 
+  // Change notifications: 1,000 SSE subscribers on one replica (100 with --quick).
+  const subscribers = quick ? 100 : 1000
+  const sseServer = await start('sse', service, { ...serviceEnv, ACCESS_LOG: 'false', REFRESH_PER_MINUTE: '100000', EVENTS_MAX_STREAMS_PER_CALLER: String(subscribers) }, '/health/live', {})
+  const sse = await sseFanOut({ server: sseServer, sandbox, headers: auth, subscribers, changes: quick ? 3 : 50 })
+  sseServer.child.kill()
+
   // Memory: two consecutive 20-second runs; RSS must not grow more than 5% between them.
   let soak = 'skipped (--quick)'
   if (!quick) {
@@ -346,6 +353,7 @@ async function main () {
     ...(typeof plain === 'object' && typeof sameHead === 'object' ? [`cached /profile (ACCESS_LOG=false) vs reference B′, the same response head on bare node:http: ${(plain.median / sameHead.median).toFixed(2)}× the instructions`] : []),
     `stampede: 1000 connections on a cold cache (${fmt(stampede.reqPerSec)} req/s) → ${stampedeUpstream} upstream request(s); nginx: ${typeof nginxStampede === 'number' ? `${nginxStampede} upstream request(s)` : nginxStampede}`,
     `miss path (forced refresh): p50 ${refresh.p50} ms, p99 ${refresh.p99} ms; sandbox alone p50 ${direct.p50} ms, p99 ${direct.p99} ms; overhead p50 ${(refresh.p50 - direct.p50).toFixed(2)} ms, p99 ${(refresh.p99 - direct.p99).toFixed(2)} ms`,
+    `SSE: ${sse.subscribers} subscribers on one replica: RSS ${sse.rssMbBefore} → ${sse.rssMbAfter} MB (${sse.rssKbPerSubscriber} KB each); CPU per change event ${sse.cpuMsPerChange} ms (${sse.cpuUsPerDelivery} µs per subscriber); refresh to last subscriber, median ${sse.fanOutMsMedian} ms over ${sse.changes} changes`,
     `soak: ${typeof soak === 'string' ? soak : `peak RSS ${soak.first} MB after 20 s, ${soak.second} MB after 40 s (${(((soak.second - soak.first) / soak.first) * 100).toFixed(1)}% growth)`}`
   ]
   process.stdout.write([...lines, ...summary, ''].join('\n'))
@@ -357,7 +365,8 @@ async function main () {
     stampede: { concurrent: 1000, upstreamRequests: stampedeUpstream, nginxUpstreamRequests: nginxStampede },
     missPath: { refresh: { p50: refresh.p50, p99: refresh.p99 }, sandbox: { p50: direct.p50, p99: direct.p99 } },
     soak,
-    fleet: fleetRows
+    fleet: fleetRows,
+    sse
   }
   writeFileSync(process.env.BENCH_RESULTS ?? join(root, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n')
 }

@@ -173,8 +173,9 @@ export class ChangeStream implements Feed<ChangeEventData> {
   async #publish (profile: Profile, fetchedAt: number): Promise<void> {
     const { link, thresholds, routes, queueKey } = this.#options
     if (!link.usable) throw new Error('redis unavailable')
-    // Another replica may move the baseline between the read and the write: then read it again.
-    for (let attempt = 0; attempt < 5; attempt++) {
+    // Another replica may move the baseline between the read and the write: then read it again (until this
+    // fetch is published, or found older than the baseline).
+    for (;;) {
       const raw = await link.command(async (redis) => await redis.get(this.#keys.baseline))
       const base = raw === null ? undefined : JSON.parse(raw) as Observed
       if (base !== undefined && base.fetchedAt >= fetchedAt) return

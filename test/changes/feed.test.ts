@@ -33,3 +33,13 @@ t.test('Last-Event-ID: the changes after it, or a snapshot when replay could not
   t.equal(heard.length, 4, 'and nothing after they stop')
   t.same(parseId('12-3'), [12, 3])
 })
+
+t.test('ids issued elsewhere (the fleet\'s stream) are added in order; one not after the newest is ignored', async (t) => {
+  const feed = new MemoryFeed<number>({ capacity: 10, now: () => 0, start: '5-0' })
+  const heard: string[] = []
+  feed.subscribe((event) => heard.push(event.id))
+  feed.add([{ id: '6-0', class: 'balance', data: 1, fetchedAt: 6 }, { id: '5-9', class: 'balance', data: 2, fetchedAt: 5 }, { id: '6-0', class: 'balance', data: 3, fetchedAt: 6 }, { id: '7-1', class: 'billing', data: 4, fetchedAt: 7 }])
+  t.same(heard, ['6-0', '7-1'])
+  t.equal(feed.lastId, '7-1')
+  t.same(feed.since('4-0'), { kind: 'snapshot' }, 'before the start it was given')
+})

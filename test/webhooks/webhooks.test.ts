@@ -137,6 +137,17 @@ t.test('WEBHOOKS_FILE is reloaded: endpoints come and go, a bad file changes not
   t.match(second.delivered()[0]?.payload, { type: 'profile.billing', data: { status: 'suspended' } })
   t.notOk(/endpoint="first"/.test((await metricsOf(h)).split('\n').filter((l) => l.includes('queue_depth')).join('\n')), 'a removed endpoint is no longer reported')
   t.notMatch(h.rawLogs(), new RegExp(second.secret.slice(6, 30).replace(/[+/]/g, '.')), 'no secret in the logs')
+
+  // The same endpoint with other events keeps its deliverer; an empty list stops every one.
+  replaceFile(file, JSON.stringify([{ name: 'second', url: second.url, events: ['contact'], secret: second.secret }]))
+  await until('the changed list', () => h.logs.filter((l) => l.msg === 'webhook subscriptions reloaded').length === 2)
+  await change(h, { balance: 7 })
+  await change(h, { name: 'Renamed Ltd' })
+  await second.arrived(2)
+  t.match(second.delivered()[1]?.payload, { type: 'profile.contact' }, 'the balance change was not for it any more')
+  replaceFile(file, '[]')
+  await until('the empty list', () => h.logs.some((l) => l.msg === 'webhook subscriptions reloaded' && l.endpoints === 0))
+  t.match(h.logs.filter((l) => l.msg === 'webhook subscriptions reloaded').at(-1), { removed: ['second'] })
 })
 
 t.test('WEBHOOKS_FILE is checked at start: the entry and the rule are named, never a value', async (t) => {
@@ -162,6 +173,7 @@ t.test('WEBHOOKS_FILE is checked at start: the entry and the rule are named, nev
   t.match(problems([entry, entry]), [/"ledger" appears twice/])
   t.match(problems([{ ...entry, secret: 'hunter2' }]), [/WEBHOOKS_FILE: entry \/0/])
   t.match(problems([{ ...entry, events: ['everything'] }]), [/WEBHOOKS_FILE: entry \/0/])
+  t.equal(problems([{ ...entry, events: ['everything'], secret: 'x' }]).length, 1, 'one line per entry')
   t.match(problems({}), [/the top level/])
   t.notMatch(problems([{ ...entry, secret: `${secret}!` }]).join('\n'), secret, 'the secret is never echoed')
   t.throws(() => loadConfig({ VOBIZ_SANDBOX: 'true', WEBHOOKS_FILE: '/no/such/file.json' }), /WEBHOOKS_FILE: cannot read "\/no\/such\/file.json" \(ENOENT\)/)

@@ -1,0 +1,94 @@
+import t, { type Test } from 'tap'
+import { ChangeStream } from '../../src/redis/change-stream.ts'
+import { Lease } from '../../src/redis/lease.ts'
+import { RedisLink } from '../../src/redis/link.ts'
+import { RedisWebhookQueue, webhookKey } from '../../src/redis/webhook-queue.ts'
+import { PROFILE_EXAMPLE, type Profile } from '../../src/schemas/profile.ts'
+import { redisUnavailable, startRedis, uniquePrefix } from '../helpers/redis.ts'
+import { until } from '../helpers/time.ts'
+
+// The fleet's change stream, webhook queues and leases against a real redis-server, one part at a time.
+const skip = redisUnavailable()
+const silent = { debug () {}, info () {}, warn () {}, error () {} }
+
+async function link (t: Test, url: string, timeoutMs = 500): Promise<RedisLink> {
+  const redisLink = new RedisLink({ url, timeoutMs, logger: silent })
+  await redisLink.connect(5000)
+  t.teardown(async () => { await redisLink.close() })
+  return redisLink
+}
+
+const profile = (fields: Partial<Profile>): Profile => ({ ...PROFILE_EXAMPLE, ...fields })
+
+function stream (t: Test, redisLink: RedisLink, prefix: string, counted: string[] = []): ChangeStream {
+  const changes = new ChangeStream({
+    link: redisLink,
+    prefix,
+    capacity: 10,
+    thresholds: [],
+    routes: (cls) => cls === 'balance' ? ['ledger'] : [],
+    queueKey: (endpoint) => webhookKey(prefix, endpoint),
+    queueMax: 100,
+    onChange: (cls) => { counted.push(cls) },
+    onDropped: () => {},
+    log: silent,
+    now: Date.now
+  })
+  changes.start()
+  t.teardown(async () => { await changes.stop() })
+  return changes
+}
+
+t.test('two replicas publishing at once: the second reads the moved baseline again, each change is published once', { skip }, async (t) => {
+  const redis = await startRedis(t)
+  const prefix = uniquePrefix()
+  const shared = await link(t, redis.url)
+  const counted: string[] = []
+  const a = stream(t, shared, prefix, counted)
+  const b = stream(t, shared, prefix, counted)
+  const heard: string[] = []
+  b.subscribe((event) => heard.push(`${event.class}:${(event.data as { balance: number }).balance}`))
+  a.observe(profile({ balance: 100 }), 1000)
+  await until('the baseline', async () => await redis.client.exists(`${prefix}changes:baseline`) === 1)
+  // On one connection, both read the baseline before either writes: b's write finds it moved by a's.
+  a.observe(profile({ balance: 200 }), 2000)
+  b.observe(profile({ balance: 300 }), 3000)
+  await until('both changes heard', () => heard.length === 2)
+  t.same(heard, ['balance:200', 'balance:300'], 'each compared with the one before it')
+  t.same(counted, ['balance', 'balance'], 'each published once')
+  b.observe(profile({ balance: 250 }), 2500)
+  a.observe(profile({ balance: 250 }), 2500)
+
+  // A record another version wrote, which this one cannot read, is skipped.
+  await redis.client.xadd(`${prefix}changes:stream`, '*', 'c', '{not json')
+  a.observe(profile({ balance: 400 }), 4000)
+  await until('the next change', () => heard.length === 3)
+  t.equal(heard[2], 'balance:400')
+  t.equal(await redis.client.xlen(webhookKey(prefix, 'ledger')), 3, 'each balance change queued once for the endpoint subscribed to it')
+  t.equal(counted.length, 3, 'an older fetch reported late publishes nothing')
+})
+
+t.test('queue state and leases live in Redis; a lease cannot be taken while Redis does not answer', { skip }, async (t) => {
+  const redis = await startRedis(t)
+  const prefix = uniquePrefix()
+  const quick = await link(t, redis.url, 200)
+  const queue = new RedisWebhookQueue({ link: quick, prefix, token: 'a', leaseMs: 5000 })
+  const other = new RedisWebhookQueue({ link: quick, prefix, token: 'b', leaseMs: 5000 })
+  t.ok(await queue.lead('ledger'))
+  t.notOk(await other.lead('ledger'), 'one deliverer per endpoint')
+  await queue.setState('ledger', { failures: 3, nextAttemptAt: 42 })
+  t.same(await other.state('ledger'), { failures: 3, nextAttemptAt: 42 }, 'the backoff is the fleet\'s')
+  await queue.setState('ledger', { failures: 0, nextAttemptAt: 0 })
+  t.equal(await redis.client.exists(webhookKey(prefix, 'ledger', 'state')), 0, 'a healthy endpoint keeps no state')
+  t.same(await queue.stats('ledger'), { depth: 0, oldestAt: undefined })
+  await queue.resign('ledger')
+  t.ok(await other.lead('ledger'), 'handed over')
+
+  const poller = new Lease({ link: quick, key: `${prefix}poller`, ttlMs: 5000, token: 'p', withoutRedis: true })
+  redis.pause()
+  t.ok(await poller.lead(), 'Redis not answering: a poller carries on alone (its cache is local then too)')
+  t.notOk(await other.lead('ledger'), 'but no deliverer: nobody could tell it is the only one')
+  redis.resume()
+  await until('the link back', () => quick.usable)
+  await poller.resign()
+})
