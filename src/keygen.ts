@@ -1,9 +1,10 @@
 #!/usr/bin/env node
+import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { CONSUMER_NAME, generateApiKey, SCOPES, sha256Hex, type Consumer, type Scope } from './consumers.ts'
 
 /**
- * npm run keygen -- --name NAME --scopes profile:read[,balance:read] [--rate-limit N]
+ * npm run keygen -- --name NAME --scopes profile:read[,balance:read] [--rate-limit N], or -- --webhook
  * (or `vobiz-bff-keygen …`, the package's bin, which runs from dist/ in a production install too).
  * Prints a new random API key once (give it to the consumer) and the CONSUMERS entry to paste
  * (only the key's SHA-256 is stored).
@@ -12,6 +13,7 @@ const USAGE = `usage: npm run keygen -- --name NAME --scopes ${SCOPES.join(',')}
   --name        the consumer's name in logs and metrics: 1–64 of A–Z a–z 0–9 . _ -
   --scopes      comma-separated: profile:read (both routes), balance:read (/profile/balance only); default profile:read
   --rate-limit  that consumer's requests per minute (default: RATE_LIMIT_PER_MINUTE)
+  --webhook     instead: a new webhook signing secret (whsec_…) for a WEBHOOKS_FILE entry
   --help        this text
 `
 
@@ -27,6 +29,7 @@ try {
       name: { type: 'string' },
       scopes: { type: 'string', default: 'profile:read' },
       'rate-limit': { type: 'string' },
+      webhook: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     }
   }))
@@ -35,6 +38,15 @@ try {
 }
 if (values.help) {
   process.stdout.write(USAGE)
+  process.exit(0)
+}
+if (values.webhook) {
+  // Standard Webhooks: whsec_ and the base64 of 32 random bytes; the service and the receiver both hold it.
+  process.stdout.write([
+    'Webhook signing secret (give it to the receiver; put it in the endpoint\'s WEBHOOKS_FILE entry as "secret"):',
+    `  whsec_${randomBytes(32).toString('base64')}`,
+    ''
+  ].join('\n'))
   process.exit(0)
 }
 

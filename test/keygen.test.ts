@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs'
+import { Webhook } from 'standardwebhooks'
 import t from 'tap'
 import { loadConfig } from '../src/config.ts'
 import { ConsumerRegistry } from '../src/consumers.ts'
+import { parseSubscriptions } from '../src/webhooks/subscriptions.ts'
 import { run } from './helpers/processes.ts'
 
 t.test('keygen prints a new key once and the CONSUMERS entry that accepts it', async (t) => {
@@ -42,4 +44,17 @@ t.test('keygen refuses bad arguments with usage and exit code 2', async (t) => {
     t.match(keygen.stderr(), /usage: npm run keygen -- --name NAME/)
     t.equal(keygen.stdout(), '')
   }
+})
+
+t.test('keygen --webhook prints a Standard Webhooks secret that WEBHOOKS_FILE accepts and a verifier can use', async (t) => {
+  const keygen = run(t, 'keygen.js', ['--webhook'], {})
+  t.equal((await keygen.exited).code, 0)
+  const [, secret] = keygen.stdout().match(/^ {2}(whsec_\S+)$/m) ?? []
+  const problems: string[] = []
+  parseSubscriptions(JSON.stringify([{ name: 'ledger', url: 'https://ledger.example/', events: ['balance'], secret }]), problems)
+  t.same(problems, [])
+  const webhook = new Webhook(secret as string)
+  const at = new Date()
+  const headers = { 'webhook-id': 'chg_1-0', 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': webhook.sign('chg_1-0', at, '{}') }
+  t.same(webhook.verify('{}', headers), {})
 })

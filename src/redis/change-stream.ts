@@ -205,7 +205,8 @@ export class ChangeStream implements Feed<ChangeEventData> {
       try {
         if (!this.#synced) await this.#sync(reader)
         const read = await reader.xread('COUNT', 1000, 'BLOCK', BLOCK_MS, 'STREAMS', this.#keys.stream, this.#window.lastId) as Array<[string, StreamRecord[]]> | null
-        if (read !== null) this.#add(read[0]?.[1] ?? [])
+        // One stream asked for: one answer, with its records.
+        if (read !== null) this.#add((read[0] as [string, StreamRecord[]])[1])
       } catch {
         // Redis went away (or the stream was deleted under us): read everything again once it is back.
         this.#synced = false

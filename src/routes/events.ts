@@ -56,7 +56,17 @@ const DESCRIPTION = [
 
 const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { heartbeatMs, maxStreamsPerCaller, maxBufferedBytes }) => {
   const { profiles: cache, changes: { feed, tracker, keepFresh }, metrics } = app
-  await app.register(fastifySSE, { heartbeatInterval: heartbeatMs })
+  // Every stream is sent the same event object: serialised once per event, not once per subscriber.
+  const serialized = new WeakMap<object, string>()
+  const serializer = (data: object): string => {
+    let text = serialized.get(data)
+    if (text === undefined) {
+      text = JSON.stringify(data)
+      serialized.set(data, text)
+    }
+    return text
+  }
+  await app.register(fastifySSE, { heartbeatInterval: heartbeatMs, serializer })
   const guard = routeGuard(app)
   /** Open streams per caller (the rate limiter's key), and every open stream, for the drain. */
   const perCaller = new Map<string, number>()
@@ -98,11 +108,8 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
     // A message is written at once (the promise only waits for the socket to drain): in order, and a stream
     // that has closed just drops it. A client that does not read cannot make the process hold its messages:
     // past EVENTS_MAX_BUFFERED_BYTES unread, its stream is closed (it reconnects and resumes, or gets a snapshot).
-    let cutOff = false
     const write = (message: { id?: string, event?: string, data: unknown, retry?: number }): void => {
-      if (cutOff) return
-      if (reply.raw.writableLength > maxBufferedBytes) {
-        cutOff = true
+      if (reply.raw.writableLength > maxBufferedBytes && !reply.raw.writableEnded) {
         metrics.slowStreamsClosed.inc()
         request.log.warn({ buffered: reply.raw.writableLength }, 'event stream closed: its client left EVENTS_MAX_BUFFERED_BYTES unread')
         reply.sse.close()

@@ -20,7 +20,7 @@ async function link (t: Test, url: string, timeoutMs = 500): Promise<RedisLink> 
 
 const profile = (fields: Partial<Profile>): Profile => ({ ...PROFILE_EXAMPLE, ...fields })
 
-function stream (t: Test, redisLink: RedisLink, prefix: string, counted: string[] = []): ChangeStream {
+function stream (t: Test, redisLink: RedisLink, prefix: string, counted: string[] = [], dropped: string[] = []): ChangeStream {
   const changes = new ChangeStream({
     link: redisLink,
     prefix,
@@ -28,9 +28,9 @@ function stream (t: Test, redisLink: RedisLink, prefix: string, counted: string[
     thresholds: [],
     routes: (cls) => cls === 'balance' ? ['ledger'] : [],
     queueKey: (endpoint) => webhookKey(prefix, endpoint),
-    queueMax: 100,
+    queueMax: 2,
     onChange: (cls) => { counted.push(cls) },
-    onDropped: () => {},
+    onDropped: (endpoint) => { dropped.push(endpoint) },
     log: silent,
     now: Date.now
   })
@@ -44,7 +44,8 @@ t.test('two replicas publishing at once: the second reads the moved baseline aga
   const prefix = uniquePrefix()
   const shared = await link(t, redis.url)
   const counted: string[] = []
-  const a = stream(t, shared, prefix, counted)
+  const dropped: string[] = []
+  const a = stream(t, shared, prefix, counted, dropped)
   const b = stream(t, shared, prefix, counted)
   const heard: string[] = []
   b.subscribe((event) => heard.push(`${event.class}:${(event.data as { balance: number }).balance}`))
@@ -64,7 +65,11 @@ t.test('two replicas publishing at once: the second reads the moved baseline aga
   a.observe(profile({ balance: 400 }), 4000)
   await until('the next change', () => heard.length === 3)
   t.equal(heard[2], 'balance:400')
-  t.equal(await redis.client.xlen(webhookKey(prefix, 'ledger')), 3, 'each balance change queued once for the endpoint subscribed to it')
+  t.equal(await redis.client.xlen(webhookKey(prefix, 'ledger')), 2, 'each balance change queued for the endpoint subscribed to it, at most WEBHOOKS_QUEUE_MAX')
+  t.same(dropped, ['ledger'], 'the third dropped the oldest, and said so')
+  const queued = (await redis.client.xrange(webhookKey(prefix, 'ledger'), '-', '+')).map(([id]) => id)
+  const published = (await redis.client.xrange(`${prefix}changes:stream`, '-', '+')).map(([id]) => id)
+  t.same(queued, [published[1], published[3]], 'the queue keeps the newest, with the stream\'s ids (not the unreadable record)')
   t.equal(counted.length, 3, 'an older fetch reported late publishes nothing')
 })
 
@@ -90,5 +95,10 @@ t.test('queue state and leases live in Redis; a lease cannot be taken while Redi
   t.notOk(await other.lead('ledger'), 'but no deliverer: nobody could tell it is the only one')
   redis.resume()
   await until('the link back', () => quick.usable)
+  await poller.resign()
+  await redis.kill()
+  await until('the link down', () => !quick.usable)
+  t.ok(await poller.lead(), 'Redis gone: the poller carries on alone, without asking')
+  t.notOk(await other.lead('ledger'))
   await poller.resign()
 })

@@ -86,10 +86,14 @@ t.test('the worker: a queue that fails is logged once and tried again; a class t
 t.test('send: a timeout is a failure named by the error, the body is never read into the result', async (t) => {
   const server = createServer(() => {})
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { server.closeAllConnections(); server.close() })
+  t.teardown(() => { server.closeAllConnections() })
   const dispatcher = new Agent()
   t.teardown(async () => { await dispatcher.destroy() })
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
   const attempt = await send({ name: 'slow', url, events: ['balance'], secret: webhookSecret() }, { id: '1-0', class: 'balance', data: {}, detectedAt: 0 }, { dispatcher, timeoutMs: 100, userAgent: 'test' })
   t.same(attempt, { ok: false, reason: 'TimeoutError' })
+  server.close()
+  await new Promise((resolve) => server.once('close', resolve))
+  const refused = await send({ name: 'gone', url, events: ['balance'], secret: webhookSecret() }, { id: '1-0', class: 'balance', data: {}, detectedAt: 0 }, { dispatcher, timeoutMs: 1000, userAgent: 'test' })
+  t.same(refused, { ok: false, reason: 'ECONNREFUSED' }, 'a connection error is named by its code')
 })
