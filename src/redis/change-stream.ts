@@ -9,6 +9,13 @@ import type { ChangeEventData } from '../schemas/events.ts'
 import type { Profile } from '../schemas/profile.ts'
 import type { RedisLink } from './link.ts'
 
+/** Lua: creates the floor (KEYS[key]) if there is none, just before now, so that no id from before the stream can be resumed from. */
+const initFloor = (key: number): string => `
+if redis.call('EXISTS', KEYS[${key}]) == 0 then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[${key}], (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - 1) .. '-0')
+end`
+
 /**
  * Compares a fetch with the fleet's baseline and publishes what changed, once for the whole fleet: the
  * baseline moves only if it is still the one the changes were computed against (otherwise the caller reads
@@ -33,10 +40,7 @@ elseif ARGV[1] ~= '' then return 'moved' end
 redis.call('SET', KEYS[1], ARGV[2])
 local changes = cjson.decode(ARGV[4])
 if #changes == 0 then return {} end
-if redis.call('EXISTS', KEYS[3]) == 0 then
-  local t = redis.call('TIME')
-  redis.call('SET', KEYS[3], (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - 1) .. '-0')
-end
+${initFloor(3)}
 local dropped = {}
 local max = tonumber(ARGV[6])
 for _, change in ipairs(changes) do
@@ -61,10 +65,7 @@ return dropped`
 
 /** The floor (created now if the stream has never had one) and every change kept after it. */
 const READ = `
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  local t = redis.call('TIME')
-  redis.call('SET', KEYS[2], (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - 1) .. '-0')
-end
+${initFloor(2)}
 local floor = redis.call('GET', KEYS[2])
 return { floor, redis.call('XRANGE', KEYS[1], '(' .. floor, '+') }`
 
