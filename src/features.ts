@@ -17,6 +17,8 @@ export function enabledFeatures (config: Config) {
     sandbox: config.VOBIZ_SANDBOX,
     startupFetch: config.STARTUP_FETCH,
     accessLog: config.ACCESS_LOG,
+    // Endpoint names only: a URL may carry a token.
+    webhooks: config.webhooks.map((subscription) => subscription.name),
     // The receiver's address is left out: it may carry credentials.
     tracing: config.tracing === undefined ? false : { protocol: config.tracing.protocol, sampler: config.tracing.sampler, serviceName: config.tracing.serviceName }
   }

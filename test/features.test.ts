@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { loadConfig } from '../src/config.ts'
 import { enabledFeatures } from '../src/features.ts'
@@ -17,4 +20,14 @@ t.test('the start-up line says what is on, and no secret', async (t) => {
   const features = enabledFeatures(config)
   t.match(features, { auth: { jwt: { issuer: 'https://issuer.example.com/', audience: 'vobiz-bff' } }, redis: true, metrics: true, tracing: { protocol: 'http/protobuf', sampler: 'parentbased_always_on', serviceName: 'vobiz-partner-bff' } })
   t.notMatch(JSON.stringify(features), /redis-secret-password|a-metrics-token-of-some-length|otlp-secret-password|otlp-header-secret/)
+})
+
+t.test('webhook endpoints are listed by name, never by URL or secret', async (t) => {
+  const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`
+  const dir = mkdtempSync(join(tmpdir(), 'features-'))
+  t.teardown(() => { rmSync(dir, { recursive: true }) })
+  writeFileSync(join(dir, 'webhooks.json'), JSON.stringify([{ name: 'billing-sync', url: 'https://billing.example/hooks?token=url-secret-token', events: ['billing'], secret }]))
+  const features = enabledFeatures(loadConfig({ VOBIZ_SANDBOX: 'true', WEBHOOKS_FILE: join(dir, 'webhooks.json') }))
+  t.same(features.webhooks, ['billing-sync'])
+  t.notMatch(JSON.stringify(features), /url-secret-token|whsec_/)
 })
