@@ -1,8 +1,8 @@
 /**
- * npm run bench [-- --quick]: this service against the limit (bare node:http), a minimal Fastify app and,
+ * npm run bench [-- --quick | --sse]: this service against the limit (bare node:http), a minimal Fastify app and,
  * when nginx is installed, nginx proxy_cache — all on loopback. Prints a markdown table and writes
  * bench/results.json. --quick (a few seconds, no callgrind, no soak) proves the harness works; the test suite
- * runs it.
+ * runs it. --sse runs only the change-notification fan-out (1,000 SSE subscribers) and prints its line.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
@@ -214,6 +214,17 @@ http {
   }
 }
 
+/** Change notifications: 1,000 SSE subscribers on one replica (100 with --quick). */
+async function sseStep (service, serviceEnv, sandbox, auth) {
+  const subscribers = quick ? 100 : 1000
+  const server = await start('sse', service, { ...serviceEnv, ACCESS_LOG: 'false', REFRESH_PER_MINUTE: '100000', EVENTS_MAX_STREAMS_PER_CALLER: String(subscribers) }, '/health/live', {})
+  const sse = await sseFanOut({ server, sandbox, headers: auth, subscribers, changes: quick ? 3 : 50 })
+  server.child.kill()
+  return sse
+}
+
+const sseLine = (sse) => `SSE: ${sse.subscribers} subscribers on one replica: RSS ${sse.rssMbBefore} → ${sse.rssMbAfter} MB (${sse.rssKbPerSubscriber} KB each); CPU per change event ${sse.cpuMsPerChange} ms (${sse.cpuUsPerDelivery} µs per subscriber); refresh to last subscriber, median ${sse.fanOutMsMedian} ms over ${sse.changes} changes`
+
 async function main () {
   if (!existsSync(join(root, 'dist/server.js'))) throw new Error('run `npm run build` first (npm run bench does)')
   const sandbox = await startSandbox()
@@ -239,6 +250,12 @@ async function main () {
   // With the node flags `npm start` uses (see docs/performance.md).
   const startFlags = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start.split(' ').slice(1, -1)
   const service = [...node, ...startFlags, join(root, 'dist/server.js')]
+  if (process.argv.includes('--sse')) {
+    // Only the fan-out step (a minute), printed and not written to results.json.
+    process.stdout.write(`${sseLine(await sseStep(service, serviceEnv, sandbox, auth))}\n`)
+    await sandbox.close()
+    return
+  }
   const nginx = existsSync(NGINX) ? nginxCommand(sandbox) : undefined
   const otlp = await startOtlpSink()
 
@@ -302,11 +319,7 @@ async function main () {
 
   const fleetRows = await fleet(service, serviceEnv, sandbox, auth)
 
-  // Change notifications: 1,000 SSE subscribers on one replica (100 with --quick).
-  const subscribers = quick ? 100 : 1000
-  const sseServer = await start('sse', service, { ...serviceEnv, ACCESS_LOG: 'false', REFRESH_PER_MINUTE: '100000', EVENTS_MAX_STREAMS_PER_CALLER: String(subscribers) }, '/health/live', {})
-  const sse = await sseFanOut({ server: sseServer, sandbox, headers: auth, subscribers, changes: quick ? 3 : 50 })
-  sseServer.child.kill()
+  const sse = await sseStep(service, serviceEnv, sandbox, auth)
 
   // Memory: two consecutive 20-second runs; RSS must not grow more than 5% between them.
   let soak = 'skipped (--quick)'
@@ -353,7 +366,7 @@ async function main () {
     ...(typeof plain === 'object' && typeof sameHead === 'object' ? [`cached /profile (ACCESS_LOG=false) vs reference B′, the same response head on bare node:http: ${(plain.median / sameHead.median).toFixed(2)}× the instructions`] : []),
     `stampede: 1000 connections on a cold cache (${fmt(stampede.reqPerSec)} req/s) → ${stampedeUpstream} upstream request(s); nginx: ${typeof nginxStampede === 'number' ? `${nginxStampede} upstream request(s)` : nginxStampede}`,
     `miss path (forced refresh): p50 ${refresh.p50} ms, p99 ${refresh.p99} ms; sandbox alone p50 ${direct.p50} ms, p99 ${direct.p99} ms; overhead p50 ${(refresh.p50 - direct.p50).toFixed(2)} ms, p99 ${(refresh.p99 - direct.p99).toFixed(2)} ms`,
-    `SSE: ${sse.subscribers} subscribers on one replica: RSS ${sse.rssMbBefore} → ${sse.rssMbAfter} MB (${sse.rssKbPerSubscriber} KB each); CPU per change event ${sse.cpuMsPerChange} ms (${sse.cpuUsPerDelivery} µs per subscriber); refresh to last subscriber, median ${sse.fanOutMsMedian} ms over ${sse.changes} changes`,
+    sseLine(sse),
     `soak: ${typeof soak === 'string' ? soak : `peak RSS ${soak.first} MB after 20 s, ${soak.second} MB after 40 s (${(((soak.second - soak.first) / soak.first) * 100).toFixed(1)}% growth)`}`
   ]
   process.stdout.write([...lines, ...summary, ''].join('\n'))
