@@ -23,6 +23,9 @@ export function parseId (id: string): Id | undefined {
 const format = (id: Id): string => `${id[0]}-${id[1]}`
 const compare = (a: Id, b: Id): number => a[0] - b[0] || a[1] - b[1]
 
+/** Whether id `a` comes after id `b` (both ids this service issued or read from the fleet's stream). */
+export const isAfter = (a: string, b: string): boolean => compare(parseId(a) as Id, parseId(b) as Id) > 0
+
 /** What a subscriber that last saw an id is owed: the events after it, or a snapshot when it may have missed some. */
 export type Resume<T> = { kind: 'events', events: Array<FeedEvent<T>> } | { kind: 'snapshot' }
 

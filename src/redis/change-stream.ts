@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis'
 import type { ChangeClass } from '../changes/detector.ts'
 import { detectChanges } from '../changes/detector.ts'
 import { eventData } from '../changes/events.ts'
-import { MemoryFeed, type Feed, type FeedEvent, type Resume } from '../changes/feed.ts'
+import { isAfter, MemoryFeed, type Feed, type FeedEvent, type Resume } from '../changes/feed.ts'
 import type { Observed } from '../changes/tracker.ts'
 import type { Log } from '../observability/log.ts'
 import type { ChangeEventData } from '../schemas/events.ts'
@@ -225,18 +225,20 @@ export class ChangeStream implements Feed<ChangeEventData> {
     this.#add(records, told)
   }
 
-  /** Adds records to the local copy, and tells subscribers those after `told`. */
+  /**
+   * Adds records to the local copy, and tells subscribers those after `told` (the last they were told of). The
+   * first read may find changes published before this replica's reader connected; after a gap longer than
+   * the history (Redis gone that long) some are no longer in the stream, and the streams go on with what is.
+   */
   #add (records: StreamRecord[], told = this.#window.lastId): void {
-    this.#window.add(records.flatMap((record) => parseRecord(record)))
-    // After a gap longer than the history (Redis was gone that long), what was missed is not all here: the
-    // subscribers' streams go on with what is.
-    const resume = this.#window.since(told)
-    if (resume.kind === 'events') for (const event of resume.events) this.#tell(event)
+    const events = records.flatMap((record) => parseRecord(record))
+    this.#window.add(events)
+    for (const event of events) if (isAfter(event.id, told)) this.#tell(event)
   }
 
-  #tell (event: FeedEvent<ChangeEventData> & { profile?: Profile }): void {
+  #tell (event: FeedEvent<ChangeEventData> & { profile: Profile }): void {
     const { profile, ...published } = event
-    if (profile !== undefined && (this.#latest === undefined || event.fetchedAt > this.#latest.fetchedAt)) this.#latest = { profile, fetchedAt: event.fetchedAt }
+    if (this.#latest === undefined || event.fetchedAt > this.#latest.fetchedAt) this.#latest = { profile, fetchedAt: event.fetchedAt }
     for (const listener of this.#listeners) listener(published)
   }
 }

@@ -11,7 +11,8 @@ import { until } from '../helpers/time.ts'
 const skip = redisUnavailable()
 const silent = { debug () {}, info () {}, warn () {}, error () {} }
 
-async function link (t: Test, url: string, timeoutMs = 500): Promise<RedisLink> {
+/** A generous deadline by default: a busy machine must not turn a slow reply into a failure here. */
+async function link (t: Test, url: string, timeoutMs = 5000): Promise<RedisLink> {
   const redisLink = new RedisLink({ url, timeoutMs, logger: silent })
   await redisLink.connect(5000)
   t.teardown(async () => { await redisLink.close() })
@@ -20,7 +21,7 @@ async function link (t: Test, url: string, timeoutMs = 500): Promise<RedisLink> 
 
 const profile = (fields: Partial<Profile>): Profile => ({ ...PROFILE_EXAMPLE, ...fields })
 
-function stream (t: Test, redisLink: RedisLink, prefix: string, counted: string[] = [], dropped: string[] = []): ChangeStream {
+function stream (t: Test, redisLink: RedisLink, prefix: string, counted: string[] = [], dropped: string[] = [], start = true): ChangeStream {
   const changes = new ChangeStream({
     link: redisLink,
     prefix,
@@ -34,7 +35,7 @@ function stream (t: Test, redisLink: RedisLink, prefix: string, counted: string[
     log: silent,
     now: Date.now
   })
-  changes.start()
+  if (start) changes.start()
   t.teardown(async () => { await changes.stop() })
   return changes
 }
@@ -47,8 +48,12 @@ t.test('two replicas publishing at once: the second reads the moved baseline aga
   const dropped: string[] = []
   const a = stream(t, shared, prefix, counted, dropped)
   const b = stream(t, shared, prefix, counted)
+  // A replica whose reader connects only after changes were published still tells its listeners of them.
+  const late = stream(t, shared, prefix, counted, [], false)
   const heard: string[] = []
+  const heardLate: string[] = []
   b.subscribe((event) => heard.push(`${event.class}:${(event.data as { balance: number }).balance}`))
+  late.subscribe((event) => heardLate.push(`${event.class}:${(event.data as { balance: number }).balance}`))
   a.observe(profile({ balance: 100 }), 1000)
   await until('the baseline', async () => await redis.client.exists(`${prefix}changes:baseline`) === 1)
   // On one connection, both read the baseline before either writes: b's write finds it moved by a's.
@@ -57,6 +62,9 @@ t.test('two replicas publishing at once: the second reads the moved baseline aga
   await until('both changes heard', () => heard.length === 2)
   t.same(heard, ['balance:200', 'balance:300'], 'each compared with the one before it')
   t.same(counted, ['balance', 'balance'], 'each published once')
+  late.start()
+  await until('the late reader to catch up', () => heardLate.length === 2)
+  t.same(heardLate, heard)
   b.observe(profile({ balance: 250 }), 2500)
   a.observe(profile({ balance: 250 }), 2500)
 
