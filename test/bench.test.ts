@@ -36,6 +36,8 @@ t.test('npm run bench -- --quick runs every row and writes its results', async (
   t.ok(written.rows.every((r: { reqPerSec: number[] }) => r.reqPerSec.length === 1 && r.reqPerSec[0]! > 0))
   t.match(written.machine, { cpus: Number, node: process.version })
   t.match(run.stdout, /\| two replicas, in-memory \(no REDIS_URL\) \| \d+ \| [\d.]+ \|/)
+  t.match(run.stdout, /SSE: 100 subscribers on one replica: RSS \d+ → \d+ MB/, 'the fan-out step ran')
+  t.match(written.sse, { subscribers: 100, changes: 3, cpuMsPerChange: Number, fanOutMsMedian: Number })
   // How many Vobiz requests each fleet made depends on timing: the rows report it, the test only checks they ran.
   const [alone, shared] = written.fleet as Array<{ upstream?: number, skipped?: string }>
   t.ok(alone!.upstream! >= 1, 'two replicas without Redis fetched from Vobiz')
