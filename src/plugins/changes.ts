@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import type { ChangeClass } from '../changes/detector.ts'
 import type { Feed } from '../changes/feed.ts'
 import { MemoryFeed } from '../changes/feed.ts'
 import { KeepFresh } from '../changes/keep-fresh.ts'
@@ -38,7 +39,7 @@ export interface ChangesPluginOptions {
  */
 async function changes (app: FastifyInstance, { config, now }: ChangesPluginOptions): Promise<void> {
   const subscriptions = new SubscriptionRegistry(config.webhooks)
-  const onChange = (cls: 'balance' | 'billing' | 'contact'): void => { app.metrics.changeEvents.inc({ class: cls }) }
+  const onChange = (cls: ChangeClass): void => { app.metrics.changeEvents.inc({ class: cls }) }
   const periodMs = secondsToMs(config.BALANCE_TTL_SECONDS)
   // Refreshes through the profile cache (registered next): one fetch per balance period at most, single-flight.
   const refresh = async (): Promise<unknown> => await app.profiles.get('balance')

@@ -8,6 +8,7 @@ import type { Log } from '../observability/log.ts'
 import type { ChangeEventData } from '../schemas/events.ts'
 import type { Profile } from '../schemas/profile.ts'
 import type { RedisLink } from './link.ts'
+import type { StreamRecord } from './webhook-queue.ts'
 
 /** Lua: creates the floor (KEYS[key]) if there is none, just before now, so that no id from before the stream can be resumed from. */
 const initFloor = (key: number): string => `
@@ -76,8 +77,6 @@ interface StreamEntry {
   fetchedAt: number
   profile: Profile
 }
-
-type StreamRecord = [id: string, fields: string[]]
 
 export interface ChangeStreamOptions {
   link: RedisLink

@@ -5,7 +5,8 @@ import type { RedisLink } from './link.ts'
 /** An endpoint's keys: the stream its changes are queued in, its retry state, its deliverer's lease. */
 export const webhookKey = (prefix: string, endpoint: string, part: 'queue' | 'state' | 'lease' = 'queue'): string => `${prefix}webhooks:${endpoint}:${part}`
 
-type StreamRecord = [id: string, fields: string[]]
+/** A Redis stream entry as ioredis returns it: its id and its field/value list. */
+export type StreamRecord = [id: string, fields: string[]]
 
 export interface RedisWebhookQueueOptions {
   link: RedisLink
