@@ -77,10 +77,14 @@ t.test('the poller: one replica with listeners polls, and another takes over whe
   const replicas = await fleet(t, redis, 2)
   const [a, b] = [replicas[0] as Harness, replicas[1] as Harness]
   const poller = async (): Promise<string | null> => await redis.client.get(`${replicas.prefix}changes:poller`)
+  // A balance that stays put: the only change in this test is the one it makes.
+  a.sandbox.update({ balance: 40000 })
   const onA = await openEventStream(t, `${a.url}/profile/events`, { 'x-api-key': a.keys.profile })
   await onA.next(1)
   a.clock.advance(PERIOD)
   await until('replica A to poll', async () => await poller() === a.app.fleet?.token)
+  // Its fetch done (the cold start's was the first), so that the count below starts after it.
+  await a.sandbox.received(2)
   onA.close()
   await until('replica A to hand over', async () => await poller() === null)
   const onB = await openEventStream(t, `${b.url}/profile/events`, { 'x-api-key': b.keys.profile })
