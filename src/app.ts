@@ -9,6 +9,7 @@ import browser from './http/browser.ts'
 import protocolErrors from './http/client-errors.ts'
 import connections from './http/connections.ts'
 import drain from './http/drain.ts'
+import { defaultMaxStreams } from './http/event-streams.ts'
 import loadShedding from './http/load-shedding.ts'
 import metricsRoute from './http/metrics-route.ts'
 import openapi from './http/openapi.ts'
@@ -87,7 +88,11 @@ export async function buildApp (config: Config, deps: AppDeps = {}) {
   await app.register(healthRoutes, { now: clock.now })
   await app.register(metricsRoute, { token: config.METRICS_TOKEN })
   await app.register(profileRoutes, { now: clock.now })
-  await app.register(eventRoutes, { heartbeatMs: secondsToMs(config.EVENTS_HEARTBEAT_SECONDS), maxStreamsPerCaller: config.EVENTS_MAX_STREAMS_PER_CALLER, maxBufferedBytes: config.EVENTS_MAX_BUFFERED_BYTES })
+  await app.register(eventRoutes, {
+    heartbeatMs: secondsToMs(config.EVENTS_HEARTBEAT_SECONDS),
+    limits: { maxStreams: config.EVENTS_MAX_STREAMS ?? defaultMaxStreams(config.MAX_HEAP_USED_BYTES), maxPerCaller: config.EVENTS_MAX_STREAMS_PER_CALLER },
+    maxBufferedBytes: config.EVENTS_MAX_BUFFERED_BYTES
+  })
   return app
 }
 

@@ -21,7 +21,9 @@ interface Budget {
 
 /** Who is calling: an API-key consumer, a frontend user with a JWT, or nobody we know. */
 export type Identity =
-  | ({ kind: 'api-key' | 'jwt', name: string, scopes: readonly Scope[] } & Budget)
+  | ({ kind: 'api-key', name: string, scopes: readonly Scope[] } & Budget)
+  /** `expiresAt`: when the token stops being accepted (ms since epoch, its `exp` plus the clock tolerance). */
+  | ({ kind: 'jwt', name: string, scopes: readonly Scope[], expiresAt: number } & Budget)
   | ({ kind: 'anonymous', failure: ProblemError } & Budget)
 
 declare module 'fastify' {
@@ -75,8 +77,8 @@ export function identify (options: IdentifyOptions): Identify {
 
   async function bearer (request: FastifyRequest, verifier: JwtVerifier, token: string): Promise<Identity> {
     try {
-      const { sub, scopes } = await verifier.verify(token)
-      return { kind: 'jwt', name: sub, scopes, ...budget('default', defaultLimit, `jwt:${sub}`) }
+      const { sub, scopes, expiresAt } = await verifier.verify(token)
+      return { kind: 'jwt', name: sub, scopes, expiresAt, ...budget('default', defaultLimit, `jwt:${sub}`) }
     } catch (err) {
       const reason = (err as TokenError).message
       return anonymous(request, problem('invalid_token', `The bearer token was refused: ${reason}.`, { 'www-authenticate': 'Bearer error="invalid_token"' }))

@@ -15,6 +15,8 @@ export interface JwtOptions {
 export interface VerifiedToken {
   sub: string
   scopes: Scope[]
+  /** When the token stops being accepted (ms since epoch): its `exp` plus the clock tolerance. */
+  expiresAt: number
 }
 
 /** Why a bearer token was refused; says nothing about keys or the token itself. */
@@ -56,7 +58,9 @@ export class JwtVerifier {
         requiredClaims: ['sub', 'exp']
       })
       if (typeof payload.sub !== 'string' || payload.sub === '' || payload.sub.length > 256) throw new TokenError('the token has no usable sub')
-      return { sub: payload.sub, scopes: scopesOf(payload as Record<string, unknown>) }
+      // `exp` is required above, and jose has checked it is a number.
+      const expiresAt = ((payload.exp as number) + this.#options.clockToleranceSeconds) * 1000
+      return { sub: payload.sub, scopes: scopesOf(payload as Record<string, unknown>), expiresAt }
     } catch (err) {
       if (err instanceof TokenError) throw err
       if (err instanceof joseErrors.JWTExpired) throw new TokenError('the token has expired')

@@ -98,9 +98,10 @@ export class Metrics {
     registers: [this.registry]
   })
 
-  readonly slowStreamsClosed = new Counter({
-    name: 'vobiz_bff_event_streams_closed_slow_total',
-    help: 'GET /profile/events streams closed because their client left EVENTS_MAX_BUFFERED_BYTES unread',
+  readonly eventStreamsClosed = new Counter({
+    name: 'vobiz_bff_event_streams_closed_total',
+    help: 'GET /profile/events streams ended, by reason: client (it left), shutdown, slow (EVENTS_MAX_BUFFERED_BYTES unread), revoked (its key no longer accepted), forbidden and scope_reduced (its scopes reduced), expired (its token)',
+    labelNames: ['reason'] as const,
     registers: [this.registry]
   })
 

@@ -16,6 +16,11 @@ declare module 'fastify' {
     limiters: Limiters
     /** Whether bearer tokens (JWTs) are accepted: JWT_JWKS_URL, JWT_ISSUER and JWT_AUDIENCE are all set. */
     bearer: boolean
+    /**
+     * Calls `listener` after each reload of CONSUMERS_FILE has been applied (so that what was admitted under
+     * the old list — open streams — is checked again under the new one), for the app's life.
+     */
+    onConsumersReload: (listener: () => void) => void
   }
 }
 
@@ -53,6 +58,7 @@ async function callers (app: FastifyInstance, { config, secrets }: CallersPlugin
       cooldownMs: secondsToMs(config.JWT_JWKS_COOLDOWN_SECONDS)
     })
   const consumers = new ConsumerRegistry(config.consumers)
+  const reloadListeners = new Set<() => void>()
   if (config.consumersFile !== undefined) {
     const log = app.log.child({ component: 'reload' })
     app.fileReloads.watch('consumers', [config.consumersFile], ([source]) => {
@@ -65,9 +71,11 @@ async function callers (app: FastifyInstance, { config, secrets }: CallersPlugin
       consumers.replace(next)
       secrets.addKeyDigests(next.map((consumer) => consumer.key_sha256))
       log.info({ consumers: next.length, ...change }, 'consumers reloaded')
+      for (const listener of reloadListeners) listener()
     })
   }
   app.decorate('bearer', jwt !== undefined)
+  app.decorate('onConsumersReload', (listener: () => void) => { reloadListeners.add(listener) })
   app.decorate('identify', identify({
     consumers,
     jwt,

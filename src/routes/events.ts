@@ -4,18 +4,19 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import Type from 'typebox'
 import type { FeedEvent } from '../changes/feed.ts'
 import { hasAnyScope } from '../consumers.ts'
+import { ALL_END_REASONS, END_DETAIL, EventStreams, type EndReason, type StreamLimits } from '../http/event-streams.ts'
 import { rejectQuery, routeGuard } from '../http/guard.ts'
-import type { Identity } from '../http/identity.ts'
+import { authorize, type Identity } from '../http/identity.ts'
 import { problem } from '../http/problems.ts'
 import { balanceOf } from '../profile-snapshot.ts'
-import { BalanceEvent, BillingEvent, ContactEvent, SnapshotEvent, type ChangeEventData } from '../schemas/events.ts'
-import { apiErrorResponses, problemResponse } from '../schemas/responses.ts'
+import { BalanceEvent, BillingEvent, ContactEvent, EndEvent, SnapshotEvent, type ChangeEventData } from '../schemas/events.ts'
+import { apiErrorResponses, problemResponse, STREAM_HEADERS } from '../schemas/responses.ts'
 
 export interface EventRoutesOptions {
   /** EVENTS_HEARTBEAT_SECONDS, in ms. */
   heartbeatMs: number
-  /** EVENTS_MAX_STREAMS_PER_CALLER. */
-  maxStreamsPerCaller: number
+  /** EVENTS_MAX_STREAMS and EVENTS_MAX_STREAMS_PER_CALLER. */
+  limits: StreamLimits
   /** EVENTS_MAX_BUFFERED_BYTES. */
   maxBufferedBytes: number
 }
@@ -23,6 +24,8 @@ export interface EventRoutesOptions {
 const URL = '/profile/events'
 /** How soon a client reconnects after the stream ends (the `retry:` field): a drained replica's clients go to another one. */
 const RETRY_MS = 1000
+/** The scopes that admit a stream: either one. */
+const SCOPES = ['profile:read', 'balance:read'] as const
 
 /**
  * RFC 9110 §12.5.1, as an event stream needs it: no Accept, a wildcard or `text/event-stream` (not with
@@ -42,6 +45,34 @@ function readsProfile (identity: Identity): boolean {
   return identity.kind !== 'anonymous' && hasAnyScope(identity, ['profile:read'])
 }
 
+/** The longest delay a Node timer takes (about 24.8 days); a later expiry is reached in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** Calls `fire` once the wall clock reaches `at` (ms since epoch), on an unreferenced timer; returns the way to cancel. */
+function atTime (at: number, fire: () => void): () => void {
+  let timer: NodeJS.Timeout
+  const arm = (): void => {
+    const delay = at - Date.now()
+    if (delay <= 0) {
+      fire()
+      return
+    }
+    timer = setTimeout(arm, Math.min(delay, MAX_TIMER_MS))
+    timer.unref()
+  }
+  arm()
+  return () => { clearTimeout(timer) }
+}
+
+/**
+ * One message in the event-stream format (HTML Living Standard §9.2.6). `data` is JSON, which has no line
+ * breaks of its own, so it is always one `data:` line; ids and event names are the service's own tokens.
+ */
+function frame ({ retry, id, event }: { retry?: number, id?: string, event?: string }, data?: unknown): string {
+  return (retry === undefined ? '' : `retry: ${retry}\n`) + (id === undefined ? '' : `id: ${id}\n`) +
+    (event === undefined ? '' : `event: ${event}\n`) + (data === undefined ? '' : `data: ${JSON.stringify(data)}\n`) + '\n'
+}
+
 const DESCRIPTION = [
   'Server-Sent Events: the current state first (`event: snapshot`), then one event per change the service detects between',
   'two Vobiz fetches — `billing` (GSTIN, GST status, TDS, account type, status), `contact` (name, email, phone, company)',
@@ -50,98 +81,138 @@ const DESCRIPTION = [
   '',
   'Each event\'s `id` orders it; reconnect with `Last-Event-ID` to get what you missed (or a `snapshot` when that is no',
   'longer kept). Comment lines (`: heartbeat`) keep idle streams open. Callers with only `balance:read` get balance',
-  'events and a snapshot without the profile. Browsers: `EventSource` cannot send headers, so use a fetch-based client',
-  'with `X-API-Key` or `Authorization` (see docs/api.md).'
+  'events and a snapshot without the profile. The stream lasts only as long as its credential: a key revoked or',
+  'narrowed by a consumers reload, or a bearer token past its `exp`, ends it with a last `event: end` saying why.',
+  'Browsers: `EventSource` cannot send headers, so use a fetch-based client with `X-API-Key` or `Authorization`',
+  '(see docs/api.md).'
 ].join(' ')
 
-const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { heartbeatMs, maxStreamsPerCaller, maxBufferedBytes }) => {
-  const { profiles: cache, changes: { feed, tracker, keepFresh }, metrics } = app
-  // Every stream is sent the same event object: serialised once per event, not once per subscriber.
-  const serialized = new WeakMap<object, string>()
-  const serializer = (data: object): string => {
-    let text = serialized.get(data)
+const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { heartbeatMs, limits, maxBufferedBytes }) => {
+  const { profiles: cache, changes: { feed, tracker, keepFresh }, metrics, identify } = app
+  await app.register(fastifySSE, { heartbeatInterval: heartbeatMs })
+  // Every stream is sent the same event object: formatted once per event, not once per subscriber.
+  const frames = new WeakMap<FeedEvent<ChangeEventData>, string>()
+  const changeFrame = (event: FeedEvent<ChangeEventData>): string => {
+    let text = frames.get(event)
     if (text === undefined) {
-      text = JSON.stringify(data)
-      serialized.set(data, text)
+      text = frame({ id: event.id, event: event.class }, event.data)
+      frames.set(event, text)
     }
     return text
   }
-  await app.register(fastifySSE, { heartbeatInterval: heartbeatMs, serializer })
   const guard = routeGuard(app)
-  /** Open streams per caller (the rate limiter's key), and every open stream, for the drain. */
-  const perCaller = new Map<string, number>()
-  const open = new Set<FastifyReply>()
-  metrics.watch({ eventStreams: () => open.size })
+  const streams = new EventStreams(limits)
+  metrics.watch({ eventStreams: () => streams.size })
+  for (const reason of ALL_END_REASONS) metrics.eventStreamsClosed.inc({ reason }, 0)
+  const authorizeStream = authorize(SCOPES)
+  const log = app.log.child({ component: 'events' })
 
   // Shutdown: every stream ends with a short retry hint, so its client reconnects to another replica.
   app.addHook('preClose', (done) => {
-    for (const reply of open) {
-      reply.sse.send({ retry: RETRY_MS, data: undefined }).catch(() => {}).finally(() => { reply.sse.close() })
-    }
+    streams.review(() => 'shutdown')
     done()
   })
 
-  function snapshot (identity: Identity, lastId: string): { id: string, event: 'snapshot', data: unknown } {
+  // A consumers reload: every API-key stream is judged again, by its key as a new request would be.
+  app.onConsumersReload(() => {
+    const { ended, callers } = streams.review(({ identity, reidentify }) => {
+      if (identity.kind !== 'api-key') return undefined
+      const now = reidentify()
+      const refused = authorizeStream(now)
+      if (refused !== undefined) return refused.code === 'insufficient_scope' ? 'forbidden' : 'revoked'
+      return readsProfile(identity) && !readsProfile(now) ? 'scope_reduced' : undefined
+    })
+    if (callers.length > 0) log.info({ ended, callers }, 'event streams ended: the consumers reload changed what their keys allow')
+  })
+
+  /** The whole current state, as `identity` may see it, "as of" the feed's newest id. */
+  function snapshot (identity: Identity): string {
     const latest = tracker.latest
     /* c8 ignore next */
     if (latest === undefined) throw problem('internal_error', 'No profile has been fetched yet.')
     const balance = balanceOf(latest.profile, latest.fetchedAt)
-    return { id: lastId, event: 'snapshot', data: readsProfile(identity) ? { balance, profile: { ...latest.profile, as_of: balance.as_of } } : { balance } }
+    return frame({ id: feed.lastId, event: 'snapshot' }, readsProfile(identity) ? { balance, profile: { ...latest.profile, as_of: balance.as_of } } : { balance })
   }
 
   async function stream (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     rejectQuery(request)
     if (!acceptsEventStream(request.headers.accept)) throw problem('not_acceptable', 'This route only produces text/event-stream.')
-    // Nothing to tell before the profile has been fetched once: this fetch's failure is the answer's.
-    if (tracker.latest === undefined) await cache.get('balance', { requestId: request.id })
-    // Counted after that wait, so that streams opened together are counted together.
     const { identity } = request
-    const streams = perCaller.get(identity.rateKey) ?? 0
-    if (streams >= maxStreamsPerCaller) {
-      throw problem('rate_limited', `This caller already has ${streams} open event streams (EVENTS_MAX_STREAMS_PER_CALLER); close one first.`, { 'retry-after': '5' })
+    const refusal = streams.refusal(identity)
+    if (refusal !== undefined) throw refusal
+    // Nothing to tell before the profile has been fetched once: this fetch's failure is the answer's.
+    if (tracker.latest === undefined) {
+      await cache.get('balance', { requestId: request.id })
+      // Streams opened together during that wait are admitted one by one after it.
+      const late = streams.refusal(identity)
+      if (late !== undefined) throw late
     }
-
-    perCaller.set(identity.rateKey, streams + 1)
-    open.add(reply)
-    const release = keepFresh.hold()
-    const visible = readsProfile(identity) ? () => true : (event: FeedEvent<ChangeEventData>) => event.class === 'balance'
-    // A message is written at once (the promise only waits for the socket to drain): in order, and a stream
-    // that has closed just drops it. A client that does not read cannot make the process hold its messages:
-    // past EVENTS_MAX_BUFFERED_BYTES unread, its stream is closed (it reconnects and resumes, or gets a snapshot).
-    const write = (message: { id?: string, event?: string, data: unknown, retry?: number }): void => {
-      if (reply.raw.writableLength > maxBufferedBytes && !reply.raw.writableEnded) {
-        metrics.slowStreamsClosed.inc()
-        request.log.warn({ buffered: reply.raw.writableLength }, 'event stream closed: its client left EVENTS_MAX_BUFFERED_BYTES unread')
-        reply.sse.close()
+    // A client that left while this handler waited is gone: nothing is counted, subscribed or kept fresh for it.
+    if (reply.raw.destroyed) return
+    // From here to the last initial message nothing waits, so no change can slip in between, and the stream
+    // is counted exactly while its socket is open.
+    let endedBy: EndReason = 'client'
+    /** Ends the stream with a last message saying why (the stream is uncounted as it closes). */
+    function end (reason: EndEvent['reason']): void {
+      if (endedBy !== 'client') return
+      endedBy = reason
+      write(frame({ retry: RETRY_MS, event: 'end' }, { reason, detail: END_DETAIL[reason] }))
+      reply.sse.close()
+      // What a slow client left unread is dropped with its connection: it resumes from the last id it read.
+      if (reason === 'slow') reply.raw.destroy()
+    }
+    // A message is written at once, in order (nothing waits for the socket to drain), and a stream that has
+    // closed just drops it. A client that does not read cannot make the process hold its messages: past
+    // EVENTS_MAX_BUFFERED_BYTES unread, its stream is closed (it reconnects and resumes, or gets a snapshot).
+    function write (text: string): void {
+      const raw = reply.raw
+      if (raw.writableEnded) return
+      if (raw.writableLength > maxBufferedBytes && endedBy === 'client') {
+        request.log.warn({ buffered: raw.writableLength }, 'event stream closed: its client left EVENTS_MAX_BUFFERED_BYTES unread')
+        end('slow')
         return
       }
-      reply.sse.send(message).catch(() => {})
+      raw.write(text)
     }
-    // From here to the last initial message nothing waits, so no change can slip in between.
-    const unsubscribe = feed.subscribe((event) => { if (visible(event)) write({ id: event.id, event: event.class, data: event.data }) })
+    const remove = streams.add({ identity, end, reidentify: () => identify(request) as Identity })
+    const release = keepFresh.hold()
+    const visible = readsProfile(identity) ? () => true : (event: FeedEvent<ChangeEventData>) => event.class === 'balance'
+    const unsubscribe = feed.subscribe((event) => { if (visible(event)) write(changeFrame(event)) })
+    let unexpire: (() => void) | undefined
     reply.sse.onClose(() => {
       unsubscribe()
+      unexpire?.()
       release()
-      open.delete(reply)
-      const left = (perCaller.get(identity.rateKey) as number) - 1
-      if (left === 0) perCaller.delete(identity.rateKey)
-      else perCaller.set(identity.rateKey, left)
+      remove()
+      metrics.eventStreamsClosed.inc({ reason: endedBy })
     })
     reply.sse.keepAlive()
+    reply.sse.sendHeaders()
     const lastEventId = request.headers['last-event-id']
     const resume = typeof lastEventId === 'string' ? feed.since(lastEventId) : { kind: 'snapshot' as const }
-    write({ retry: RETRY_MS, data: undefined })
-    if (resume.kind === 'snapshot') write(snapshot(identity, feed.lastId))
-    else for (const event of resume.events) if (visible(event)) write({ id: event.id, event: event.class, data: event.data })
+    write(frame({ retry: RETRY_MS }))
+    if (resume.kind === 'snapshot') write(snapshot(identity))
+    else for (const event of resume.events) if (visible(event)) write(changeFrame(event))
+    // A bearer token's stream ends when the token does (at once if it expired while this handler waited).
+    if (identity.kind === 'jwt') unexpire = atTime(identity.expiresAt, () => { end('expired') })
   }
 
-  const security = ['profile:read', 'balance:read'].flatMap((scope): Array<Record<string, string[]>> => app.bearer ? [{ apiKey: [scope] }, { bearer: [scope] }] : [{ apiKey: [scope] }])
+  const security = SCOPES.flatMap((scope): Array<Record<string, string[]>> => app.bearer ? [{ apiKey: [scope] }, { bearer: [scope] }] : [{ apiKey: [scope] }])
   // No preconditions on a stream: no 412.
   const { 412: _preconditions, ...errors } = apiErrorResponses()
+  // Every other method, HEAD included (a HEAD must not open a stream): counted like any request, then 405.
+  // Registered before GET, so that Fastify adds no HEAD route of its own.
+  app.route({
+    method: app.supportedMethods.filter((method) => !['GET', 'OPTIONS'].includes(method)),
+    url: URL,
+    ...guard(),
+    schema: { hide: true },
+    handler: () => { throw problem('method_not_allowed', `This method is not supported on ${URL}; use GET.`, { allow: 'GET' }) }
+  })
   app.route({
     method: 'GET',
     url: URL,
-    ...guard(['profile:read', 'balance:read']),
+    ...guard(SCOPES),
     // Negotiated here, so that a refusal is a problem+json like every other.
     sse: 'manual',
     schema: {
@@ -156,14 +227,16 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
       }),
       response: {
         200: {
-          description: 'An event stream (text/event-stream): `snapshot`, then `billing`, `contact` and `balance` events; `data` is JSON',
+          description: 'An event stream (text/event-stream): `snapshot`, then `billing`, `contact` and `balance` events, and `end` when the service ends it; `data` is JSON',
+          headers: STREAM_HEADERS,
           content: {
             'text/event-stream': {
               schema: Type.Union([
                 Type.Object({ event: Type.Literal('snapshot'), id: Type.String(), data: SnapshotEvent }),
                 Type.Object({ event: Type.Literal('balance'), id: Type.String(), data: BalanceEvent }),
                 Type.Object({ event: Type.Literal('billing'), id: Type.String(), data: BillingEvent }),
-                Type.Object({ event: Type.Literal('contact'), id: Type.String(), data: ContactEvent })
+                Type.Object({ event: Type.Literal('contact'), id: Type.String(), data: ContactEvent }),
+                Type.Object({ event: Type.Literal('end'), data: EndEvent })
               ], { description: 'One message of the stream: its `event` field, `id` and JSON `data`' })
             }
           }
@@ -171,7 +244,8 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
         ...errors,
         400: problemResponse('The request has query parameters, or a Last-Event-ID that is too long', ['bad_request']),
         406: problemResponse('The Accept header refuses text/event-stream', ['not_acceptable']),
-        429: problemResponse('The caller\'s requests for this minute are spent, or it has EVENTS_MAX_STREAMS_PER_CALLER streams open already', ['rate_limited'])
+        429: problemResponse('The caller\'s requests for this minute are spent, or it has EVENTS_MAX_STREAMS_PER_CALLER streams open already', ['rate_limited']),
+        503: problemResponse('Vobiz is rate-limiting this service, the service is overloaded, or this replica holds EVENTS_MAX_STREAMS streams already; see Retry-After', ['upstream_rate_limited', 'service_unavailable'])
       }
     },
     handler: stream

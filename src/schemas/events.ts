@@ -48,6 +48,20 @@ export type SnapshotEvent = Static<typeof SnapshotEvent>
 
 export type ChangeEventData = BalanceEvent | BillingEvent | ContactEvent
 
+/** Why the service ended a stream (the `reason` of its last message, `event: end`). */
+export const END_REASONS = ['shutdown', 'slow', 'revoked', 'forbidden', 'scope_reduced', 'expired'] as const
+
+/** `event: end` — the last message of a stream the service ends, saying why. */
+export const EndEvent = Type.Object({
+  reason: Type.Enum(END_REASONS, {
+    description: '`shutdown`: this replica is stopping, reconnect; `slow`: the client left EVENTS_MAX_BUFFERED_BYTES unread, reconnect; ' +
+      '`revoked`: the key is no longer accepted (a reconnect gets 401); `forbidden`: the key no longer grants a scope this route needs (403); ' +
+      '`scope_reduced`: the key no longer grants profile:read, reconnect for a balance-only stream; `expired`: the bearer token expired, reconnect with a new one'
+  }),
+  detail: Type.String({ description: 'The same, in a sentence' })
+}, { additionalProperties: false, description: 'The stream ends after this message, and why; it has no `id`, so Last-Event-ID stays the last change received' })
+export type EndEvent = Static<typeof EndEvent>
+
 /** What a webhook receiver is POSTed for a change of class `cls` (the Standard Webhooks payload shape). */
 const webhookPayload = (cls: 'billing' | 'contact' | 'balance', data: typeof BalanceEvent | typeof BillingEvent | typeof ContactEvent) => Type.Object({
   type: Type.Literal(`profile.${cls}`, { description: 'The change class' }),

@@ -35,6 +35,14 @@ export const FRESHNESS_HEADERS = {
   ...RATE_LIMIT_HEADERS
 }
 
+/** Headers of an event stream's 200 (GET /profile/events). */
+export const STREAM_HEADERS = {
+  'Cache-Control': Type.Literal('no-cache', { description: 'An event stream is never stored' }),
+  'X-Accel-Buffering': Type.Literal('no', { description: 'Tells nginx not to buffer the stream' }),
+  'X-Request-Id': RequestIdHeader,
+  ...RATE_LIMIT_HEADERS
+}
+
 export function okResponse (schema: TSchema, description: string, example: unknown) {
   return {
     description,

@@ -115,7 +115,7 @@ t.test('a client that stops reading is cut off once EVENTS_MAX_BUFFERED_BYTES ar
     if (refreshed.statusCode !== 200) throw new Error(`refresh answered ${refreshed.statusCode}`)
     return h.logs.some((l) => l.msg === 'event stream closed: its client left EVENTS_MAX_BUFFERED_BYTES unread')
   }, 150_000)
-  t.match(await h.app.metrics.registry.getSingleMetricAsString('vobiz_bff_event_streams_closed_slow_total'), /total 1$/m)
+  t.match(await h.app.metrics.registry.getSingleMetricAsString('vobiz_bff_event_streams_closed_total'), /reason="slow"} 1$/m)
   await reading.next(changes)
   t.equal(reading.events.filter((e) => e.event === 'contact').length, changes - 1, 'the reading client heard every change')
   stalled.resume()
