@@ -29,6 +29,11 @@ export class KeepFresh {
     this.#options = options
   }
 
+  /** How many listen now: open streams, and the webhook deliverers while any endpoint is configured. */
+  get holders (): number {
+    return this.#holders
+  }
+
   /** Someone listens, until the function returned is called (calling it again changes nothing). */
   hold (): () => void {
     this.#holders++

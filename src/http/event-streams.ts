@@ -1,5 +1,5 @@
 import { END_REASONS, type EndEvent } from '../schemas/events.ts'
-import type { Identity } from './identity.ts'
+import type { Caller, Identity } from './identity.ts'
 import { problem, type ProblemError } from './problems.ts'
 
 /**
@@ -15,14 +15,13 @@ export const END_DETAIL: Record<EndEvent['reason'], string> = {
   shutdown: 'This replica is shutting down: reconnect (with Last-Event-ID) to resume.',
   slow: 'This stream was not read fast enough (EVENTS_MAX_BUFFERED_BYTES unread): reconnect (with Last-Event-ID) to resume.',
   revoked: 'The credential this stream was opened with is no longer accepted.',
-  forbidden: 'The credential this stream was opened with no longer grants a scope this stream needs.',
   scope_reduced: 'The credential this stream was opened with no longer grants profile:read: reconnect for the events it now allows.',
   expired: 'The bearer token this stream was opened with has expired: reconnect with a new one.'
 }
 
 /** One open stream: who opened it, who its credential says the caller is now, and how the service ends it. */
 export interface OpenStream {
-  identity: Identity
+  identity: Caller
   reidentify: () => Identity
   end: (reason: EndEvent['reason']) => void
 }
@@ -80,7 +79,7 @@ export class EventStreams {
   }
 
   /** Why `identity` may not open one more stream now (503 at the total cap, 429 at its own), or undefined. */
-  refusal (identity: Identity): ProblemError | undefined {
+  refusal (identity: Caller): ProblemError | undefined {
     if (this.#open.size >= this.#limits.maxStreams) {
       return problem('service_unavailable', `This replica holds its maximum of ${this.#limits.maxStreams} event streams (EVENTS_MAX_STREAMS); retry later, or on another replica.`, { 'retry-after': String(FULL_RETRY_AFTER_SECONDS) })
     }
@@ -118,7 +117,7 @@ export class EventStreams {
       const reason = verdict(stream)
       if (reason === undefined) continue
       ended[reason] = (ended[reason] ?? 0) + 1
-      if (stream.identity.kind !== 'anonymous') callers.add(stream.identity.name)
+      callers.add(stream.identity.name)
       stream.end(reason)
     }
     return { ended, callers: [...callers] }

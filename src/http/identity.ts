@@ -26,6 +26,9 @@ export type Identity =
   | ({ kind: 'jwt', name: string, scopes: readonly Scope[], expiresAt: number } & Budget)
   | ({ kind: 'anonymous', failure: ProblemError } & Budget)
 
+/** A caller the service knows: what an API route's handler has, past authorisation. */
+export type Caller = Exclude<Identity, { kind: 'anonymous' }>
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the route guard on API routes, before rate limiting and authorisation. */

@@ -100,7 +100,7 @@ export class Metrics {
 
   readonly eventStreamsClosed = new Counter({
     name: 'vobiz_bff_event_streams_closed_total',
-    help: 'GET /profile/events streams ended, by reason: client (it left), shutdown, slow (EVENTS_MAX_BUFFERED_BYTES unread), revoked (its key no longer accepted), forbidden and scope_reduced (its scopes reduced), expired (its token)',
+    help: 'GET /profile/events streams ended, by reason: client (it left), shutdown, slow (EVENTS_MAX_BUFFERED_BYTES unread), revoked (its key no longer accepted), scope_reduced (its key lost profile:read), expired (its token)',
     labelNames: ['reason'] as const,
     registers: [this.registry]
   })

@@ -6,7 +6,7 @@ import type { FeedEvent } from '../changes/feed.ts'
 import { hasAnyScope } from '../consumers.ts'
 import { ALL_END_REASONS, END_DETAIL, EventStreams, type EndReason, type StreamLimits } from '../http/event-streams.ts'
 import { rejectQuery, routeGuard } from '../http/guard.ts'
-import { authorize, type Identity } from '../http/identity.ts'
+import type { Caller, Identity } from '../http/identity.ts'
 import { problem } from '../http/problems.ts'
 import { balanceOf } from '../profile-snapshot.ts'
 import { BalanceEvent, BillingEvent, ContactEvent, EndEvent, SnapshotEvent, type ChangeEventData } from '../schemas/events.ts'
@@ -41,8 +41,8 @@ function acceptsEventStream (accept: string | undefined): boolean {
 }
 
 /** Balance-only callers (balance:read) are told balance changes and balances only. */
-function readsProfile (identity: Identity): boolean {
-  return identity.kind !== 'anonymous' && hasAnyScope(identity, ['profile:read'])
+function readsProfile (identity: Caller): boolean {
+  return hasAnyScope(identity, ['profile:read'])
 }
 
 /** The longest delay a Node timer takes (about 24.8 days); a later expiry is reached in steps. */
@@ -104,7 +104,6 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
   const streams = new EventStreams(limits)
   metrics.watch({ eventStreams: () => streams.size })
   for (const reason of ALL_END_REASONS) metrics.eventStreamsClosed.inc({ reason }, 0)
-  const authorizeStream = authorize(SCOPES)
   const log = app.log.child({ component: 'events' })
 
   // Shutdown: every stream ends with a short retry hint, so its client reconnects to another replica.
@@ -113,20 +112,21 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
     done()
   })
 
-  // A consumers reload: every API-key stream is judged again, by its key as a new request would be.
+  // A consumers reload: every API-key stream is judged again, by its key, as a new request would be. Every
+  // consumer holds one of the route's scopes, so a key still accepted may keep a stream, unless it was a
+  // profile stream and the key lost profile:read (the client reconnects for a balance-only one).
   app.onConsumersReload(() => {
     const { ended, callers } = streams.review(({ identity, reidentify }) => {
       if (identity.kind !== 'api-key') return undefined
       const now = reidentify()
-      const refused = authorizeStream(now)
-      if (refused !== undefined) return refused.code === 'insufficient_scope' ? 'forbidden' : 'revoked'
+      if (now.kind === 'anonymous') return 'revoked'
       return readsProfile(identity) && !readsProfile(now) ? 'scope_reduced' : undefined
     })
     if (callers.length > 0) log.info({ ended, callers }, 'event streams ended: the consumers reload changed what their keys allow')
   })
 
   /** The whole current state, as `identity` may see it, "as of" the feed's newest id. */
-  function snapshot (identity: Identity): string {
+  function snapshot (identity: Caller): string {
     const latest = tracker.latest
     /* c8 ignore next */
     if (latest === undefined) throw problem('internal_error', 'No profile has been fetched yet.')
@@ -137,7 +137,8 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
   async function stream (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     rejectQuery(request)
     if (!acceptsEventStream(request.headers.accept)) throw problem('not_acceptable', 'This route only produces text/event-stream.')
-    const { identity } = request
+    // Authorised by the guard (profile:read or balance:read): a caller the service knows.
+    const identity = request.identity as Caller
     const refusal = streams.refusal(identity)
     if (refusal !== undefined) throw refusal
     // Nothing to tell before the profile has been fetched once: this fetch's failure is the answer's.

@@ -49,13 +49,13 @@ export type SnapshotEvent = Static<typeof SnapshotEvent>
 export type ChangeEventData = BalanceEvent | BillingEvent | ContactEvent
 
 /** Why the service ended a stream (the `reason` of its last message, `event: end`). */
-export const END_REASONS = ['shutdown', 'slow', 'revoked', 'forbidden', 'scope_reduced', 'expired'] as const
+export const END_REASONS = ['shutdown', 'slow', 'revoked', 'scope_reduced', 'expired'] as const
 
 /** `event: end` — the last message of a stream the service ends, saying why. */
 export const EndEvent = Type.Object({
   reason: Type.Enum(END_REASONS, {
     description: '`shutdown`: this replica is stopping, reconnect; `slow`: the client left EVENTS_MAX_BUFFERED_BYTES unread, reconnect; ' +
-      '`revoked`: the key is no longer accepted (a reconnect gets 401); `forbidden`: the key no longer grants a scope this route needs (403); ' +
+      '`revoked`: the key is no longer accepted (a reconnect gets 401); ' +
       '`scope_reduced`: the key no longer grants profile:read, reconnect for a balance-only stream; `expired`: the bearer token expired, reconnect with a new one'
   }),
   detail: Type.String({ description: 'The same, in a sentence' })
