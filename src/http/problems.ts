@@ -95,17 +95,22 @@ async function problems (app: FastifyInstance): Promise<void> {
     return sendProblem(request, reply, mapped)
   })
 
-  // Paths served to GET, to tell "wrong method" (405) from "no such path" (404). A set lookup, not the router:
-  // find-my-way's hasRoute() throws on paths it would not accept as route definitions (e.g. with a `*`).
+  // Paths served to GET (and so to HEAD), to tell "wrong method" (405) from "no such path" (404): exact ones
+  // in a set, and the prefixes of wildcard routes (`/docs/static/*`). A lookup, not the router: find-my-way's
+  // hasRoute() throws on paths it would not accept as route definitions (e.g. with a `*`). HEAD counts too:
+  // Fastify reports some GET routes (a prefix's trailing-slash twin) only through their automatic HEAD.
   const getPaths = new Set<string>()
+  const getPrefixes: string[] = []
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method]
-    if (methods.includes('GET')) getPaths.add(route.url)
+    if (!methods.includes('GET') && !methods.includes('HEAD')) return
+    if (route.url.endsWith('*')) getPrefixes.push(route.url.slice(0, -1))
+    else getPaths.add(route.url)
   })
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?', 1)[0] as string
-    if (getPaths.has(path)) {
+    if (getPaths.has(path) || getPrefixes.some((prefix) => path.startsWith(prefix))) {
       return sendProblem(request, reply, problem('method_not_allowed', `${request.method} is not supported on ${path}; use GET or HEAD.`, { allow: 'GET, HEAD' }))
     }
     return sendProblem(request, reply, problem('not_found', 'No resource here. The API serves GET /profile and GET /profile/balance.'))
