@@ -97,7 +97,7 @@ export interface paths {
         };
         /**
          * Changes to the profile and balance, as they are detected (Server-Sent Events)
-         * @description Server-Sent Events: the current state first (`event: snapshot`), then one event per change the service detects between two Vobiz fetches — `billing` (GSTIN, GST status, TDS, account type, status), `contact` (name, email, phone, company) and `balance` (any change, with the `BALANCE_THRESHOLDS` crossed). While a stream is open the service keeps the profile fresh itself, one Vobiz fetch per balance freshness period at most, for every stream together.  Each event's `id` orders it; reconnect with `Last-Event-ID` to get what you missed (or a `snapshot` when that is no longer kept). Comment lines (`: heartbeat`) keep idle streams open. Callers with only `balance:read` get balance events and a snapshot without the profile. Browsers: `EventSource` cannot send headers, so use a fetch-based client with `X-API-Key` or `Authorization` (see docs/api.md).
+         * @description Server-Sent Events: the current state first (`event: snapshot`), then one event per change the service detects between two Vobiz fetches — `billing` (GSTIN, GST status, TDS, account type, status), `contact` (name, email, phone, company) and `balance` (any change, with the `BALANCE_THRESHOLDS` crossed). While a stream is open the service keeps the profile fresh itself, one Vobiz fetch per balance freshness period at most, for every stream together.  Each event's `id` orders it; reconnect with `Last-Event-ID` to get what you missed (or a `snapshot` when that is no longer kept). Comment lines (`: heartbeat`) keep idle streams open. Callers with only `balance:read` get balance events and a snapshot without the profile. The stream lasts only as long as its credential: a key revoked or narrowed by a consumers reload, or a bearer token past its `exp`, ends it with a last `event: end` saying why. Browsers: `EventSource` cannot send headers, so use a fetch-based client with `X-API-Key` or `Authorization` (see docs/api.md).
          */
         get: operations["streamProfileEvents"];
         put?: never;
@@ -1642,9 +1642,19 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description An event stream (text/event-stream): `snapshot`, then `billing`, `contact` and `balance` events; `data` is JSON */
+            /** @description An event stream (text/event-stream): `snapshot`, then `billing`, `contact` and `balance` events, and `end` when the service ends it; `data` is JSON */
             200: {
                 headers: {
+                    /** @description An event stream is never stored */
+                    "Cache-Control": "no-cache";
+                    /** @description Tells nginx not to buffer the stream */
+                    "X-Accel-Buffering": "no";
+                    /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */
+                    "X-Request-Id": string;
+                    /** @description The caller's quota: `"default";q=<requests>;w=60` per consumer or token subject, `"anonymous";q=<requests>;w=60` per client IP without valid credentials */
+                    "RateLimit-Policy": string;
+                    /** @description What is left: `"<policy>";r=<remaining>;t=<seconds until the window resets>` */
+                    RateLimit: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1790,6 +1800,19 @@ export interface operations {
                             as_of: string;
                             /** @description The fields that differ from the previous fetch */
                             changed: ("name" | "email" | "phone" | "company")[];
+                        };
+                    } | {
+                        /** @enum {string} */
+                        event: "end";
+                        /** @description The stream ends after this message, and why; it has no `id`, so Last-Event-ID stays the last change received */
+                        data: {
+                            /**
+                             * @description `shutdown`: this replica is stopping, reconnect; `slow`: the client left EVENTS_MAX_BUFFERED_BYTES unread, reconnect; `revoked`: the key is no longer accepted (a reconnect gets 401); `scope_reduced`: the key no longer grants profile:read, reconnect for a balance-only stream; `expired`: the bearer token expired, reconnect with a new one
+                             * @enum {unknown}
+                             */
+                            reason: "shutdown" | "slow" | "revoked" | "scope_reduced" | "expired";
+                            /** @description The same, in a sentence */
+                            detail: string;
                         };
                     };
                 };
@@ -2077,7 +2100,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Vobiz is rate-limiting this service, or the service is overloaded; see Retry-After (`upstream_rate_limited`, `service_unavailable`) */
+            /** @description Vobiz is rate-limiting this service, the service is overloaded, or this replica holds EVENTS_MAX_STREAMS streams already; see Retry-After (`upstream_rate_limited`, `service_unavailable`) */
             503: {
                 headers: {
                     /** @description The request id: the caller's X-Request-Id when it is a sane token, else a UUID */

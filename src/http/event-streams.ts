@@ -57,8 +57,8 @@ const CALLER_RETRY_AFTER_SECONDS = 5
 
 /**
  * The open GET /profile/events streams of this replica: admitted against the total and per-caller limits,
- * counted from the moment they are known to be connected until they end, whatever ends them. Every count
- * taken by `add` is given back by the function it returns (once, however often it is called).
+ * counted from the moment they are known to be connected until they end, whatever ends them: every count
+ * taken by `add` is given back by the function it returns.
  */
 export class EventStreams {
   readonly #limits: StreamLimits
@@ -90,15 +90,12 @@ export class EventStreams {
     return undefined
   }
 
-  /** Counts `stream` as open; returns the way to uncount it. */
+  /** Counts `stream` as open; returns the way to uncount it (called once, when the stream closes). */
   add (stream: OpenStream): () => void {
     const key = stream.identity.rateKey
     this.#open.add(stream)
     this.#perCaller.set(key, this.of(key) + 1)
-    let removed = false
     return () => {
-      if (removed) return
-      removed = true
       this.#open.delete(stream)
       const left = this.of(key) - 1
       if (left === 0) this.#perCaller.delete(key)

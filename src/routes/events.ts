@@ -154,20 +154,19 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
     // is counted exactly while its socket is open.
     let endedBy: EndReason = 'client'
     /** Ends the stream with a last message saying why (the stream is uncounted as it closes). */
+    // Called at most once: the stream is out of every list that could end it once it has closed.
     function end (reason: EndEvent['reason']): void {
-      if (endedBy !== 'client') return
       endedBy = reason
       write(frame({ retry: RETRY_MS, event: 'end' }, { reason, detail: END_DETAIL[reason] }))
       reply.sse.close()
       // What a slow client left unread is dropped with its connection: it resumes from the last id it read.
       if (reason === 'slow') reply.raw.destroy()
     }
-    // A message is written at once, in order (nothing waits for the socket to drain), and a stream that has
-    // closed just drops it. A client that does not read cannot make the process hold its messages: past
-    // EVENTS_MAX_BUFFERED_BYTES unread, its stream is closed (it reconnects and resumes, or gets a snapshot).
+    // A message is written at once, in order (nothing waits for the socket to drain). A client that does not
+    // read cannot make the process hold its messages: past EVENTS_MAX_BUFFERED_BYTES unread, its stream is
+    // closed (it reconnects and resumes, or gets a snapshot).
     function write (text: string): void {
       const raw = reply.raw
-      if (raw.writableEnded) return
       if (raw.writableLength > maxBufferedBytes && endedBy === 'client') {
         request.log.warn({ buffered: raw.writableLength }, 'event stream closed: its client left EVENTS_MAX_BUFFERED_BYTES unread')
         end('slow')

@@ -15,6 +15,11 @@ t.test('a snapshot first, then each change as it is detected; balance-only calle
   t.match(reader.headers['content-type'], /^text\/event-stream/)
   t.equal(reader.headers['x-content-type-options'], 'nosniff', 'the API\'s security headers')
   t.ok(reader.headers['x-request-id'])
+  // What the OpenAPI document says the 200 carries.
+  t.equal(reader.headers['cache-control'], 'no-cache')
+  t.equal(reader.headers['x-accel-buffering'], 'no')
+  t.match(reader.headers.ratelimit, /^"default";r=\d+;t=\d+$/)
+  t.equal(reader.headers['ratelimit-policy'], '"default";q=600;w=60')
   const [snapshot] = await reader.next(1)
   t.equal(snapshot?.event, 'snapshot')
   t.match(JSON.parse(snapshot?.data ?? '{}'), { balance: { balance: 48250, currency: 'INR' }, profile: { gst_status: 'active', balance: 48250 } })
@@ -95,6 +100,8 @@ t.test('refusals are problems: no key, wrong Accept, too many streams; the drain
   await Promise.all([...streams.slice(1), other].map(async (s) => await s.ended))
   await closing
   t.ok(streams[1]?.retries.at(-1) === 1000, 'ended with a retry hint, so the client reconnects (to another replica)')
+  t.match(JSON.parse(streams[1]?.events.at(-1)?.data ?? '{}'), { reason: 'shutdown', detail: /reconnect/ }, 'and told why')
+  t.equal(streams[1]?.events.at(-1)?.event, 'end')
 })
 
 t.test('a client that stops reading is cut off once EVENTS_MAX_BUFFERED_BYTES are unread; the others go on', async (t) => {

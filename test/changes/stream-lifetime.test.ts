@@ -35,7 +35,11 @@ t.test('a consumers reload ends the streams of revoked keys and of keys that los
     gamma: { key: keys.gamma, scopes: ['balance:read'] },
     delta: { key: keys.delta, scopes: ['profile:read', 'balance:read'] }
   }))
-  const h = await startHarness(t, { env: { CONSUMERS: '', CONSUMERS_FILE: file, BALANCE_TTL_SECONDS: '1' } })
+  const issuer = await startIssuer(t)
+  await issuer.addKey('k1')
+  const h = await startHarness(t, {
+    env: { CONSUMERS: '', CONSUMERS_FILE: file, BALANCE_TTL_SECONDS: '1', JWT_JWKS_URL: issuer.url, JWT_ISSUER: 'https://login.example.test/', JWT_AUDIENCE: 'vobiz-bff' }
+  })
   const open = async (key: string): Promise<EventStream> => {
     const stream = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': key })
     t.equal(stream.status, 200)
@@ -46,7 +50,9 @@ t.test('a consumers reload ends the streams of revoked keys and of keys that los
   const betas = [await open(keys.beta), await open(keys.beta)]
   const gamma = await open(keys.gamma)
   const delta = await open(keys.delta)
-  t.equal(await openStreams(h), 5)
+  const user = await openEventStream(t, `${h.url}/profile/events`, { authorization: `Bearer ${await issuer.sign({ sub: 'user-1', scope: 'profile:read' })}` })
+  await user.next(1)
+  t.equal(await openStreams(h), 6)
 
   // alpha removed; beta down to balance:read; gamma's key rotated (same name, another key); delta unchanged.
   replaceFile(file, list({
@@ -67,7 +73,7 @@ t.test('a consumers reload ends the streams of revoked keys and of keys that los
   t.same([...(lines[0]?.callers as string[])].sort(), ['alpha', 'beta', 'gamma'])
   t.equal(await closedBy(h, 'revoked'), 2)
   t.equal(await closedBy(h, 'scope_reduced'), 2)
-  t.equal(await openStreams(h), 1, 'each ended stream uncounted')
+  t.equal(await openStreams(h), 2, 'each ended stream uncounted')
 
   // Reconnecting with the old credentials: what a new request gets.
   t.equal((await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': keys.alpha })).status, 401)
@@ -80,6 +86,8 @@ t.test('a consumers reload ends the streams of revoked keys and of keys that los
   h.clock.advance(1000)
   await until('delta to hear the change', () => delta.events.some((e) => e.event === 'contact'))
   t.notOk(delta.events.some((e) => e.event === 'end'))
+  await until('the bearer stream to hear it too', () => user.events.some((e) => e.event === 'contact'))
+  t.notOk(user.events.some((e) => e.event === 'end'), 'a consumers reload leaves bearer-token streams alone')
   t.notOk(narrowed.events.some((e) => e.event === 'contact'), 'no contact event for balance:read')
   for (const key of Object.values(keys)) t.notOk(h.rawLogs().includes(key), 'keys never logged')
 })
@@ -146,6 +154,18 @@ t.test('a client that leaves while the first fetch is awaited leaves nothing cou
   const streams = [await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile }), await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile })]
   t.same(streams.map((s) => s.status), [200, 200], 'the caller\'s places are all free')
   t.equal(h.app.changes.keepFresh.holders, 2)
+})
+
+t.test('streams opened together during a cold start are admitted within the caller\'s limit once the fetch is in', async (t) => {
+  const h = await startHarness(t, { env: { EVENTS_MAX_STREAMS_PER_CALLER: '2' } })
+  h.sandbox.hold()
+  const opening = [1, 2, 3].map(async () => await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile }))
+  await h.sandbox.received(1)
+  await h.arrived(3)
+  h.sandbox.release()
+  const statuses = (await Promise.all(opening)).map((s) => s.status).sort()
+  t.same(statuses, [200, 200, 429])
+  t.equal(await openStreams(h), 2)
 })
 
 t.test('EVENTS_MAX_STREAMS: past it, a stream gets 503 with Retry-After while ordinary requests are served', async (t) => {

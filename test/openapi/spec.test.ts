@@ -68,7 +68,9 @@ t.test('the spec documents every route, status, header and scope', async (t) => 
   const events = spec.paths['/profile/events'].get
   t.same(Object.keys(events.responses), ['200', '400', '401', '403', '406', '429', '500', '502', '503', '504'], 'the event stream: no 304 nor 412, and 406')
   t.same(Object.keys(events.responses['200'].content), ['text/event-stream'])
-  t.same(events.responses['200'].content['text/event-stream'].schema.anyOf.map((m: any) => m.properties.event.enum[0]), ['snapshot', 'balance', 'billing', 'contact'], 'every event documented with its data schema')
+  t.same(events.responses['200'].content['text/event-stream'].schema.anyOf.map((m: any) => m.properties.event.enum[0]), ['snapshot', 'balance', 'billing', 'contact', 'end'], 'every event documented with its data schema')
+  t.same(Object.keys(events.responses['200'].headers), ['Cache-Control', 'X-Accel-Buffering', 'X-Request-Id', 'RateLimit-Policy', 'RateLimit'], 'the stream\'s headers documented')
+  t.notOk('head' in spec.paths['/profile/events'], 'HEAD does not open a stream (405, undocumented like every other method refused)')
   t.same(events.parameters.map((p: any) => `${p.in}:${p.name}`), ['header:last-event-id', 'header:x-request-id'])
   t.same(events.security, [{ apiKey: ['profile:read'] }, { bearer: ['profile:read'] }, { apiKey: ['balance:read'] }, { bearer: ['balance:read'] }])
   for (const [path, item] of Object.entries<any>(spec.paths).filter(([p]) => p.startsWith('/profile') && p !== '/profile/events')) {
