@@ -4,6 +4,7 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap'
 import { Secret } from 'kubernetes-models/v1/Secret'
 import { Service } from 'kubernetes-models/v1/Service'
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment'
+import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress'
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
@@ -22,7 +23,8 @@ const MODELS: Record<string, new (data: never) => { validate: () => void }> = {
   'v1 Service': Service,
   'v1 Secret': Secret,
   'v1 ConfigMap': ConfigMap,
-  'policy/v1 PodDisruptionBudget': PodDisruptionBudget
+  'policy/v1 PodDisruptionBudget': PodDisruptionBudget,
+  'networking.k8s.io/v1 Ingress': Ingress
 }
 
 interface Container { name: string, env?: Array<{ name: string }>, volumeMounts?: Array<{ subPath?: string }>, readinessProbe?: { httpGet?: { path: string } }, livenessProbe?: { httpGet?: { path: string } }, startupProbe?: { httpGet?: { path: string } }, lifecycle?: { preStop?: { exec?: { command: string[] } } } }
@@ -66,4 +68,18 @@ t.test('the example consumers are a list the service accepts', async (t) => {
   const problems: string[] = []
   t.equal(parseConsumerList(configMap.data['consumers.json'] as string, 'CONSUMERS_FILE', problems).length, 1)
   t.same(problems, [])
+})
+
+t.test('the example Ingress reaches the Service, and lets a reconnecting event stream reach a live replica', async (t) => {
+  const ingress = manifests.find(({ doc }) => doc.kind === 'Ingress')?.doc as unknown as { metadata: { annotations: Record<string, string> }, spec: { rules: Array<{ http: { paths: Array<{ backend: { service: { name: string, port: { name: string } } } }> } }> } }
+  const svc = manifests.find(({ doc }) => doc.kind === 'Service' && doc.metadata.name === 'vobiz-bff')?.doc as unknown as { metadata: { name: string }, spec: { ports: Array<{ name: string }> } }
+  const backends = ingress.spec.rules.flatMap((rule) => rule.http.paths.map((path) => path.backend.service))
+  t.same(backends, [{ name: svc.metadata.name, port: { name: svc.spec.ports[0]?.name } }])
+  const annotation = (name: string): string | undefined => ingress.metadata.annotations[`nginx.ingress.kubernetes.io/${name}`]
+  t.equal(annotation('proxy-buffering'), 'off', 'events are passed on as they are written')
+  t.same(annotation('proxy-next-upstream')?.split(' '), ['error', 'timeout', 'http_502', 'http_503'], 'a stopped or draining replica is skipped')
+  t.ok(Number(annotation('proxy-next-upstream-tries')) >= service.spec.replicas, 'every replica may be tried')
+  const heartbeat = (EnvSchema.properties.EVENTS_HEARTBEAT_SECONDS as unknown as { default: number }).default
+  for (const name of ['proxy-read-timeout', 'proxy-send-timeout']) t.ok(Number(annotation(name)) > heartbeat, `${name} is above the ${heartbeat} s heartbeat`)
+  t.equal(annotation('service-upstream'), undefined, 'the pods\' addresses, not one Service address: there is another to retry')
 })
