@@ -62,7 +62,7 @@ async function start (name, commandOrFn, env, path, headers) {
   const port = await freePort()
   const command = typeof commandOrFn === 'function' ? commandOrFn(port) : commandOrFn
   // No inherited stdio: a server must never keep the harness's own output open.
-  const child = spawn(command[0], command.slice(1), { env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: process.env.BENCH_DEBUG ? 'inherit' : 'ignore' })
+  const child = spawn(command[0], command.slice(1), { env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: 'ignore' })
   children.push(child)
   let peak = 0
   const timer = setInterval(() => {
