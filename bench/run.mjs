@@ -250,7 +250,7 @@ async function sseStep (service, serviceEnv, sandbox, auth) {
 const sseLines = (sse) => Object.entries(sse).map(([identity, r]) => [
   `SSE, ${r.subscribers} streams by ${identity === 'jwt' ? `JWT (${r.subjects} subjects × ${r.subscribers / r.subjects})` : 'API key (one consumer)'} on one replica:`,
   `live heap ${r.liveHeapKbPerSubscriber} KB per stream; RSS ${r.rssMbBefore} → ${r.rssMbAfter} MB (${r.rssKbPerSubscriber} KB per stream);`,
-  `heap as reported after ${r.changes} change events, before a collection, ${r.reportedHeapKbPerSubscriberAfterChanges} KB per stream;`,
+  `each change event leaves ${r.garbageBytesPerDelivery} bytes per stream for V8 to collect;`,
   `held after every stream closed ${r.retainedKbPerSubscriberAfterClose} KB per stream;`,
   `CPU per change event ${r.cpuMsPerChange} ms (${r.cpuUsPerDelivery} µs per stream); refresh to last stream, median ${r.fanOutMsMedian} ms`
 ].join(' ')).join('\n')

@@ -4,8 +4,8 @@
  * each change event costs in CPU.
  *
  * Memory comes from bench/heap-probe.mjs, loaded into the server and asked over loopback: the heap after a
- * full collection (what the streams hold), the heap as V8 reports it before one (garbage included: what a heap
- * limit judged on it sees), and RSS. CPU (utime + stime from /proc/<pid>/stat) is measured over `changes`
+ * full collection (what the streams hold), the heap as V8 reports it before one (garbage included: each change
+ * event leaves some per stream until V8 collects, and a heap limit judged on that figure sees it), and RSS. CPU (utime + stime from /proc/<pid>/stat) is measured over `changes`
  * forced refreshes that each reveal a change, less the same number of refreshes that reveal none, so that what
  * remains is detecting, serialising and writing the event to every stream.
  */
@@ -16,6 +16,8 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 
 const TICKS_PER_SECOND = 100
 const KB = 1024
+/** Change events whose garbage is measured (after the CPU measurement). */
+const GARBAGE_CHANGES = 5
 
 function cpuMs (pid) {
   // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
@@ -130,6 +132,14 @@ export async function sseFanOut ({ server, probeFile, sandbox, refreshHeaders, s
     latencies.push(performance.now() - started)
   }
   const busy = cpuMs(pid) - busyStart
+  // What a few more change events leave on the heap until V8 collects it: measured apart from the CPU, since
+  // each reading of the probe costs a full collection. Few enough that V8 is unlikely to collect in between.
+  const collected = await probe(probeFile)
+  for (let i = 0; i < GARBAGE_CHANGES; i++) {
+    sandbox.update({ balance: 2_000_000 + i })
+    await refresh(server.port, refreshHeaders)
+    await until(`change ${changes + i + 1} on every stream`, () => streams.every((s) => s.events >= heard + changes + i + 1))
+  }
   const changed = await probe(probeFile)
   close()
   await new Promise((resolve) => setTimeout(resolve, 1000))
@@ -144,8 +154,8 @@ export async function sseFanOut ({ server, probeFile, sandbox, refreshHeaders, s
     rssKbPerSubscriber: perStream(open.rssBefore - before.rss, subscribers),
     /** What the open streams hold: heap after a full collection, per stream. */
     liveHeapKbPerSubscriber: perStream(open.heapUsed - before.heapUsed, subscribers),
-    /** The heap V8 reported after the change events, before a collection (garbage included), per stream. */
-    reportedHeapKbPerSubscriberAfterChanges: perStream(changed.heapUsedBefore - before.heapUsed, subscribers),
+    /** Heap left to collect per change event and stream (V8's reported heap grows by this until it collects). */
+    garbageBytesPerDelivery: Math.round((changed.heapUsedBefore - collected.heapUsed) / GARBAGE_CHANGES / subscribers),
     /** Heap still held once every stream has closed (after a full collection), per stream that was open. */
     retainedKbPerSubscriberAfterClose: perStream(closed.heapUsed - before.heapUsed, subscribers),
     cpuMsPerChange: Number(((busy - idle) / changes).toFixed(2)),
