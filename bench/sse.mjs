@@ -71,7 +71,7 @@ export async function startIssuer () {
 }
 
 /** Opens one stream per entry of `headers`; each counts the events it has received. */
-async function subscribe (port, headers) {
+export async function subscribe (port, headers) {
   const agent = new Agent({ keepAlive: false, maxSockets: Infinity })
   const streams = await Promise.all(headers.map((h) => new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: '/profile/events', headers: { ...h, accept: 'text/event-stream' }, agent }, (res) => {
@@ -88,7 +88,7 @@ async function subscribe (port, headers) {
   return { streams, close: () => { for (const s of streams) s.close(); agent.destroy() } }
 }
 
-async function refresh (port, headers) {
+export async function refresh (port, headers) {
   await new Promise((resolve, reject) => {
     request({ host: '127.0.0.1', port, path: '/profile', headers: { ...headers, 'cache-control': 'no-cache' } }, (res) => { res.resume(); res.on('end', resolve) }).on('error', reject).end()
   })
