@@ -5,7 +5,8 @@
  * (EVENTS_MAX_STREAMS_PER_CALLER's default); CHANGES change events (default 60), each revealed by a forced
  * refresh and fanned out to every stream; then 100 ordinary GET /profile requests with the streams open; then
  * every stream closed, and GET /profile every 100 ms until one is answered 200 (at most 60 s). Prints how many
- * were shed, the heap as /metrics reported it, and how long shedding went on after the streams had gone.
+ * were shed, the heap as /metrics reported it, how long shedding went on after the streams had gone, and the
+ * peak RSS (the Kubernetes deployment's memory limit is 384 MiB).
  * Loopback only; about a minute. Needs a descriptor limit above twice STREAMS (`ulimit -n`).
  */
 import { spawn } from 'node:child_process'
@@ -106,7 +107,8 @@ try {
     await sleep(100)
   }
   const seconds = ((performance.now() - closedAt) / 1000).toFixed(1)
-  process.stdout.write(`${STREAMS} JWT streams (${tokens.length} subjects × ${PER_SUBJECT}), ${CHANGES} change events (every stream heard ≥ ${heard} events, the snapshot included): heap ${heapOpen} as /metrics reported it; ${shed} of 100 ordinary requests shed with 503; after every stream closed, ${after} more 503s and the first 200 after ${seconds} s (heap then ${await heapMb()})\n`)
+  const peakRssMb = Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024)
+  process.stdout.write(`${STREAMS} JWT streams (${tokens.length} subjects × ${PER_SUBJECT}), ${CHANGES} change events (every stream heard ≥ ${heard} events, the snapshot included): heap ${heapOpen} as /metrics reported it; ${shed} of 100 ordinary requests shed with 503; after every stream closed, ${after} more 503s and the first 200 after ${seconds} s (heap then ${await heapMb()}); peak RSS ${peakRssMb} MB\n`)
 } finally {
   child.kill('SIGKILL')
   issuer.close()

@@ -6,8 +6,9 @@ import { ProblemError } from './problems.ts'
 
 const OVERLOAD_RETRY_AFTER_SECONDS = 5
 /**
- * At most one full collection per this many ms while the heap looks over MAX_HEAP_USED_BYTES: shedding that
- * was caused by garbage, or by streams that have since closed, ends within this (plus one sample interval).
+ * While the live heap stays over MAX_HEAP_USED_BYTES, at most one full collection per this many ms: shedding
+ * ends within this (plus one sample interval) of the load going. Garbage alone is collected at the first
+ * sample that finds the heap over the limit, and never shed for.
  */
 export const HEAP_RECHECK_MS = 2000
 

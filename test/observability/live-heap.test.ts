@@ -2,7 +2,7 @@ import { getHeapStatistics } from 'node:v8'
 import t from 'tap'
 import { fullCollection, liveHeapWithin } from '../../src/observability/live-heap.ts'
 
-t.test('over the limit, one full collection decides; at most one per recheck period; each change of verdict told once', async (t) => {
+t.test('over the limit, one full collection decides; while live data is over, at most one per recheck period; each change of verdict told once', async (t) => {
   let heap = 10
   let live = 10
   let at = 0
@@ -24,21 +24,26 @@ t.test('over the limit, one full collection decides; at most one per recheck per
   t.equal(within(), true, 'over the limit with garbage only: within, once collected')
   t.equal(collections, 1)
   t.equal(heap, 40, 'the garbage went with the collection')
+  heap = 300
+  at += 10
+  t.equal(within(), true, 'more garbage, soon after: collected at once, not left to grow')
+  t.equal(collections, 2)
 
   heap = 300
   live = 200
-  at += 500
-  t.equal(within(), true, 'over again within the recheck period: the last verdict stands, nothing collected')
-  t.equal(collections, 1)
-  at += 500
-  t.equal(within(), false, 'after it: collected, and the live heap is over')
-  t.equal(collections, 2)
-  heap = 250
   at += 10
-  t.equal(within(), false, 'still over, the verdict stands until the next collection may run')
-  t.equal(collections, 2)
+  t.equal(within(), false, 'live data over the limit')
+  t.equal(collections, 3)
+  heap = 250
+  at += 500
+  t.equal(within(), false, 'still over within the recheck period: the verdict stands, nothing collected')
+  t.equal(collections, 3)
+  at += 500
+  t.equal(within(), false, 'after it: collected again, and still over')
+  t.equal(collections, 4)
 
   live = 30
+  heap = 300
   at += 1000
   t.equal(within(), true, 'the load is gone: the next collection finds the heap within the limit')
   t.same(changes, [[true, 200], [false, 30]], 'told when it went over and when it came back')
