@@ -2,7 +2,8 @@
  * npm run bench [-- --quick | --sse]: this service against the limit (bare node:http), a minimal Fastify app and,
  * when nginx is installed, nginx proxy_cache — all on loopback. Prints a markdown table and writes
  * bench/results.json. --quick (a few seconds, no callgrind, no soak) proves the harness works; the test suite
- * runs it. --sse runs only the change-notification fan-out (1,000 SSE subscribers) and prints its line.
+ * runs it. --sse runs only the change-notification fan-out (1,000 SSE streams by API key, then by JWT) and prints
+ * its lines.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
@@ -11,12 +12,12 @@ import { createServer } from 'node:net'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import autocannon from 'autocannon'
 // The compiled service (npm run bench builds it first): the harness runs on plain node, like the servers it measures.
 import { generateApiKey, sha256Hex } from '../dist/consumers.js'
 import { startSandbox } from '../dist/sandbox/sandbox.js'
-import { sseFanOut } from './sse.mjs'
+import { sseFanOut, startIssuer } from './sse.mjs'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 const quick = process.argv.includes('--quick')
@@ -214,16 +215,45 @@ http {
   }
 }
 
-/** Change notifications: 1,000 SSE subscribers on one replica (100 with --quick). */
+/** Streams per JWT subject in the SSE step: EVENTS_MAX_STREAMS_PER_CALLER's default. */
+const STREAMS_PER_SUBJECT = 5
+
+/**
+ * Change notifications: 1,000 SSE streams on one replica (100 with --quick), once opened by API key (one
+ * consumer) and once by JWT (200 distinct subjects × 5 streams), each on a fresh server with
+ * bench/heap-probe.mjs loaded.
+ */
 async function sseStep (service, serviceEnv, sandbox, auth) {
   const subscribers = quick ? 100 : 1000
-  const server = await start('sse', service, { ...serviceEnv, ACCESS_LOG: 'false', REFRESH_PER_MINUTE: '100000', EVENTS_MAX_STREAMS_PER_CALLER: String(subscribers) }, '/health/live', {})
-  const sse = await sseFanOut({ server, sandbox, headers: auth, subscribers, changes: quick ? 3 : 50 })
-  server.child.kill()
-  return sse
+  const changes = quick ? 3 : 50
+  const issuer = await startIssuer()
+  const tokens = await Promise.all(Array.from({ length: subscribers / STREAMS_PER_SUBJECT }, (_, i) => issuer.token(`user-${String(i).padStart(6, '0')}`)))
+  const kinds = [
+    { identity: 'api-key', perCaller: subscribers, streamHeaders: Array.from({ length: subscribers }, () => auth) },
+    { identity: 'jwt', perCaller: STREAMS_PER_SUBJECT, streamHeaders: Array.from({ length: subscribers }, (_, i) => ({ authorization: `Bearer ${tokens[i % tokens.length]}` })) }
+  ]
+  const probe = pathToFileURL(join(root, 'bench/heap-probe.mjs')).href
+  const results = {}
+  for (const kind of kinds) {
+    const probeFile = join(mkdtempSync(join(tmpdir(), 'bench-sse-')), 'heap.jsonl')
+    const command = [...service.slice(0, -1), '--import', probe, service.at(-1)]
+    const env = { ...serviceEnv, ...issuer.env, ACCESS_LOG: 'false', REFRESH_PER_MINUTE: '100000', EVENTS_MAX_STREAMS_PER_CALLER: String(kind.perCaller), HEAP_PROBE_FILE: probeFile }
+    const server = await start(`sse (${kind.identity})`, command, env, '/health/live', {})
+    const fanOut = await sseFanOut({ server, probeFile, sandbox, refreshHeaders: auth, streamHeaders: kind.streamHeaders, changes })
+    results[kind.identity] = kind.identity === 'jwt' ? { subjects: tokens.length, ...fanOut } : fanOut
+    server.child.kill()
+  }
+  issuer.close()
+  return results
 }
 
-const sseLine = (sse) => `SSE: ${sse.subscribers} subscribers on one replica: RSS ${sse.rssMbBefore} → ${sse.rssMbAfter} MB (${sse.rssKbPerSubscriber} KB each); CPU per change event ${sse.cpuMsPerChange} ms (${sse.cpuUsPerDelivery} µs per subscriber); refresh to last subscriber, median ${sse.fanOutMsMedian} ms over ${sse.changes} changes`
+const sseLines = (sse) => Object.entries(sse).map(([identity, r]) => [
+  `SSE, ${r.subscribers} streams by ${identity === 'jwt' ? `JWT (${r.subjects} subjects × ${r.subscribers / r.subjects})` : 'API key (one consumer)'} on one replica:`,
+  `live heap ${r.liveHeapKbPerSubscriber} KB per stream; RSS ${r.rssMbBefore} → ${r.rssMbAfter} MB (${r.rssKbPerSubscriber} KB per stream);`,
+  `each change event leaves ${r.garbageBytesPerDelivery} bytes per stream for V8 to collect;`,
+  `held after every stream closed ${r.retainedKbPerSubscriberAfterClose} KB per stream;`,
+  `CPU per change event ${r.cpuMsPerChange} ms (${r.cpuUsPerDelivery} µs per stream); refresh to last stream, median ${r.fanOutMsMedian} ms`
+].join(' ')).join('\n')
 
 async function main () {
   if (!existsSync(join(root, 'dist/server.js'))) throw new Error('run `npm run build` first (npm run bench does)')
@@ -252,7 +282,7 @@ async function main () {
   const service = [...node, ...startFlags, join(root, 'dist/server.js')]
   if (process.argv.includes('--sse')) {
     // Only the fan-out step (a minute), printed and not written to results.json.
-    process.stdout.write(`${sseLine(await sseStep(service, serviceEnv, sandbox, auth))}\n`)
+    process.stdout.write(`${sseLines(await sseStep(service, serviceEnv, sandbox, auth))}\n`)
     await sandbox.close()
     return
   }
@@ -366,7 +396,7 @@ async function main () {
     ...(typeof plain === 'object' && typeof sameHead === 'object' ? [`cached /profile (ACCESS_LOG=false) vs reference B′, the same response head on bare node:http: ${(plain.median / sameHead.median).toFixed(2)}× the instructions`] : []),
     `stampede: 1000 connections on a cold cache (${fmt(stampede.reqPerSec)} req/s) → ${stampedeUpstream} upstream request(s); nginx: ${typeof nginxStampede === 'number' ? `${nginxStampede} upstream request(s)` : nginxStampede}`,
     `miss path (forced refresh): p50 ${refresh.p50} ms, p99 ${refresh.p99} ms; sandbox alone p50 ${direct.p50} ms, p99 ${direct.p99} ms; overhead p50 ${(refresh.p50 - direct.p50).toFixed(2)} ms, p99 ${(refresh.p99 - direct.p99).toFixed(2)} ms`,
-    sseLine(sse),
+    sseLines(sse),
     `soak: ${typeof soak === 'string' ? soak : `peak RSS ${soak.first} MB after 20 s, ${soak.second} MB after 40 s (${(((soak.second - soak.first) / soak.first) * 100).toFixed(1)}% growth)`}`
   ]
   process.stdout.write([...lines, ...summary, ''].join('\n'))

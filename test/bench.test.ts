@@ -36,8 +36,10 @@ t.test('npm run bench -- --quick runs every row and writes its results', async (
   t.ok(written.rows.every((r: { reqPerSec: number[] }) => r.reqPerSec.length === 1 && r.reqPerSec[0]! > 0))
   t.match(written.machine, { cpus: Number, node: process.version })
   t.match(run.stdout, /\| two replicas, in-memory \(no REDIS_URL\) \| \d+ \| [\d.]+ \|/)
-  t.match(run.stdout, /SSE: 100 subscribers on one replica: RSS \d+ → \d+ MB/, 'the fan-out step ran')
-  t.match(written.sse, { subscribers: 100, changes: 3, cpuMsPerChange: Number, fanOutMsMedian: Number })
+  t.match(run.stdout, /SSE, 100 streams by API key \(one consumer\) on one replica: live heap [\d.-]+ KB per stream; RSS \d+ → \d+ MB/, 'the fan-out step ran with API keys')
+  t.match(run.stdout, /SSE, 100 streams by JWT \(20 subjects × 5\) on one replica: live heap [\d.-]+ KB per stream;/, 'and with the JWTs of many subjects')
+  const fanOut = { subscribers: 100, changes: 3, liveHeapKbPerSubscriber: Number, rssKbPerSubscriber: Number, garbageBytesPerDelivery: Number, cpuMsPerChange: Number, fanOutMsMedian: Number }
+  t.match(written.sse, { 'api-key': fanOut, jwt: { ...fanOut, subjects: 20 } })
   // How many Vobiz requests each fleet made depends on timing: the rows report it, the test only checks they ran.
   const [alone, shared] = written.fleet as Array<{ upstream?: number, skipped?: string }>
   t.ok(alone!.upstream! >= 1, 'two replicas without Redis fetched from Vobiz')

@@ -78,10 +78,13 @@ export function identify (options: IdentifyOptions): Identify {
     return identity
   }
 
+  // Every JWT user has the same budget: its policy strings are made once, not per request. Each identity lives
+  // as long as its request (an event stream's, for hours): written out, it is one object of fixed shape.
+  const { limit, policy, policyHeader } = budget('default', defaultLimit, '')
   async function bearer (request: FastifyRequest, verifier: JwtVerifier, token: string): Promise<Identity> {
     try {
       const { sub, scopes, expiresAt } = await verifier.verify(token)
-      return { kind: 'jwt', name: sub, scopes, expiresAt, ...budget('default', defaultLimit, `jwt:${sub}`) }
+      return { kind: 'jwt', name: sub, scopes, expiresAt, limit, rateKey: `jwt:${sub}`, policy, policyHeader }
     } catch (err) {
       const reason = (err as TokenError).message
       return anonymous(request, problem('invalid_token', `The bearer token was refused: ${reason}.`, { 'www-authenticate': 'Bearer error="invalid_token"' }))
