@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import Type from 'typebox'
 import type { FeedEvent } from '../changes/feed.ts'
+import type { Observed } from '../changes/tracker.ts'
 import { hasAnyScope } from '../consumers.ts'
 import { ALL_END_REASONS, END_DETAIL, EventStreams, type EndReason, type StreamLimits } from '../http/event-streams.ts'
 import { rejectQuery, routeGuard } from '../http/guard.ts'
@@ -90,15 +91,15 @@ const DESCRIPTION = [
 const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { heartbeatMs, limits, maxBufferedBytes }) => {
   const { profiles: cache, changes: { feed, tracker, keepFresh }, metrics, identify } = app
   await app.register(fastifySSE, { heartbeatInterval: heartbeatMs })
-  // Every stream is sent the same event object: formatted once per event, not once per subscriber.
-  const frames = new WeakMap<FeedEvent<ChangeEventData>, string>()
-  const changeFrame = (event: FeedEvent<ChangeEventData>): string => {
-    let text = frames.get(event)
-    if (text === undefined) {
-      text = frame({ id: event.id, event: event.class }, event.data)
-      frames.set(event, text)
+  // Every stream is sent the same event object: formatted and encoded once per event, not once per subscriber.
+  const frames = new WeakMap<FeedEvent<ChangeEventData>, Buffer>()
+  const changeFrame = (event: FeedEvent<ChangeEventData>): Buffer => {
+    let bytes = frames.get(event)
+    if (bytes === undefined) {
+      bytes = Buffer.from(frame({ id: event.id, event: event.class }, event.data))
+      frames.set(event, bytes)
     }
-    return text
+    return bytes
   }
   const guard = routeGuard(app)
   const streams = new EventStreams(limits)
@@ -125,13 +126,24 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
     if (callers.length > 0) log.info({ ended, callers }, 'event streams ended: the consumers reload changed what their keys allow')
   })
 
-  /** The whole current state, as `identity` may see it, "as of" the feed's newest id. */
-  function snapshot (identity: Caller): string {
+  /**
+   * The whole current state, as `identity` may see it, "as of" the feed's newest id: made once per state and
+   * view, for every stream that opens until the next change (a reconnection storm costs one serialisation).
+   */
+  let snapshots: { latest: Observed, lastId: string, profile?: Buffer, balance?: Buffer } | undefined
+  function snapshot (identity: Caller): Buffer {
     const latest = tracker.latest
     /* c8 ignore next */
     if (latest === undefined) throw problem('internal_error', 'No profile has been fetched yet.')
-    const balance = balanceOf(latest.profile, latest.fetchedAt)
-    return frame({ id: feed.lastId, event: 'snapshot' }, readsProfile(identity) ? { balance, profile: { ...latest.profile, as_of: balance.as_of } } : { balance })
+    if (snapshots?.latest !== latest || snapshots.lastId !== feed.lastId) snapshots = { latest, lastId: feed.lastId }
+    const view = readsProfile(identity) ? 'profile' : 'balance'
+    let bytes = snapshots[view]
+    if (bytes === undefined) {
+      const balance = balanceOf(latest.profile, latest.fetchedAt)
+      bytes = Buffer.from(frame({ id: feed.lastId, event: 'snapshot' }, view === 'profile' ? { balance, profile: { ...latest.profile, as_of: balance.as_of } } : { balance }))
+      snapshots[view] = bytes
+    }
+    return bytes
   }
 
   async function stream (request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -165,7 +177,7 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
     // A message is written at once, in order (nothing waits for the socket to drain). A client that does not
     // read cannot make the process hold its messages: past EVENTS_MAX_BUFFERED_BYTES unread, its stream is
     // closed (it reconnects and resumes, or gets a snapshot).
-    function write (text: string): void {
+    function write (text: string | Buffer): void {
       const raw = reply.raw
       if (raw.writableLength > maxBufferedBytes && endedBy === 'client') {
         request.log.warn({ buffered: raw.writableLength }, 'event stream closed: its client left EVENTS_MAX_BUFFERED_BYTES unread')
