@@ -27,11 +27,12 @@ function stream (t: Test, redisLink: RedisLink, prefix: string, counted: string[
     prefix,
     capacity: 10,
     thresholds: [],
+    endpoints: () => ['ledger'],
     routes: (cls) => cls === 'balance' ? ['ledger'] : [],
-    queueKey: (endpoint) => webhookKey(prefix, endpoint),
+    queueKey: (endpoint, part) => webhookKey(prefix, endpoint, part),
     queueMax: 2,
     onChange: (cls) => { counted.push(cls) },
-    onDropped: (endpoint) => { dropped.push(endpoint) },
+    drops: { dropped: (endpoint) => { dropped.push(endpoint) }, room: () => {} },
     log: silent,
     now: Date.now
   })
