@@ -149,7 +149,7 @@ t.test('the memory queue: at most one snapshot, after whatever was dropped; a di
 
 t.test('the worker: a disabled endpoint waits for the state before it is enabled; an expired change without one is only given up', async (t) => {
   const queue = new MemoryWebhookQueue({ max: 10, drops: { dropped: () => {}, room: () => {} } })
-  let state: ReturnType<typeof snapshotOf> | undefined
+  const current: { state?: ReturnType<typeof snapshotOf> } = {}
   let subscription: any = { name: 'ledger', url: 'https://ledger.example', events: ['balance'], secret: 'whsec_' }
   const sent: string[] = []
   const stats: boolean[] = []
@@ -162,7 +162,7 @@ t.test('the worker: a disabled endpoint waits for the state before it is enabled
     maxBackoffMs: 1000,
     idleMs: 5,
     now: () => 5000,
-    snapshot: () => state,
+    snapshot: () => current.state,
     log: log(),
     onResult: () => {},
     onStats: (_endpoint, s) => { if (s !== undefined) stats.push(s.disabled) }
@@ -180,8 +180,8 @@ t.test('the worker: a disabled endpoint waits for the state before it is enabled
   queue.enqueue(['ledger'], { id: '2-0', class: 'balance', data: {}, detectedAt: 0 }, () => snapshotOf(0))
   await until('the old change given up', async () => (await queue.stats('ledger')).depth === 0)
   t.same(sent, [], 'given up, and no snapshot could be queued')
-  state = snapshotOf(4000)
-  await queue.resync('ledger', state)
+  current.state = snapshotOf(4000)
+  await queue.resync('ledger', current.state)
   await until('the snapshot sent', () => sent.length === 1)
   await worker.stop()
   t.same(sent, ['snapshot'], 'a snapshot goes whatever the events')
