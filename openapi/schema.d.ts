@@ -2451,7 +2451,7 @@ export interface operations {
                     type: "profile.snapshot";
                     /**
                      * Format: date-time
-                     * @description When the state was fetched from Vobiz
+                     * @description When the snapshot was queued (when the state was read from Vobiz is its `as_of`)
                      */
                     timestamp: string;
                     /** @description The current state, as SSE's `snapshot` event gives it to a caller that may read the profile: the balance, and the profile */
