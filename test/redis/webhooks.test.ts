@@ -60,4 +60,10 @@ t.test('with Redis: a 410 keeps the endpoint disabled across a restart; the base
   await change(second, { balance: 8000 })
   await until('a snapshot to each endpoint', () => snapshotsOf(other).length === 2 && snapshotsOf(gone).length === 2)
   t.match(snapshotsOf(other)[1]?.payload.data, { balance: { balance: 8000 } })
+
+  // SIGHUP while Redis does not answer: nothing can be enabled, and the log says so.
+  await redis.kill()
+  await until('the link down', () => second.app.fleet?.link.usable === false)
+  process.emit('SIGHUP', 'SIGHUP')
+  await until('the SIGHUP refused', () => second.logs.some((l) => String(l.msg).startsWith('SIGHUP: disabled webhook endpoints not enabled')))
 })
