@@ -2454,7 +2454,7 @@ export interface operations {
                      * @description When the snapshot was queued (when the state was read from Vobiz is its `as_of`)
                      */
                     timestamp: string;
-                    /** @description The current state, as SSE's `snapshot` event gives it to a caller that may read the profile: the balance, and the profile */
+                    /** @description The current state: the balance, and the profile for callers that may read it (profile:read) */
                     data: {
                         /** @description The partner balance and when it was read from Vobiz */
                         balance: {
@@ -2468,7 +2468,7 @@ export interface operations {
                             as_of: string;
                         };
                         /** @description The partner profile (as GET /profile) and when it was read from Vobiz */
-                        profile: {
+                        profile?: {
                             /** @description Permanent partner id; capture it once at integration start */
                             id: string;
                             name?: string;

@@ -49,17 +49,11 @@ export type SnapshotEvent = Static<typeof SnapshotEvent>
 export type ChangeEventData = BalanceEvent | BillingEvent | ContactEvent
 
 /** What a webhook receiver is POSTed: `type` names the change class (or `snapshot`). */
-const webhookPayload = (type: string, timestamp: string, data: typeof BalanceEvent | typeof BillingEvent | typeof ContactEvent | typeof WebhookSnapshot, description: string) => Type.Object({
+const webhookPayload = (type: string, timestamp: string, data: typeof BalanceEvent | typeof BillingEvent | typeof ContactEvent | typeof SnapshotEvent, description: string) => Type.Object({
   type: Type.Literal(type, { description: 'The change class, or `profile.snapshot`' }),
   timestamp: Type.String({ format: 'date-time', description: timestamp }),
   data
 }, { additionalProperties: false, description })
-
-/** A webhook snapshot: the whole state, profile included (an endpoint is trusted with it, as with its change events). */
-const WebhookSnapshot = Type.Object({ balance: Balance, profile: ProfileAsOf }, {
-  additionalProperties: false,
-  description: 'The current state, as SSE\'s `snapshot` event gives it to a caller that may read the profile: the balance, and the profile'
-})
 
 /** Headers every delivery carries (Standard Webhooks). */
 const WEBHOOK_HEADERS = [
@@ -103,6 +97,7 @@ export const WEBHOOKS_DOCUMENT = {
     'snapshotWebhook',
     'The whole current state, sent to every endpoint (whatever its `events`) when it may have missed changes',
     `${DELIVERY} Sent instead of changes the endpoint could not be given: after a restart without Redis (or with an emptied Redis), after changes were dropped from its full queue (WEBHOOKS_QUEUE_MAX) or given up (WEBHOOKS_RETRY_HOURS), and when a disabled endpoint is enabled again. Replace what you hold with it; changes after it follow it.`,
-    webhookPayload('profile.snapshot', 'When the snapshot was queued (when the state was read from Vobiz is its `as_of`)', WebhookSnapshot, 'A snapshot: `data` is `{balance, profile}`, the shape of SSE\'s `snapshot` event')
+    webhookPayload('profile.snapshot', 'When the snapshot was queued (when the state was read from Vobiz is its `as_of`)', SnapshotEvent,
+      'A snapshot: `data` is SSE\'s `snapshot` event, `{balance, profile}`; `profile` is left out for an endpoint that lists only `balance` (as SSE leaves it out for a caller that may read only the balance)')
   )
 }

@@ -65,6 +65,15 @@ export function parseSubscriptions (source: string, problems: string[]): Subscri
   return problems.length > 0 ? [] : parsed
 }
 
+/**
+ * Whether `subscription` is given the profile in a snapshot: it is given the whole profile with its billing
+ * or contact changes anyway; an endpoint that lists only `balance` gets the balance alone (as SSE gives a
+ * caller that may read only the balance).
+ */
+export function readsProfile (subscription: Pick<Subscription, 'events'>): boolean {
+  return wants(subscription, 'billing') || wants(subscription, 'contact')
+}
+
 /** Whether `subscription` receives changes of class `cls`. */
 export function wants (subscription: Pick<Subscription, 'events'>, cls: ChangeClass): boolean {
   return (subscription.events as readonly string[]).includes(cls)

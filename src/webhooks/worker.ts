@@ -1,7 +1,7 @@
 import type { Log } from '../observability/log.ts'
 import { HEALTHY, type Delivery, type EndpointState, type Resync, type WebhookQueue } from './queue.ts'
 import type { Attempt } from './send.ts'
-import { entryDigest, wants, type Subscription } from './subscriptions.ts'
+import { entryDigest, readsProfile, wants, type Subscription } from './subscriptions.ts'
 
 /** The outcomes counted in vobiz_bff_webhook_deliveries_total. */
 export type DeliveryResult = 'delivered' | 'failed' | 'expired'
@@ -33,6 +33,9 @@ export interface EndpointStats {
   failures: number
   disabled: boolean
 }
+
+/** A snapshot without the profile: `{balance}`. */
+const withoutProfile = (delivery: Delivery): Delivery => ({ ...delivery, data: { balance: (delivery.data as { balance: unknown }).balance } })
 
 /** The wait before attempt `failures + 1`: 1 s doubling per failure up to the cap, each with ±25% jitter so endpoints spread out. */
 export function backoffMs (failures: number, maxMs: number): number {
@@ -122,7 +125,7 @@ export class EndpointWorker {
       await queue.remove(name, delivery.id)
       return 0
     }
-    const attempt = await this.#options.send(subscription, delivery)
+    const attempt = await this.#options.send(subscription, delivery.class === 'snapshot' && !readsProfile(subscription) ? withoutProfile(delivery) : delivery)
     if (attempt.ok) {
       await queue.remove(name, delivery.id)
       onResult(name, 'delivered')
