@@ -3,9 +3,7 @@ import fp from 'fastify-plugin'
 import { Agent } from 'undici'
 import type { Config } from '../config.ts'
 import type { SecretFilter } from '../observability/secret-filter.ts'
-import { snapshotData } from '../changes/events.ts'
-import type { Observed } from '../changes/tracker.ts'
-import { MemoryWebhookQueue, type Resync, type WebhookQueue } from '../webhooks/queue.ts'
+import { MemoryWebhookQueue, resyncOf, type Resync, type WebhookQueue } from '../webhooks/queue.ts'
 import { send } from '../webhooks/send.ts'
 import { parseSubscriptions, type Subscription } from '../webhooks/subscriptions.ts'
 import { EndpointWorker, type EndpointStats } from '../webhooks/worker.ts'
@@ -37,9 +35,7 @@ async function webhooks (app: FastifyInstance, { config, secrets, now }: Webhook
   // The webhooks' own pool: never Vobiz's connections; undici follows no redirect unless told to.
   const dispatcher = new Agent({ connect: { timeout: config.WEBHOOKS_TIMEOUT_MS }, headersTimeout: config.WEBHOOKS_TIMEOUT_MS, bodyTimeout: config.WEBHOOKS_TIMEOUT_MS })
   const workers = new Map<string, EndpointWorker>()
-  // Timed when queued (the state's own time is its `as_of`): it is retried WEBHOOKS_RETRY_HOURS from then.
-  const resyncOf = ({ profile, fetchedAt }: Observed): Resync => ({ data: snapshotData(profile, fetchedAt), detectedAt: now() })
-  const snapshot = (): Resync | undefined => tracker.latest === undefined ? undefined : resyncOf(tracker.latest)
+  const snapshot = (): Resync | undefined => resyncOf(tracker.latest, now())
   let queue: WebhookQueue
   if (app.fleet === null) {
     // One replica: changes are queued here as the feed publishes them (after the tracker took the fetch in).
@@ -59,7 +55,7 @@ async function webhooks (app: FastifyInstance, { config, secrets, now }: Webhook
   app.changes.onBaseline((observed) => {
     if (subscriptions.names.length > 0) log.info({ endpoints: subscriptions.names }, 'first fetch since start: a snapshot is queued to every webhook endpoint')
     // The memory queue's steps never fail.
-    Promise.all(subscriptions.names.map(async (name) => { await queue.resync(name, resyncOf(observed)) })).then(wakeAll)
+    Promise.all(subscriptions.names.map(async (name) => { await queue.resync(name, resyncOf(observed, now()) as Resync) })).then(wakeAll)
   })
 
   const stats = new Map<string, EndpointStats>()

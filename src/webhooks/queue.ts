@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { ChangeClass } from '../changes/detector.ts'
+import { snapshotData } from '../changes/events.ts'
+import type { Observed } from '../changes/tracker.ts'
 import type { Log } from '../observability/log.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import type { SnapshotEvent } from '../schemas/events.ts'
@@ -22,6 +24,14 @@ export interface Delivery {
 export interface Resync {
   data: SnapshotEvent
   detectedAt: number
+}
+
+/**
+ * A snapshot of `latest` (nothing before the first fetch), timed `now`, when it is queued: it is retried
+ * WEBHOOKS_RETRY_HOURS from then (when the state was read from Vobiz is its `as_of`).
+ */
+export function resyncOf (latest: Observed | undefined, now: number): Resync | undefined {
+  return latest === undefined ? undefined : { data: snapshotData(latest.profile, latest.fetchedAt), detectedAt: now }
 }
 
 /** An endpoint's consecutive failed deliveries, when the next attempt may go out (its breaker), and whether it is disabled. */

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { MemoryWebhookQueue, type WebhookQueue } from '../../src/webhooks/queue.ts'
+import { PROFILE_EXAMPLE } from '../../src/schemas/profile.ts'
+import { MemoryWebhookQueue, resyncOf, type WebhookQueue } from '../../src/webhooks/queue.ts'
 import { SubscriptionRegistry } from '../../src/webhooks/registry.ts'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -185,4 +186,13 @@ t.test('the worker: a disabled endpoint waits for the state before it is enabled
   await until('the snapshot sent', () => sent.length === 1)
   await worker.stop()
   t.same(sent, ['snapshot'], 'a snapshot goes whatever the events')
+})
+
+t.test('a snapshot: nothing before the first fetch; the state as of it, timed when queued', async (t) => {
+  t.equal(resyncOf(undefined, 5), undefined)
+  const fetchedAt = Date.parse('2026-12-01T00:00:00.000Z')
+  t.match(resyncOf({ profile: PROFILE_EXAMPLE, fetchedAt }, fetchedAt + 60_000), {
+    data: { balance: { balance: PROFILE_EXAMPLE.balance, as_of: '2026-12-01T00:00:00.000Z' }, profile: { id: PROFILE_EXAMPLE.id, as_of: '2026-12-01T00:00:00.000Z' } },
+    detectedAt: fetchedAt + 60_000
+  })
 })
