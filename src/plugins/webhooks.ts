@@ -21,6 +21,31 @@ const IDLE_MS = 1000
 /** A deliverer's lease outlives its longest step by this much. */
 const LEASE_MARGIN_MS = 2000
 
+/** The queue: this process's, filled as the feed publishes; or the fleet's in Redis, filled by the publishing script. */
+async function webhookQueue (app: FastifyInstance, config: Config, snapshot: () => Resync | undefined): Promise<WebhookQueue> {
+  const { subscriptions, feed, webhookDrops } = app.changes
+  if (app.fleet === null) {
+    // Queued after the tracker took the fetch in: a full queue's snapshot is as of the change.
+    const memory = new MemoryWebhookQueue({ max: config.WEBHOOKS_QUEUE_MAX, drops: webhookDrops })
+    feed.subscribe((event) => { memory.enqueue(subscriptions.routes(event.class), { id: event.id, class: event.class, data: event.data, detectedAt: event.fetchedAt }, snapshot as () => Resync) })
+    return memory
+  }
+  // The lease outlives an idle wait and a whole attempt.
+  const { RedisWebhookQueue } = await import('../redis/webhook-queue.ts')
+  return new RedisWebhookQueue({ link: app.fleet.link, prefix: config.REDIS_KEY_PREFIX, token: app.fleet.token, leaseMs: IDLE_MS + config.WEBHOOKS_TIMEOUT_MS + LEASE_MARGIN_MS })
+}
+
+/**
+ * SIGHUP: every disabled endpoint is marked with an entry no subscription has, so that its deliverer (on
+ * whichever replica holds it) enables it at its next look, with a snapshot first.
+ */
+async function markForEnabling (queue: WebhookQueue, names: readonly string[]): Promise<void> {
+  await Promise.all(names.map(async (name) => {
+    const state = await queue.state(name)
+    if (state.disabled !== undefined) await queue.setState(name, { ...state, disabled: { ...state.disabled, entry: 'SIGHUP' } })
+  }))
+}
+
 /**
  * Webhooks: each change is queued for the endpoints subscribed to its class, and each endpoint's deliverer
  * POSTs its queue in order, signed (src/webhooks/). Subscriptions come from WEBHOOKS_FILE and are reloaded
@@ -36,17 +61,7 @@ async function webhooks (app: FastifyInstance, { config, secrets, now }: Webhook
   const dispatcher = new Agent({ connect: { timeout: config.WEBHOOKS_TIMEOUT_MS }, headersTimeout: config.WEBHOOKS_TIMEOUT_MS, bodyTimeout: config.WEBHOOKS_TIMEOUT_MS })
   const workers = new Map<string, EndpointWorker>()
   const snapshot = (): Resync | undefined => resyncOf(tracker.latest, now())
-  let queue: WebhookQueue
-  if (app.fleet === null) {
-    // One replica: changes are queued here as the feed publishes them (after the tracker took the fetch in).
-    const memory = new MemoryWebhookQueue({ max: config.WEBHOOKS_QUEUE_MAX, drops: webhookDrops })
-    feed.subscribe((event) => { memory.enqueue(subscriptions.routes(event.class), { id: event.id, class: event.class, data: event.data, detectedAt: event.fetchedAt }, snapshot as () => Resync) })
-    queue = memory
-  } else {
-    // The fleet: queued in Redis as they are published; the lease outlives an idle wait and a whole attempt.
-    const { RedisWebhookQueue } = await import('../redis/webhook-queue.ts')
-    queue = new RedisWebhookQueue({ link: app.fleet.link, prefix: config.REDIS_KEY_PREFIX, token: app.fleet.token, leaseMs: IDLE_MS + config.WEBHOOKS_TIMEOUT_MS + LEASE_MARGIN_MS })
-  }
+  const queue = await webhookQueue(app, config, snapshot)
   // A change seen (here, or on the fleet's stream): its deliverers look at once.
   const wakeAll = (): void => { for (const worker of workers.values()) worker.wake() }
   feed.subscribe(wakeAll)
@@ -101,18 +116,6 @@ async function webhooks (app: FastifyInstance, { config, secrets, now }: Webhook
     }
   }
 
-  /**
-   * SIGHUP: every disabled endpoint is marked with an entry no subscription has, so that its deliverer (on
-   * whichever replica holds it) enables it at its next look, with a snapshot first.
-   */
-  const enableAll = async (): Promise<void> => {
-    await Promise.all(subscriptions.names.map(async (name) => {
-      const state = await queue.state(name)
-      if (state.disabled !== undefined) await queue.setState(name, { ...state, disabled: { ...state.disabled, entry: 'SIGHUP' } })
-    }))
-    wakeAll()
-  }
-
   const trust = (list: readonly Subscription[]): void => { secrets.add(list.map((subscription) => subscription.secret)) }
   trust(config.webhooks)
   if (config.WEBHOOKS_FILE !== undefined) {
@@ -126,7 +129,7 @@ async function webhooks (app: FastifyInstance, { config, secrets, now }: Webhook
       log.info({ endpoints: next.length, added: next.filter((s) => !before.has(s.name)).map((s) => s.name), removed: [...before].filter((name) => subscriptions.get(name) === undefined) }, 'webhook subscriptions reloaded')
       // Never rejects: a deliverer's loop keeps its own errors.
       reconcile()
-      if (hangUp) enableAll().catch((err: unknown) => { log.error({ reason: (err as Error).message }, 'SIGHUP: disabled webhook endpoints not enabled (Redis unusable); send SIGHUP again once it is back') })
+      if (hangUp) markForEnabling(queue, subscriptions.names).then(wakeAll, (err: unknown) => { log.error({ reason: (err as Error).message }, 'SIGHUP: disabled webhook endpoints not enabled (Redis unusable); send SIGHUP again once it is back') })
     })
   }
   app.addHook('onReady', reconcile)
