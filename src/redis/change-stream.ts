@@ -45,6 +45,8 @@ if base then
   if ARGV[1] == '' or tonumber(ARGV[1]) ~= seen then return 'moved' end
 elseif ARGV[1] ~= '' then return 'moved' end
 redis.call('SET', KEYS[1], ARGV[2])
+local changes = cjson.decode(ARGV[4])
+if base and #changes == 0 then return {} end
 local n = tonumber(ARGV[8])
 local function key (e, part) return KEYS[3 + 3 * (e - 1) + part] end
 local dropped = {}
@@ -53,7 +55,6 @@ for e = 1, n do
   dropped[e] = (state and cjson.decode(state).disabled) and -2 or -1
   if not base and dropped[e] == -1 then resync(key(e, 1), key(e, 3), ARGV[7]) end
 end
-local changes = cjson.decode(ARGV[4])
 if #changes == 0 then return dropped end
 ${initFloor(3)}
 local max = tonumber(ARGV[6])
