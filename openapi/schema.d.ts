@@ -121,7 +121,7 @@ export interface webhooks {
         put?: never;
         /**
          * A billing change, delivered to the endpoints subscribed to `billing`
-         * @description Signed per Standard Webhooks. Delivered at least once, oldest first per endpoint; retried with exponential backoff (1 s doubling, up to WEBHOOKS_BACKOFF_MAX_SECONDS) for WEBHOOKS_RETRY_HOURS. Any 2xx acknowledges it; anything else, a redirect or no answer within WEBHOOKS_TIMEOUT_MS is retried.
+         * @description Signed per Standard Webhooks. Delivered at least once, oldest first per endpoint; retried with exponential backoff (1 s doubling, up to WEBHOOKS_BACKOFF_MAX_SECONDS), or after the `Retry-After` of a 429 or 503 when longer, for WEBHOOKS_RETRY_HOURS. Any 2xx acknowledges it; `410 Gone` disables the endpoint until its WEBHOOKS_FILE entry changes or SIGHUP (then a `profile.snapshot` comes first); anything else, a redirect or no answer within WEBHOOKS_TIMEOUT_MS is retried.
          */
         post: operations["billingChangeWebhook"];
         delete?: never;
@@ -141,7 +141,7 @@ export interface webhooks {
         put?: never;
         /**
          * A contact change, delivered to the endpoints subscribed to `contact`
-         * @description Signed per Standard Webhooks. Delivered at least once, oldest first per endpoint; retried with exponential backoff (1 s doubling, up to WEBHOOKS_BACKOFF_MAX_SECONDS) for WEBHOOKS_RETRY_HOURS. Any 2xx acknowledges it; anything else, a redirect or no answer within WEBHOOKS_TIMEOUT_MS is retried.
+         * @description Signed per Standard Webhooks. Delivered at least once, oldest first per endpoint; retried with exponential backoff (1 s doubling, up to WEBHOOKS_BACKOFF_MAX_SECONDS), or after the `Retry-After` of a 429 or 503 when longer, for WEBHOOKS_RETRY_HOURS. Any 2xx acknowledges it; `410 Gone` disables the endpoint until its WEBHOOKS_FILE entry changes or SIGHUP (then a `profile.snapshot` comes first); anything else, a redirect or no answer within WEBHOOKS_TIMEOUT_MS is retried.
          */
         post: operations["contactChangeWebhook"];
         delete?: never;
@@ -161,9 +161,29 @@ export interface webhooks {
         put?: never;
         /**
          * A balance change, delivered to the endpoints subscribed to `balance`
-         * @description Signed per Standard Webhooks. Delivered at least once, oldest first per endpoint; retried with exponential backoff (1 s doubling, up to WEBHOOKS_BACKOFF_MAX_SECONDS) for WEBHOOKS_RETRY_HOURS. Any 2xx acknowledges it; anything else, a redirect or no answer within WEBHOOKS_TIMEOUT_MS is retried.
+         * @description Signed per Standard Webhooks. Delivered at least once, oldest first per endpoint; retried with exponential backoff (1 s doubling, up to WEBHOOKS_BACKOFF_MAX_SECONDS), or after the `Retry-After` of a 429 or 503 when longer, for WEBHOOKS_RETRY_HOURS. Any 2xx acknowledges it; `410 Gone` disables the endpoint until its WEBHOOKS_FILE entry changes or SIGHUP (then a `profile.snapshot` comes first); anything else, a redirect or no answer within WEBHOOKS_TIMEOUT_MS is retried.
          */
         post: operations["balanceChangeWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "profile.snapshot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The whole current state, sent to every endpoint (whatever its `events`) when it may have missed changes
+         * @description Signed per Standard Webhooks. Delivered at least once, oldest first per endpoint; retried with exponential backoff (1 s doubling, up to WEBHOOKS_BACKOFF_MAX_SECONDS), or after the `Retry-After` of a 429 or 503 when longer, for WEBHOOKS_RETRY_HOURS. Any 2xx acknowledges it; `410 Gone` disables the endpoint until its WEBHOOKS_FILE entry changes or SIGHUP (then a `profile.snapshot` comes first); anything else, a redirect or no answer within WEBHOOKS_TIMEOUT_MS is retried. Sent instead of changes the endpoint could not be given: after a restart without Redis (or with an emptied Redis), after changes were dropped from its full queue (WEBHOOKS_QUEUE_MAX) or given up (WEBHOOKS_RETRY_HOURS), and when a disabled endpoint is enabled again. Replace what you hold with it; changes after it follow it.
+         */
+        post: operations["snapshotWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2188,7 +2208,7 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The message id: `chg_` and the change's id (the SSE event id). The same on every retry: drop a message whose id you have already processed */
+                /** @description The message id: `chg_` and the change's id (the SSE event id), or `snap_` and the snapshot's own id. The same on every retry: drop a message whose id you have already processed */
                 "webhook-id": string;
                 /** @description When this attempt was signed, in seconds since the epoch: reject it if too far from your clock (Standard Webhooks verifiers allow 5 minutes) */
                 "webhook-timestamp": string;
@@ -2202,7 +2222,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /**
-                     * @description The change class
+                     * @description The change class, or `profile.snapshot`
                      * @constant
                      */
                     type: "profile.billing";
@@ -2253,7 +2273,14 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Not received: retried later */
+            /** @description Gone: the endpoint is disabled, nothing more is sent until its WEBHOOKS_FILE entry changes or SIGHUP */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not received: retried later (after `Retry-After` on a 429 or 503, if longer than the backoff) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -2266,7 +2293,7 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The message id: `chg_` and the change's id (the SSE event id). The same on every retry: drop a message whose id you have already processed */
+                /** @description The message id: `chg_` and the change's id (the SSE event id), or `snap_` and the snapshot's own id. The same on every retry: drop a message whose id you have already processed */
                 "webhook-id": string;
                 /** @description When this attempt was signed, in seconds since the epoch: reject it if too far from your clock (Standard Webhooks verifiers allow 5 minutes) */
                 "webhook-timestamp": string;
@@ -2280,7 +2307,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /**
-                     * @description The change class
+                     * @description The change class, or `profile.snapshot`
                      * @constant
                      */
                     type: "profile.contact";
@@ -2331,7 +2358,14 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Not received: retried later */
+            /** @description Gone: the endpoint is disabled, nothing more is sent until its WEBHOOKS_FILE entry changes or SIGHUP */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not received: retried later (after `Retry-After` on a 429 or 503, if longer than the backoff) */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -2344,7 +2378,7 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The message id: `chg_` and the change's id (the SSE event id). The same on every retry: drop a message whose id you have already processed */
+                /** @description The message id: `chg_` and the change's id (the SSE event id), or `snap_` and the snapshot's own id. The same on every retry: drop a message whose id you have already processed */
                 "webhook-id": string;
                 /** @description When this attempt was signed, in seconds since the epoch: reject it if too far from your clock (Standard Webhooks verifiers allow 5 minutes) */
                 "webhook-timestamp": string;
@@ -2358,7 +2392,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /**
-                     * @description The change class
+                     * @description The change class, or `profile.snapshot`
                      * @constant
                      */
                     type: "profile.balance";
@@ -2400,7 +2434,111 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Not received: retried later */
+            /** @description Gone: the endpoint is disabled, nothing more is sent until its WEBHOOKS_FILE entry changes or SIGHUP */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not received: retried later (after `Retry-After` on a 429 or 503, if longer than the backoff) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    snapshotWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The message id: `chg_` and the change's id (the SSE event id), or `snap_` and the snapshot's own id. The same on every retry: drop a message whose id you have already processed */
+                "webhook-id": string;
+                /** @description When this attempt was signed, in seconds since the epoch: reject it if too far from your clock (Standard Webhooks verifiers allow 5 minutes) */
+                "webhook-timestamp": string;
+                /** @description `v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the endpoint's secret (the base64 after `whsec_`); verify with a Standard Webhooks library */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description The change class, or `profile.snapshot`
+                     * @constant
+                     */
+                    type: "profile.snapshot";
+                    /**
+                     * Format: date-time
+                     * @description When the snapshot was queued (when the state was read from Vobiz is its `as_of`)
+                     */
+                    timestamp: string;
+                    /** @description The current state: the balance, and the profile for callers that may read it (profile:read) */
+                    data: {
+                        /** @description The partner balance and when it was read from Vobiz */
+                        balance: {
+                            partner_id: string;
+                            balance: number;
+                            currency?: string;
+                            /**
+                             * Format: date-time
+                             * @description When this data was requested from Vobiz
+                             */
+                            as_of: string;
+                        };
+                        /** @description The partner profile (as GET /profile) and when it was read from Vobiz */
+                        profile?: {
+                            /** @description Permanent partner id; capture it once at integration start */
+                            id: string;
+                            name?: string;
+                            email?: string;
+                            phone?: string;
+                            company?: string;
+                            /** @description Account balance as a JSON number, in `currency` */
+                            balance: number;
+                            /** @description ISO 4217 code; omitted when Vobiz does not send it */
+                            currency?: string;
+                            /** @description GST identification number; omitted when none is registered */
+                            gstin?: string;
+                            gst_status?: "active" | "inactive";
+                            tds_applicable?: boolean;
+                            tds_percentage?: number;
+                            account_type?: string;
+                            status?: "active" | "suspended" | "closed";
+                            /** Format: date-time */
+                            created_at?: string;
+                            /** Format: date-time */
+                            updated_at?: string;
+                            /**
+                             * Format: date-time
+                             * @description When the data was requested from Vobiz
+                             */
+                            as_of: string;
+                        };
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx does); the body is ignored */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled, nothing more is sent until its WEBHOOKS_FILE entry changes or SIGHUP */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not received: retried later (after `Retry-After` on a 429 or 503, if longer than the backoff) */
             default: {
                 headers: {
                     [name: string]: unknown;

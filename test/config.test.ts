@@ -41,6 +41,7 @@ t.test('defaults', async (t) => {
   t.notOk('CONSUMERS' in config)
   t.equal(config.MAX_CONNECTIONS, undefined, 'derived from the descriptor limit at start-up')
   t.match(config, { HEADERS_TIMEOUT_MS: 5000, REQUEST_TIMEOUT_MS: 10000, KEEP_ALIVE_TIMEOUT_MS: 5000, UPSTREAM_MAX_RETRY_AFTER_SECONDS: 120, LOG_MAX_BUFFER_BYTES: 4194304, TRUST_PROXY: false })
+  t.equal(config.WEBHOOKS_TIMEOUT_MS, 15000, 'within Standard Webhooks\' recommended 15–30 s for a delivery')
   t.equal(loadConfig({ VOBIZ_SANDBOX: 'true' }).HOST, '127.0.0.1', 'sandbox mode listens on loopback unless HOST says otherwise')
   t.equal(loadConfig({ VOBIZ_SANDBOX: 'true', HOST: '0.0.0.0' }).HOST, '0.0.0.0')
 })

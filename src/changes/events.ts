@@ -1,4 +1,4 @@
-import type { BalanceEvent, ChangeEventData } from '../schemas/events.ts'
+import type { BalanceEvent, ChangeEventData, SnapshotEvent } from '../schemas/events.ts'
 import type { Profile } from '../schemas/profile.ts'
 import { balanceOf } from '../profile-snapshot.ts'
 import type { Change } from './detector.ts'
@@ -15,4 +15,10 @@ export function eventData (change: Change, previous: Profile, next: Profile, fet
     return data
   }
   return { ...next, as_of: new Date(fetchedAt).toISOString(), changed: change.fields } as ChangeEventData
+}
+
+/** The whole state as of a fetch, as SSE's `snapshot` event gives it to a caller that may read the profile. */
+export function snapshotData (profile: Profile, fetchedAt: number): SnapshotEvent {
+  const balance = balanceOf(profile, fetchedAt)
+  return { balance, profile: { ...profile, as_of: balance.as_of } }
 }

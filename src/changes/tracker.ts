@@ -16,6 +16,8 @@ export interface ChangeTrackerOptions {
   thresholds: readonly number[]
   /** Told each change detected (for metrics). */
   onChange?: (cls: ChangeClass) => void
+  /** Told of the first fetch: the baseline, before which this process knows nothing (webhooks resync from it). */
+  onBaseline?: (observed: Observed) => void
 }
 
 /**
@@ -39,7 +41,10 @@ export class ChangeTracker {
     const previous = this.#latest
     if (previous !== undefined && fetchedAt <= previous.fetchedAt) return
     this.#latest = { profile, fetchedAt }
-    if (previous === undefined) return
+    if (previous === undefined) {
+      this.#options.onBaseline?.(this.#latest)
+      return
+    }
     const changes = detectChanges(previous.profile, profile, this.#options.thresholds)
     if (changes.length === 0) return
     for (const change of changes) this.#options.onChange?.(change.class)

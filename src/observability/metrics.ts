@@ -21,7 +21,7 @@ export interface MetricSources {
   /** Open GET /profile/events streams. */
   eventStreams: () => number
   /** The webhook endpoints this replica delivers to now (with Redis, the others' are reported by their deliverer). */
-  webhooks: () => Array<{ endpoint: string, depth: number, oldestAgeMs: number | undefined, failures: number }>
+  webhooks: () => Array<{ endpoint: string, depth: number, oldestAgeMs: number | undefined, failures: number, disabled: boolean }>
 }
 
 /** What the business metrics read of the profile. */
@@ -218,6 +218,7 @@ export class Metrics {
     gauge('vobiz_bff_webhook_queue_depth', 'Changes queued for a webhook endpoint, not yet delivered', (endpoint) => endpoint.depth)
     gauge('vobiz_bff_webhook_oldest_undelivered_seconds', 'Age of the oldest change not yet delivered to a webhook endpoint (0 when none is waiting)', (endpoint) => (endpoint.oldestAgeMs ?? 0) / 1000)
     gauge('vobiz_bff_webhook_consecutive_failures', 'Failed deliveries in a row to a webhook endpoint (0: its breaker is closed; otherwise it gets one attempt per backoff period)', (endpoint) => endpoint.failures)
+    gauge('vobiz_bff_webhook_endpoints_disabled', 'Webhook endpoints disabled because they answered 410 Gone (1 each; sum() counts them): nothing is sent until the WEBHOOKS_FILE entry changes or SIGHUP', (endpoint) => endpoint.disabled ? 1 : 0)
   }
 
   /** The numbers the business watches, from the profile served now: nothing is reported before the first fetch. */

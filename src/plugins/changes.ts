@@ -4,11 +4,11 @@ import type { ChangeClass } from '../changes/detector.ts'
 import type { Feed } from '../changes/feed.ts'
 import { MemoryFeed } from '../changes/feed.ts'
 import { KeepFresh } from '../changes/keep-fresh.ts'
-import { ChangeTracker } from '../changes/tracker.ts'
+import { ChangeTracker, type Observed } from '../changes/tracker.ts'
 import { secondsToMs } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { ChangeEventData } from '../schemas/events.ts'
-import { reportDrops } from '../webhooks/queue.ts'
+import { DropEpisodes } from '../webhooks/queue.ts'
 import { SubscriptionRegistry } from '../webhooks/registry.ts'
 
 declare module 'fastify' {
@@ -23,6 +23,13 @@ declare module 'fastify' {
       feed: Feed<ChangeEventData>
       subscriptions: SubscriptionRegistry
       keepFresh: KeepFresh
+      /** Where full webhook queues report their drops (the fleet's publish fills the queues in Redis). */
+      webhookDrops: DropEpisodes
+      /**
+       * Calls `listener` with this process's first fetch, the baseline, without Redis: what changed before it
+       * is unknown. With Redis never: the baseline is the fleet's, and outlives a replica.
+       */
+      onBaseline: (listener: (observed: Observed) => void) => void
     }
   }
 }
@@ -44,10 +51,13 @@ async function changes (app: FastifyInstance, { config, now }: ChangesPluginOpti
   // Refreshes through the profile cache (registered next): one fetch per balance period at most, single-flight.
   const refresh = async (): Promise<unknown> => await app.profiles.get('balance')
   const { fleet } = app
+  const webhookDrops = new DropEpisodes(app.metrics, app.log.child({ component: 'webhooks' }))
   if (fleet === null) {
     const feed = new MemoryFeed<ChangeEventData>({ capacity: config.EVENTS_HISTORY, now })
-    const tracker = new ChangeTracker({ feed, thresholds: config.balanceThresholds, onChange })
-    app.decorate('changes', { tracker, feed, subscriptions, keepFresh: new KeepFresh({ refresh, periodMs }) })
+    const baselineListeners: Array<(observed: Observed) => void> = []
+    const onBaseline = (observed: Observed): void => { for (const listener of baselineListeners) listener(observed) }
+    const tracker = new ChangeTracker({ feed, thresholds: config.balanceThresholds, onChange, onBaseline })
+    app.decorate('changes', { tracker, feed, subscriptions, keepFresh: new KeepFresh({ refresh, periodMs }), webhookDrops, onBaseline: (listener) => { baselineListeners.push(listener) } })
     return
   }
   const [{ ChangeStream }, { Lease }, { webhookKey }] = await Promise.all([import('../redis/change-stream.ts'), import('../redis/lease.ts'), import('../redis/webhook-queue.ts')])
@@ -57,17 +67,18 @@ async function changes (app: FastifyInstance, { config, now }: ChangesPluginOpti
     prefix,
     capacity: config.EVENTS_HISTORY,
     thresholds: config.balanceThresholds,
+    endpoints: () => subscriptions.names,
     routes: (cls) => subscriptions.routes(cls),
-    queueKey: (endpoint) => webhookKey(prefix, endpoint),
+    queueKey: (endpoint, part) => webhookKey(prefix, endpoint, part),
     queueMax: config.WEBHOOKS_QUEUE_MAX,
     onChange,
-    onDropped: reportDrops(app.metrics, app.log.child({ component: 'webhooks' })),
+    drops: webhookDrops,
     log: app.log.child({ component: 'changes' }),
     now
   })
   // The poller's lease outlives two missed periods; without Redis every replica with listeners polls (its cache is local then too).
   const leadership = new Lease({ link: fleet.link, key: `${prefix}changes:poller`, ttlMs: 3 * periodMs, token: fleet.token, withoutRedis: true })
-  app.decorate('changes', { tracker: stream, feed: stream, subscriptions, keepFresh: new KeepFresh({ refresh, periodMs, leadership }) })
+  app.decorate('changes', { tracker: stream, feed: stream, subscriptions, keepFresh: new KeepFresh({ refresh, periodMs, leadership }), webhookDrops, onBaseline: () => {} })
   app.addHook('onReady', async () => { stream.start() })
   app.addHook('onClose', async () => { await stream.stop() })
 }

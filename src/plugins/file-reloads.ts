@@ -15,10 +15,10 @@ export class ReloadRefused extends Error {
 
 export interface FileReloads {
   /**
-   * Calls `apply` with the contents of `paths` (in that order) whenever one of them changes, and on SIGHUP.
-   * `apply` validates everything before it changes anything, and throws ReloadRefused to refuse.
+   * Calls `apply` with the contents of `paths` (in that order) whenever one of them changes, and on SIGHUP
+   * (`hangUp`). `apply` validates everything before it changes anything, and throws ReloadRefused to refuse.
    */
-  watch: (what: string, paths: string[], apply: (contents: string[]) => void) => void
+  watch: (what: string, paths: string[], apply: (contents: string[], why: { hangUp: boolean }) => void) => void
 }
 
 declare module 'fastify' {
@@ -31,7 +31,7 @@ declare module 'fastify' {
 interface Group {
   what: string
   paths: string[]
-  apply: (contents: string[]) => void
+  apply: (contents: string[], why: { hangUp: boolean }) => void
   /** The contents (or the read error) last seen: the same again is not a change. */
   last: string
 }
@@ -79,7 +79,7 @@ async function fileReloads (app: FastifyInstance): Promise<void> {
     group.last = print
     try {
       if ('error' in now) throw new ReloadRefused(now.error)
-      group.apply(now.contents)
+      group.apply(now.contents, { hangUp: forced })
       app.metrics.configReloads.inc({ result: 'ok' })
     } catch (err) {
       app.metrics.configReloads.inc({ result: 'error' })

@@ -7,8 +7,10 @@ import type { Observed } from '../changes/tracker.ts'
 import type { Log } from '../observability/log.ts'
 import type { ChangeEventData } from '../schemas/events.ts'
 import type { Profile } from '../schemas/profile.ts'
+import { snapshotData } from '../changes/events.ts'
+import type { DropReport } from '../webhooks/queue.ts'
 import type { RedisLink } from './link.ts'
-import type { StreamRecord } from './webhook-queue.ts'
+import { RESYNC_FUNCTION, type StreamRecord, type WebhookKeyPart } from './webhook-queue.ts'
 
 /** Lua: creates the floor (KEYS[key]) if there is none, just before now, so that no id from before the stream can be resumed from. */
 const initFloor = (key: number): string => `
@@ -24,13 +26,17 @@ end`
  * fleet-wide event id) and into the delivery queue of each endpoint subscribed to its class, in one step.
  * The stream keeps the last ARGV[5] changes; the newest one trimmed is the floor a resume must not be older
  * than (created just before the first change, so that no id from before the stream can be resumed from).
+ * With no baseline at all (a first start, or Redis emptied), nobody can tell what changed since the last
+ * one: every endpoint is queued a snapshot. A full queue drops its oldest (a queued snapshot is dropped too
+ * if it is the oldest, and not counted) and gets a snapshot after them. A disabled endpoint is queued nothing.
  *
- * KEYS: baseline, stream, floor, queue 1..n. ARGV: the baseline's fetchedAt the changes were computed
- * against ('' for none), the new baseline, its fetchedAt, the changes ([{c: stream entry, d: delivery,
- * q: [queue key numbers]}]), history, WEBHOOKS_QUEUE_MAX. Returns 'stale', 'moved', or the key numbers of
- * the queues that were full (their oldest delivery dropped), one per drop.
+ * KEYS: baseline, stream, floor, then for each configured endpoint 1..n its queue, state and snapshot
+ * marker. ARGV: the baseline's fetchedAt the changes were computed against ('' for none), the new baseline,
+ * its fetchedAt, the changes ([{c: stream entry, d: delivery, q: [endpoint numbers]}]), history,
+ * WEBHOOKS_QUEUE_MAX, the snapshot's delivery, n. Returns 'stale', 'moved', or per endpoint the changes its
+ * queue dropped (negative: none queued for it).
  */
-const PUBLISH = `
+const PUBLISH = `${RESYNC_FUNCTION}
 local base = redis.call('GET', KEYS[1])
 local at = tonumber(ARGV[3])
 if base then
@@ -40,21 +46,41 @@ if base then
 elseif ARGV[1] ~= '' then return 'moved' end
 redis.call('SET', KEYS[1], ARGV[2])
 local changes = cjson.decode(ARGV[4])
-if #changes == 0 then return {} end
-${initFloor(3)}
+if base and #changes == 0 then return {} end
+local n = tonumber(ARGV[8])
+local function key (e, part) return KEYS[3 + 3 * (e - 1) + part] end
 local dropped = {}
+for e = 1, n do
+  local state = redis.call('GET', key(e, 2))
+  dropped[e] = (state and cjson.decode(state).disabled) and -2 or -1
+  if not base and dropped[e] == -1 then resync(key(e, 1), key(e, 3), ARGV[7]) end
+end
+if #changes == 0 then return dropped end
+${initFloor(3)}
 local max = tonumber(ARGV[6])
 for _, change in ipairs(changes) do
   local id = redis.call('XADD', KEYS[2], '*', 'c', change.c)
-  for _, q in ipairs(change.q) do
-    local queue = KEYS[q]
-    if redis.call('XLEN', queue) >= max then
-      local oldest = redis.call('XRANGE', queue, '-', '+', 'COUNT', 1)[1][1]
-      redis.call('XDEL', queue, oldest)
-      table.insert(dropped, q)
+  for _, e in ipairs(change.q) do
+    if dropped[e] ~= -2 then
+      if dropped[e] == -1 then dropped[e] = 0 end
+      local queue, marker = key(e, 1), key(e, 3)
+      local snapshot = redis.call('GET', marker)
+      while redis.call('XLEN', queue) - (snapshot and 1 or 0) >= max do
+        local oldest = redis.call('XRANGE', queue, '-', '+', 'COUNT', 1)[1][1]
+        redis.call('XDEL', queue, oldest)
+        if oldest == snapshot then
+          redis.call('DEL', marker)
+          snapshot = false
+        else
+          dropped[e] = dropped[e] + 1
+        end
+      end
+      redis.call('XADD', queue, '*', 'd', '{"id":"' .. id .. '",' .. string.sub(change.d, 2))
     end
-    redis.call('XADD', queue, id, 'd', change.d)
   end
+end
+for e = 1, n do
+  if dropped[e] > 0 then resync(key(e, 1), key(e, 3), ARGV[7]) end
 end
 local excess = redis.call('XLEN', KEYS[2]) - tonumber(ARGV[5])
 if excess > 0 then
@@ -84,15 +110,17 @@ export interface ChangeStreamOptions {
   /** EVENTS_HISTORY. */
   capacity: number
   thresholds: readonly number[]
-  /** The endpoints subscribed to a class (WEBHOOKS_FILE, now). */
+  /** Every endpoint (WEBHOOKS_FILE, now), and those subscribed to a class. */
+  endpoints: () => string[]
   routes: (cls: ChangeClass) => string[]
-  /** The Redis key of an endpoint's delivery queue. */
-  queueKey: (endpoint: string) => string
+  /** The Redis keys of an endpoint's delivery queue. */
+  queueKey: (endpoint: string, part: WebhookKeyPart) => string
   /** WEBHOOKS_QUEUE_MAX. */
   queueMax: number
-  /** Told each change this replica published (for metrics), and deliveries dropped from full queues. */
+  /** Told each change this replica published (for metrics). */
   onChange: (cls: ChangeClass) => void
-  onDropped: (endpoint: string, count: number) => void
+  /** Told of deliveries dropped from full queues, and of queues that had room. */
+  drops: DropReport
   log: Log
   now: () => number
 }
@@ -180,20 +208,28 @@ export class ChangeStream implements Feed<ChangeEventData> {
       const base = raw === null ? undefined : JSON.parse(raw) as Observed
       if (base !== undefined && base.fetchedAt >= fetchedAt) return
       const changes = base === undefined ? [] : detectChanges(base.profile, profile, thresholds)
-      // KEYS 4 and on: one per delivery, with its endpoint.
-      const endpoints: string[] = []
+      // KEYS 4 and on: three per endpoint.
+      const endpoints = this.#options.endpoints()
       const entries = changes.map((change) => {
         const data = eventData(change, (base as Observed).profile, profile, fetchedAt)
-        const q = routes(change.class).map((endpoint) => 3 + endpoints.push(endpoint))
+        const q = routes(change.class).map((endpoint) => endpoints.indexOf(endpoint) + 1)
         const entry: StreamEntry = { class: change.class, data, fetchedAt, profile }
         return { c: JSON.stringify(entry), d: JSON.stringify({ class: change.class, data, detectedAt: fetchedAt }), q }
       })
-      const result = await link.command(async (redis) => await redis.eval(PUBLISH, 3 + endpoints.length, this.#keys.baseline, this.#keys.stream, this.#keys.floor, ...endpoints.map(queueKey),
-        base === undefined ? '' : String(base.fetchedAt), JSON.stringify({ profile, fetchedAt }), String(fetchedAt), JSON.stringify(entries), String(this.#options.capacity), String(this.#options.queueMax)))
+      const snapshot = JSON.stringify({ class: 'snapshot', data: snapshotData(profile, fetchedAt), detectedAt: fetchedAt })
+      const keys = endpoints.flatMap((endpoint) => (['queue', 'state', 'snapshot'] as const).map((part) => queueKey(endpoint, part)))
+      const result = await link.command(async (redis) => await redis.eval(PUBLISH, 3 + keys.length, this.#keys.baseline, this.#keys.stream, this.#keys.floor, ...keys,
+        base === undefined ? '' : String(base.fetchedAt), JSON.stringify({ profile, fetchedAt }), String(fetchedAt), JSON.stringify(entries), String(this.#options.capacity),
+        String(this.#options.queueMax), snapshot, String(endpoints.length)))
       if (result === 'moved') continue
       if (Array.isArray(result)) {
+        if (base === undefined && endpoints.length > 0) this.#options.log.info({ endpoints }, 'no baseline in Redis (a first start, or Redis was emptied): a snapshot is queued to every webhook endpoint')
         for (const change of changes) this.#options.onChange(change.class)
-        for (const key of result as number[]) this.#options.onDropped(endpoints[key - 4] as string, 1)
+        for (const [i, dropped] of (result as number[]).entries()) {
+          const endpoint = endpoints[i] as string
+          if (dropped > 0) this.#options.drops.dropped(endpoint, dropped)
+          else if (dropped === 0) this.#options.drops.room(endpoint)
+        }
       }
       return
     }

@@ -1,10 +1,14 @@
 import { Webhook } from 'standardwebhooks'
 import { request, type Dispatcher } from 'undici'
+import { parseRetryAfter } from '../vobiz/client.ts'
 import type { Delivery } from './queue.ts'
 import type { Subscription } from './subscriptions.ts'
 
-/** What one POST came to: delivered (a 2xx), or why not (a status or an error code; never the response body). */
-export type Attempt = { ok: true, status: number } | { ok: false, reason: string }
+/**
+ * What one POST came to: delivered (a 2xx), or why not (a status or an error code; never the response body),
+ * with the status if there was one, and the wait a 429 or 503 asked for in `Retry-After`.
+ */
+export type Attempt = { ok: true, status: number } | { ok: false, reason: string, status?: number, retryAfterMs?: number }
 
 /** The message a receiver gets: the Standard Webhooks payload shape, `type` naming the change class. */
 export function payloadOf (delivery: Delivery): string {
@@ -12,7 +16,7 @@ export function payloadOf (delivery: Delivery): string {
 }
 
 /** The `webhook-id` of a change's message: the same on every retry, so that a receiver can drop repeats. */
-export const messageId = (delivery: Pick<Delivery, 'id'>): string => `chg_${delivery.id}`
+export const messageId = (delivery: Pick<Delivery, 'id' | 'class'>): string => `${delivery.class === 'snapshot' ? 'snap' : 'chg'}_${delivery.id}`
 
 export interface SendOptions {
   /** The webhooks' own connection pool (never Vobiz's); redirects are not followed. */
@@ -20,15 +24,21 @@ export interface SendOptions {
   /** WEBHOOKS_TIMEOUT_MS: the whole attempt, connection to last byte. */
   timeoutMs: number
   userAgent: string
+  /** WEBHOOKS_BACKOFF_MAX_SECONDS: the longest `Retry-After` honoured. */
+  maxRetryAfterSeconds: number
 }
+
+/** Statuses whose `Retry-After` says when to try again (Standard Webhooks, "Delivery success and failure"). */
+const RETRY_AFTER_STATUSES = new Set([429, 503])
 
 /**
  * POSTs one delivery, signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`:
  * HMAC-SHA256 of `id.timestamp.body` with the endpoint's secret), timestamped by the wall clock at sending
  * time, as receivers check it against theirs. A 2xx is delivered; anything else (a redirect included) is a
- * failure to retry. The response body is read to the end and dropped, never logged.
+ * failure to retry, after the wait a 429 or 503 asks for in `Retry-After` (RFC 9110 §10.2.3, seconds or an
+ * HTTP-date, at most `maxRetryAfterSeconds`). The response body is read to the end and dropped, never logged.
  */
-export async function send (subscription: Subscription, delivery: Delivery, { dispatcher, timeoutMs, userAgent }: SendOptions): Promise<Attempt> {
+export async function send (subscription: Subscription, delivery: Delivery, { dispatcher, timeoutMs, userAgent, maxRetryAfterSeconds }: SendOptions): Promise<Attempt> {
   const body = payloadOf(delivery)
   const id = messageId(delivery)
   const sentAt = new Date()
@@ -47,7 +57,11 @@ export async function send (subscription: Subscription, delivery: Delivery, { di
       signal: AbortSignal.timeout(timeoutMs)
     })
     await response.body.dump()
-    return response.statusCode >= 200 && response.statusCode < 300 ? { ok: true, status: response.statusCode } : { ok: false, reason: `HTTP ${response.statusCode}` }
+    const status = response.statusCode
+    if (status >= 200 && status < 300) return { ok: true, status }
+    const retryAfter = response.headers['retry-after']
+    if (!RETRY_AFTER_STATUSES.has(status) || retryAfter === undefined) return { ok: false, reason: `HTTP ${status}`, status }
+    return { ok: false, reason: `HTTP ${status}`, status, retryAfterMs: parseRetryAfter(retryAfter, maxRetryAfterSeconds) * 1000 }
   } catch (err) {
     const { code, name } = err as { code?: unknown, name: string }
     return { ok: false, reason: typeof code === 'string' ? code : name }

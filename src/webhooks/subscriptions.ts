@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import Type, { type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { CONSUMER_NAME } from '../consumers.ts'
@@ -64,7 +65,24 @@ export function parseSubscriptions (source: string, problems: string[]): Subscri
   return problems.length > 0 ? [] : parsed
 }
 
+/**
+ * Whether `subscription` is given the profile in a snapshot: it is given the whole profile with its billing
+ * or contact changes anyway; an endpoint that lists only `balance` gets the balance alone (as SSE gives a
+ * caller that may read only the balance).
+ */
+export function readsProfile (subscription: Pick<Subscription, 'events'>): boolean {
+  return wants(subscription, 'billing') || wants(subscription, 'contact')
+}
+
 /** Whether `subscription` receives changes of class `cls`. */
 export function wants (subscription: Pick<Subscription, 'events'>, cls: ChangeClass): boolean {
   return (subscription.events as readonly string[]).includes(cls)
+}
+
+/**
+ * A digest of an endpoint's entry: a disabled endpoint is enabled again once its entry differs. A hash, so
+ * that the secret is never stored (with Redis, the digest is kept in the endpoint's state).
+ */
+export function entryDigest ({ name, url, events, secret }: Subscription): string {
+  return createHash('sha256').update(JSON.stringify([name, url, events, secret])).digest('base64url').slice(0, 22)
 }

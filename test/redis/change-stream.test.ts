@@ -27,11 +27,12 @@ function stream (t: Test, redisLink: RedisLink, prefix: string, counted: string[
     prefix,
     capacity: 10,
     thresholds: [],
+    endpoints: () => ['ledger'],
     routes: (cls) => cls === 'balance' ? ['ledger'] : [],
-    queueKey: (endpoint) => webhookKey(prefix, endpoint),
+    queueKey: (endpoint, part) => webhookKey(prefix, endpoint, part),
     queueMax: 2,
     onChange: (cls) => { counted.push(cls) },
-    onDropped: (endpoint) => { dropped.push(endpoint) },
+    drops: { dropped: (endpoint) => { dropped.push(endpoint) }, room: () => {} },
     log: silent,
     now: Date.now
   })
@@ -73,11 +74,12 @@ t.test('two replicas publishing at once: the second reads the moved baseline aga
   a.observe(profile({ balance: 400 }), 4000)
   await until('the next change', () => heard.length === 3)
   t.equal(heard[2], 'balance:400')
-  t.equal(await redis.client.xlen(webhookKey(prefix, 'ledger')), 2, 'each balance change queued for the endpoint subscribed to it, at most WEBHOOKS_QUEUE_MAX')
-  t.same(dropped, ['ledger'], 'the third dropped the oldest, and said so')
-  const queued = (await redis.client.xrange(webhookKey(prefix, 'ledger'), '-', '+')).map(([id]) => id)
+  t.equal(await redis.client.xlen(webhookKey(prefix, 'ledger')), 3, 'the newest balance changes, at most WEBHOOKS_QUEUE_MAX, and a snapshot after them')
+  t.same(dropped, ['ledger'], 'the third dropped the oldest (and the start-up snapshot before it, uncounted), and said so')
+  const queued = (await redis.client.xrange(webhookKey(prefix, 'ledger'), '-', '+')).map(([, fields]) => JSON.parse(fields[1] as string))
   const published = (await redis.client.xrange(`${prefix}changes:stream`, '-', '+')).map(([id]) => id)
-  t.same(queued, [published[1], published[3]], 'the queue keeps the newest, with the stream\'s ids (not the unreadable record)')
+  t.same(queued.map((d) => d.id ?? d.class), [published[1], published[3], 'snapshot'], 'the queue keeps the newest, with the stream\'s ids (not the unreadable record)')
+  t.match(queued[2], { class: 'snapshot', data: { balance: { balance: 400 }, profile: { balance: 400 } } }, 'the state after the last change')
   t.equal(counted.length, 3, 'an older fetch reported late publishes nothing')
 })
 
@@ -109,4 +111,57 @@ t.test('queue state and leases live in Redis; a lease cannot be taken while Redi
   t.ok(await poller.lead(), 'Redis gone: the poller carries on alone, without asking')
   t.notOk(await other.lead('ledger'))
   await poller.resign()
+})
+
+const snapshotOf = (balance: number) => ({ data: { balance: { partner_id: 'p', balance, as_of: '2026-01-01T00:00:00.000Z' } }, detectedAt: balance })
+
+t.test('the Redis queue: a change carries its feed id, one snapshot at most, removed and cleared; a disabled endpoint is queued nothing', { skip }, async (t) => {
+  const redis = await startRedis(t)
+  const prefix = uniquePrefix()
+  const shared = await link(t, redis.url)
+  const queue = new RedisWebhookQueue({ link: shared, prefix, token: 'a', leaseMs: 5000 })
+  const changes = stream(t, shared, prefix)
+  const depth = async () => (await queue.stats('ledger')).depth
+  // No baseline in Redis: the first fetch queues a snapshot to every endpoint.
+  changes.observe(profile({ balance: 1 }), 1000)
+  await until('the start-up snapshot', async () => await depth() === 1)
+  const snapshot = await queue.head('ledger')
+  t.match(snapshot, { class: 'snapshot', data: { balance: { balance: 1 } }, detectedAt: 1000 })
+  await queue.resync('ledger', snapshotOf(2))
+  t.equal(await depth(), 1, 'one snapshot at most')
+  await queue.remove('ledger', 'not-the-head')
+  t.equal(await depth(), 1, 'only the head is removed')
+  await queue.remove('ledger', snapshot?.id ?? '')
+  t.equal(await redis.client.exists(webhookKey(prefix, 'ledger', 'snapshot')), 0, 'a delivered snapshot is no longer the queued one')
+  await queue.remove('ledger', 'empty')
+  changes.observe(profile({ balance: 2 }), 2000)
+  await until('the change queued', async () => await depth() === 1)
+  const published = (await redis.client.xrange(`${prefix}changes:stream`, '-', '+'))[0]?.[0]
+  t.match(await queue.head('ledger'), { id: published, class: 'balance' }, 'the feed\'s id: its webhook-id is the SSE event id')
+  await queue.resync('ledger', snapshotOf(3))
+  t.equal(await depth(), 2, 'a snapshot after it')
+  await queue.clear('ledger')
+  t.same(await queue.stats('ledger'), { depth: 0, oldestAt: undefined })
+  await queue.resync('ledger', snapshotOf(4))
+  t.equal(await depth(), 1, 'cleared with the queue: a new snapshot can be queued')
+
+  await queue.clear('ledger')
+  const disabled = { failures: 0, nextAttemptAt: 0, disabled: { at: 5, entry: 'digest' } }
+  await queue.setState('ledger', disabled)
+  t.same(await queue.state('ledger'), disabled, 'kept in Redis, across restarts')
+  changes.observe(profile({ balance: 5 }), 5000)
+  await until('the change published', async () => await redis.client.xlen(`${prefix}changes:stream`) === 2)
+  t.equal(await depth(), 0, 'a disabled endpoint is queued nothing')
+  await queue.setState('ledger', { failures: 0, nextAttemptAt: 0 })
+  t.equal(await redis.client.exists(webhookKey(prefix, 'ledger', 'state')), 0)
+
+  // A queued snapshot whose entry is gone does not block the next; an entry of an earlier version is known by its entry id.
+  await redis.client.set(webhookKey(prefix, 'ledger', 'snapshot'), '1-1')
+  await queue.resync('ledger', snapshotOf(6))
+  t.equal(await depth(), 1)
+  await queue.clear('ledger')
+  const old = await redis.client.xadd(webhookKey(prefix, 'ledger'), '*', 'd', JSON.stringify({ class: 'balance', data: {}, detectedAt: 7 }))
+  t.match(await queue.head('ledger'), { id: old, class: 'balance' })
+  await queue.remove('ledger', old ?? '')
+  t.equal(await depth(), 0)
 })

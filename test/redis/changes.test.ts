@@ -59,10 +59,12 @@ t.test('two replicas, 100 SSE clients across them: one Vobiz fetch per period, e
   t.equal(new Set(ids).size, 1, 'every client on either replica heard the same changes with the same ids')
   t.same(streams[0]?.events.slice(1).map((e) => e.event), ['billing', 'balance', 'billing', 'balance'])
 
-  await until('every change delivered', () => receiver.delivered().length === 4)
-  const delivered = receiver.delivered()
+  // A first start (no baseline in Redis): a snapshot first, then the changes.
+  await until('every change delivered', () => receiver.delivered().length === 5)
+  const [snapshot, ...delivered] = receiver.delivered()
+  t.equal(snapshot?.payload.type, 'profile.snapshot')
   t.same(delivered.map((d) => d.id), streams[0]?.events.slice(1).map((e) => `chg_${e.id ?? ''}`), 'in order, with the stream\'s ids')
-  t.equal(receiver.requests.length, 4, 'one delivery per change for the whole fleet')
+  t.equal(receiver.requests.length, 5, 'one delivery per change for the whole fleet')
   const counted = await Promise.all(replicas.map(async (r) => (await r.app.metrics.registry.getSingleMetricAsString('vobiz_bff_change_events_total'))))
   const total = counted.join('\n').match(/^vobiz_bff_change_events_total\{[^}]*\} \d+$/gm)?.reduce((n, line) => n + Number(line.split(' ')[1]), 0)
   t.equal(total, 4, 'each change detected (published) once across the fleet')
@@ -115,7 +117,7 @@ t.test('a replica killed mid-delivery loses nothing: the other takes the endpoin
   }
   const servers = [run(t, 'server.js', [], env), run(t, 'server.js', [], env)]
   await Promise.all(servers.map(async (server) => await server.waitFor(/"url":"http/)))
-  // The deliverer hangs on the first delivery; the replica holding the endpoint is then killed.
+  // The deliverer hangs on the first delivery (the first start's snapshot); the replica holding the endpoint is then killed.
   receiver.answer('hang')
   // The fleet's first fetch is the baseline the change is detected against.
   await until('the first fetch', async () => await redis.client.exists(`${env.REDIS_KEY_PREFIX}changes:baseline`) === 1)
@@ -131,8 +133,10 @@ t.test('a replica killed mid-delivery loses nothing: the other takes the endpoin
   await until('the other replica to deliver it', () => receiver.delivered().length >= 1, 120_000)
   const [first] = receiver.requests
   const [delivered] = receiver.delivered()
-  t.equal(delivered?.id, first?.headers['webhook-id'], 'the same change, the same webhook-id: the receiver can drop a repeat')
-  t.match(delivered?.payload, { type: 'profile.billing', data: { gst_status: 'inactive' } })
+  t.equal(delivered?.id, first?.headers['webhook-id'], 'the same message, the same webhook-id: the receiver can drop a repeat')
+  t.match(delivered?.payload, { type: 'profile.snapshot' })
+  await until('the change after it', () => receiver.delivered().length >= 2, 120_000)
+  t.match(receiver.delivered()[1]?.payload, { type: 'profile.billing', data: { gst_status: 'inactive' } })
   const survivor = servers.find((server) => server !== victim)
   t.notMatch(survivor?.stdout() ?? '', new RegExp(receiver.secret.slice(6, 26).replace(/[+/]/g, '.')), 'the secret is never logged')
 })
