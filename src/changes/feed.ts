@@ -31,6 +31,11 @@ export type Resume<T> = { kind: 'events', events: Array<FeedEvent<T>> } | { kind
 
 /** What subscribers follow: this process's feed, or a replica's copy of the fleet's (src/redis/change-stream.ts). */
 export interface Feed<T> {
+  /**
+   * Settles once the feed knows what it holds (a fleet's copy: after its first read of the stream, or once
+   * Redis proved unusable): before that, a resume would be judged against a copy that is not yet there.
+   */
+  readonly ready: Promise<void>
   /** The newest id: what a snapshot taken now is "as of". */
   readonly lastId: string
   /** What a subscriber that last saw `lastEventId` missed. */
@@ -45,6 +50,8 @@ export interface Feed<T> {
  * than this feed), newer than any it issued, or not an id at all gets a snapshot — the whole current state.
  */
 export class MemoryFeed<T> implements Feed<T> {
+  /** This process's own changes: known from the start. */
+  readonly ready = Promise.resolve()
   readonly #capacity: number
   readonly #events: Array<FeedEvent<T>> = []
   readonly #listeners = new Set<(event: FeedEvent<T>) => void>()

@@ -151,6 +151,9 @@ export class ChangeStream implements Feed<ChangeEventData> {
   #stopped = false
   #synced = false
   #following: Promise<void> | undefined
+  #settle!: () => void
+  /** Settles after the first read of the stream, or once Redis proved unusable at the first try. */
+  readonly ready = new Promise<void>((resolve) => { this.#settle = resolve })
 
   constructor (options: ChangeStreamOptions) {
     this.#options = options
@@ -245,6 +248,8 @@ export class ChangeStream implements Feed<ChangeEventData> {
         if (read !== null) this.#add((read[0] as [string, StreamRecord[]])[1])
       } catch {
         // Redis went away (or the stream was deleted under us): read everything again once it is back.
+        // Meanwhile resumes are judged against what this replica holds (a snapshot, mostly).
+        this.#settle()
         this.#synced = false
         if (!this.#stopped) await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref())
       }
@@ -258,6 +263,7 @@ export class ChangeStream implements Feed<ChangeEventData> {
     this.#window = new MemoryFeed({ capacity: this.#options.capacity, now: this.#options.now, start: floor })
     this.#synced = true
     this.#add(records, told)
+    this.#settle()
   }
 
   /**

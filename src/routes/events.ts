@@ -154,12 +154,12 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
     const refusal = streams.refusal(identity)
     if (refusal !== undefined) throw refusal
     // Nothing to tell before the profile has been fetched once: this fetch's failure is the answer's.
-    if (tracker.latest === undefined) {
-      await cache.get('balance', { requestId: request.id })
-      // Streams opened together during that wait are admitted one by one after it.
-      const late = streams.refusal(identity)
-      if (late !== undefined) throw late
-    }
+    if (tracker.latest === undefined) await cache.get('balance', { requestId: request.id })
+    // A replica that has just started resumes from the fleet's stream only once it has read it.
+    await feed.ready
+    // Streams opened together during those waits are admitted one by one after them.
+    const late = streams.refusal(identity)
+    if (late !== undefined) throw late
     // A client that left while this handler waited is gone: nothing is counted, subscribed or kept fresh for it.
     if (reply.raw.destroyed) return
     // From here to the last initial message nothing waits, so no change can slip in between, and the stream
