@@ -107,7 +107,7 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
   for (const reason of ALL_END_REASONS) metrics.eventStreamsClosed.inc({ reason }, 0)
   const log = app.log.child({ component: 'events' })
 
-  // Shutdown: every stream ends with a short retry hint, so its client reconnects to another replica.
+  // Shutdown: every stream ends (`event: end`, `shutdown`) with a short retry hint, so its client reconnects.
   app.addHook('preClose', (done) => {
     streams.review(() => 'shutdown')
     done()
@@ -165,8 +165,10 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
     // From here to the last initial message nothing waits, so no change can slip in between, and the stream
     // is counted exactly while its socket is open.
     let endedBy: EndReason = 'client'
-    /** Ends the stream with a last message saying why (the stream is uncounted as it closes). */
-    // Called at most once: the stream is out of every list that could end it once it has closed.
+    /**
+     * Ends the stream with a last message saying why; it is uncounted as it closes. Called at most once: once
+     * closed, the stream is out of every list that could end it.
+     */
     function end (reason: EndEvent['reason']): void {
       endedBy = reason
       write(frame({ retry: RETRY_MS, event: 'end' }, { reason, detail: END_DETAIL[reason] }))
