@@ -10,14 +10,13 @@
  * Loopback only; about a minute. Needs a descriptor limit above twice STREAMS (`ulimit -n`).
  */
 import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { request } from 'node:http'
-import { createServer } from 'node:net'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateApiKey, sha256Hex } from '../dist/consumers.js'
 import { startSandbox } from '../dist/sandbox/sandbox.js'
+import { freePort } from './ports.mjs'
 import { refresh, startIssuer, subscribe } from './sse.mjs'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
@@ -26,15 +25,6 @@ const CHANGES = Number(process.argv[3] ?? 60)
 const PER_SUBJECT = 5
 const METRICS_TOKEN = 'heap-shedding-bench-token'
 const MB = 1024 * 1024
-
-async function freePort () {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address()
-  server.close()
-  await once(server, 'close')
-  return port
-}
 
 function get (port, path, headers) {
   return new Promise((resolve, reject) => {

@@ -8,7 +8,6 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer as createHttpServer } from 'node:http'
-import { createServer } from 'node:net'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,6 +16,7 @@ import autocannon from 'autocannon'
 // The compiled service (npm run bench builds it first): the harness runs on plain node, like the servers it measures.
 import { generateApiKey, sha256Hex } from '../dist/consumers.js'
 import { startSandbox } from '../dist/sandbox/sandbox.js'
+import { freePort } from './ports.mjs'
 import { sseFanOut, startIssuer } from './sse.mjs'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
@@ -29,18 +29,6 @@ const QUICK_REQUESTS = 200
 const CONNECTIONS = 16
 const ROUNDS = quick ? 1 : 3
 
-/**
- * A port the kernel just handed out and released: a fixed range could collide with the ephemeral ports other
- * programs (the test suite, running in parallel) are using.
- */
-async function freePort () {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address()
-  server.close()
-  await once(server, 'close')
-  return port
-}
 const children = []
 
 async function waitUp (name, port, path, headers) {
