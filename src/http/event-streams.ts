@@ -14,7 +14,7 @@ export const ALL_END_REASONS: readonly EndReason[] = ['client', ...END_REASONS]
 export const END_DETAIL: Record<EndEvent['reason'], string> = {
   shutdown: 'This replica is shutting down: reconnect (with Last-Event-ID) to resume.',
   slow: 'This stream was not read fast enough (EVENTS_MAX_BUFFERED_BYTES unread): reconnect (with Last-Event-ID) to resume.',
-  revoked: 'The credential this stream was opened with is no longer accepted.',
+  revoked: 'The credential this stream was opened with is no longer accepted, or no longer for the same consumer.',
   scope_reduced: 'The credential this stream was opened with no longer grants profile:read: reconnect for the events it now allows.',
   expired: 'The bearer token this stream was opened with has expired: reconnect with a new one.'
 }

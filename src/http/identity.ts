@@ -86,8 +86,7 @@ export function identify (options: IdentifyOptions): Identify {
       const { sub, scopes, expiresAt } = await verifier.verify(token)
       return { kind: 'jwt', name: sub, scopes, expiresAt, limit, rateKey: `jwt:${sub}`, policy, policyHeader }
     } catch (err) {
-      const reason = (err as TokenError).message
-      return anonymous(request, problem('invalid_token', `The bearer token was refused: ${reason}.`, { 'www-authenticate': 'Bearer error="invalid_token"' }))
+      return anonymous(request, invalidToken((err as TokenError).message))
     }
   }
 
@@ -103,6 +102,11 @@ export function identify (options: IdentifyOptions): Identify {
     }
     return anonymous(request, missing)
   }
+}
+
+/** The problem for a bearer token that is refused, and why (`reason`: a TokenError's message). */
+export function invalidToken (reason: string): ProblemError {
+  return problem('invalid_token', `The bearer token was refused: ${reason}.`, { 'www-authenticate': 'Bearer error="invalid_token"' })
 }
 
 /** The problem refusing `identity` a route that needs one of `anyOf` (401 without credentials, 403 without the scope), or undefined. */

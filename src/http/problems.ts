@@ -3,6 +3,13 @@ import fp from 'fastify-plugin'
 import { PROBLEM_CONTENT_TYPE, PROBLEMS, type Problem, type ProblemCode } from '../schemas/problem.ts'
 import { UpstreamError } from '../vobiz/errors.ts'
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** What a 405 on this route's path names in `Allow` (default `GET, HEAD`): for a route that serves less. */
+    allow?: string
+  }
+}
+
 /** An error that becomes exactly one problem response. Create them with `problem()`. */
 export class ProblemError extends Error {
   readonly code: ProblemCode
@@ -95,23 +102,26 @@ async function problems (app: FastifyInstance): Promise<void> {
     return sendProblem(request, reply, mapped)
   })
 
-  // Paths served to GET (and so to HEAD), to tell "wrong method" (405) from "no such path" (404): exact ones
-  // in a set, and the prefixes of wildcard routes (`/docs/static/*`). A lookup, not the router: find-my-way's
-  // hasRoute() throws on paths it would not accept as route definitions (e.g. with a `*`). HEAD counts too:
-  // Fastify reports some GET routes (a prefix's trailing-slash twin) only through their automatic HEAD.
-  const getPaths = new Set<string>()
-  const getPrefixes: string[] = []
+  // Paths served to GET, with the methods they serve (`Allow`), to tell "wrong method" (405) from "no such path"
+  // (404): exact ones in a map, and the prefixes of wildcard routes (`/docs/static/*`). A lookup, not the
+  // router: find-my-way's hasRoute() throws on paths it would not accept as route definitions (e.g. with a
+  // `*`). HEAD counts too: Fastify reports some GET routes (a prefix's trailing-slash twin) only through their
+  // automatic HEAD. A route serving less than GET and HEAD says so in its config (`allow`).
+  const allowed = new Map<string, string>()
+  const prefixes: Array<[string, string]> = []
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method]
-    if (!methods.includes('GET') && !methods.includes('HEAD')) return
-    if (route.url.endsWith('*')) getPrefixes.push(route.url.slice(0, -1))
-    else getPaths.add(route.url)
+    const allow = route.config?.allow
+    if (allow === undefined && !methods.includes('GET') && !methods.includes('HEAD')) return
+    if (route.url.endsWith('*')) prefixes.push([route.url.slice(0, -1), allow ?? 'GET, HEAD'])
+    else if (allow !== undefined || !allowed.has(route.url)) allowed.set(route.url, allow ?? 'GET, HEAD')
   })
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?', 1)[0] as string
-    if (getPaths.has(path) || getPrefixes.some((prefix) => path.startsWith(prefix))) {
-      return sendProblem(request, reply, problem('method_not_allowed', `${request.method} is not supported on ${path}; use GET or HEAD.`, { allow: 'GET, HEAD' }))
+    const allow = allowed.get(path) ?? prefixes.find(([prefix]) => path.startsWith(prefix))?.[1]
+    if (allow !== undefined) {
+      return sendProblem(request, reply, problem('method_not_allowed', `${request.method} is not supported on ${path}; use ${allow.replace(', ', ' or ')}.`, { allow }))
     }
     return sendProblem(request, reply, problem('not_found', 'No resource here. The API serves GET /profile and GET /profile/balance.'))
   })

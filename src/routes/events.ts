@@ -7,7 +7,7 @@ import type { Observed } from '../changes/tracker.ts'
 import { hasAnyScope } from '../consumers.ts'
 import { ALL_END_REASONS, END_DETAIL, EventStreams, type EndReason, type StreamLimits } from '../http/event-streams.ts'
 import { rejectQuery, routeGuard } from '../http/guard.ts'
-import type { Caller, Identity } from '../http/identity.ts'
+import { authorize, invalidToken, type Caller, type Identity } from '../http/identity.ts'
 import { problem } from '../http/problems.ts'
 import { balanceOf } from '../profile-snapshot.ts'
 import { BalanceEvent, BillingEvent, ContactEvent, EndEvent, SnapshotEvent, type ChangeEventData } from '../schemas/events.ts'
@@ -107,22 +107,48 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
   for (const reason of ALL_END_REASONS) metrics.eventStreamsClosed.inc({ reason }, 0)
   const log = app.log.child({ component: 'events' })
 
-  // Shutdown: every stream ends (`event: end`, `shutdown`) with a short retry hint, so its client reconnects.
+  const authorizeStream = authorize(SCOPES)
+  let closing = false
+
+  /**
+   * What an open API-key stream's key allows now, as a new request with it would be judged: `revoked` when the
+   * key matches no consumer, or another consumer than the stream's (a rename counts, so that one key never
+   * holds two callers' places); `scope_reduced` when a profile stream's key lost profile:read. Every consumer
+   * holds one of the route's scopes, so any other key still accepted may keep its stream.
+   */
+  function standing (opened: Caller, now: Identity): EndEvent['reason'] | undefined {
+    if (now.kind === 'anonymous' || now.name !== opened.name) return 'revoked'
+    return readsProfile(opened) && !readsProfile(now as Caller) ? 'scope_reduced' : undefined
+  }
+
+  /**
+   * The caller as its credential stands when its stream is about to open, after the handler's waits: a reload
+   * may have revoked or narrowed its key, its token may have expired. Refused as a new request would be.
+   */
+  function judgedNow (request: FastifyRequest): Caller {
+    const opened = request.identity as Caller
+    if (opened.kind === 'jwt') {
+      if (Date.now() >= opened.expiresAt) throw invalidToken('the token has expired')
+      return opened
+    }
+    // An X-API-Key is looked up synchronously.
+    const now = identify(request) as Identity
+    const refused = authorizeStream(now)
+    if (refused !== undefined) throw refused
+    return now as Caller
+  }
+
+  // Shutdown: every stream ends (`event: end`, `shutdown`) with a short retry hint, so its client reconnects;
+  // one whose handler is still waiting ends as soon as it opens.
   app.addHook('preClose', (done) => {
+    closing = true
     streams.review(() => 'shutdown')
     done()
   })
 
-  // A consumers reload: every API-key stream is judged again, by its key, as a new request would be. Every
-  // consumer holds one of the route's scopes, so a key still accepted may keep a stream, unless it was a
-  // profile stream and the key lost profile:read (the client reconnects for a balance-only one).
+  // A consumers reload: every API-key stream is judged again by its key (bearer streams end at their `exp`).
   app.onConsumersReload(() => {
-    const { ended, callers } = streams.review(({ identity, reidentify }) => {
-      if (identity.kind !== 'api-key') return undefined
-      const now = reidentify()
-      if (now.kind === 'anonymous') return 'revoked'
-      return readsProfile(identity) && !readsProfile(now) ? 'scope_reduced' : undefined
-    })
+    const { ended, callers } = streams.review(({ identity, reidentify }) => identity.kind === 'api-key' ? standing(identity, reidentify()) : undefined)
     if (callers.length > 0) log.info({ ended, callers }, 'event streams ended: the consumers reload changed what their keys allow')
   })
 
@@ -150,14 +176,16 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
     rejectQuery(request)
     if (!acceptsEventStream(request.headers.accept)) throw problem('not_acceptable', 'This route only produces text/event-stream.')
     // Authorised by the guard (profile:read or balance:read): a caller the service knows.
-    const identity = request.identity as Caller
-    const refusal = streams.refusal(identity)
+    const refusal = streams.refusal(request.identity as Caller)
     if (refusal !== undefined) throw refusal
-    // Nothing to tell before the profile has been fetched once: this fetch's failure is the answer's.
-    if (tracker.latest === undefined) await cache.get('balance', { requestId: request.id })
+    // The snapshot is as fresh as GET /profile/balance: a cached copy within BALANCE_TTL_SECONDS, or a fetch
+    // (this fetch's failure is the answer's).
+    await cache.get('balance', { requestId: request.id })
     // A replica that has just started resumes from the fleet's stream only once it has read it.
     await feed.ready
-    // Streams opened together during those waits are admitted one by one after them.
+    // What was checked before those waits is checked again after them: the credential, and the limits (streams
+    // opened together are admitted one by one).
+    const identity = judgedNow(request)
     const late = streams.refusal(identity)
     if (late !== undefined) throw late
     // A client that left while this handler waited is gone: nothing is counted, subscribed or kept fresh for it.
@@ -207,8 +235,10 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
     write(frame({ retry: RETRY_MS }))
     if (resume.kind === 'snapshot') write(snapshot(identity))
     else for (const event of resume.events) if (visible(event)) write(changeFrame(event))
-    // A bearer token's stream ends when the token does (at once if it expired while this handler waited).
-    if (identity.kind === 'jwt') unexpire = atTime(identity.expiresAt, () => { end('expired') })
+    // A bearer token's stream ends when the token does; any stream at once if the replica began to shut down
+    // while this handler waited.
+    if (closing) end('shutdown')
+    else if (identity.kind === 'jwt') unexpire = atTime(identity.expiresAt, () => { end('expired') })
   }
 
   const security = SCOPES.flatMap((scope): Array<Record<string, string[]>> => app.bearer ? [{ apiKey: [scope] }, { bearer: [scope] }] : [{ apiKey: [scope] }])
@@ -219,6 +249,8 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, {
   app.route({
     method: app.supportedMethods.filter((method) => !['GET', 'OPTIONS'].includes(method)),
     url: URL,
+    // OPTIONS stays with CORS preflights; the not-found handler answers it otherwise, with the same Allow.
+    config: { allow: 'GET' },
     ...guard(),
     schema: { hide: true },
     handler: () => { throw problem('method_not_allowed', `This method is not supported on ${URL}; use GET.`, { allow: 'GET' }) }

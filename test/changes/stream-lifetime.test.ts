@@ -27,13 +27,14 @@ async function endOf (stream: EventStream): Promise<unknown> {
 t.test('a consumers reload ends the streams of revoked keys and of keys that lost profile:read, logged once; the others go on', async (t) => {
   const dir = directory(t)
   const file = join(dir, 'consumers.json')
-  const keys = { alpha: generateApiKey(), beta: generateApiKey(), gamma: generateApiKey(), delta: generateApiKey(), rotated: generateApiKey() }
+  const keys = { alpha: generateApiKey(), beta: generateApiKey(), gamma: generateApiKey(), delta: generateApiKey(), rotated: generateApiKey(), epsilon: generateApiKey() }
   const list = (entries: Record<string, { key: string, scopes: Scope[] }>): string => consumersJson(entries)
   writeFileSync(file, list({
     alpha: { key: keys.alpha, scopes: ['profile:read'] },
     beta: { key: keys.beta, scopes: ['profile:read'] },
     gamma: { key: keys.gamma, scopes: ['balance:read'] },
-    delta: { key: keys.delta, scopes: ['profile:read', 'balance:read'] }
+    delta: { key: keys.delta, scopes: ['profile:read', 'balance:read'] },
+    epsilon: { key: keys.epsilon, scopes: ['balance:read'] }
   }))
   const issuer = await startIssuer(t)
   await issuer.addKey('k1')
@@ -50,34 +51,39 @@ t.test('a consumers reload ends the streams of revoked keys and of keys that los
   const betas = [await open(keys.beta), await open(keys.beta)]
   const gamma = await open(keys.gamma)
   const delta = await open(keys.delta)
+  const epsilon = await open(keys.epsilon)
   const user = await openEventStream(t, `${h.url}/profile/events`, { authorization: `Bearer ${await issuer.sign({ sub: 'user-1', scope: 'profile:read' })}` })
   await user.next(1)
-  t.equal(await openStreams(h), 6)
+  t.equal(await openStreams(h), 7)
 
-  // alpha removed; beta down to balance:read; gamma's key rotated (same name, another key); delta unchanged.
+  // alpha removed; beta down to balance:read; gamma's key rotated (same name, another key); epsilon renamed
+  // (same key, another consumer: its places are the new name's); delta unchanged.
   replaceFile(file, list({
     beta: { key: keys.beta, scopes: ['balance:read'] },
     gamma: { key: keys.rotated, scopes: ['balance:read'] },
-    delta: { key: keys.delta, scopes: ['profile:read', 'balance:read'] }
+    delta: { key: keys.delta, scopes: ['profile:read', 'balance:read'] },
+    zeta: { key: keys.epsilon, scopes: ['balance:read'] }
   }))
   t.match(await endOf(alpha), { reason: 'revoked', detail: /no longer accepted/ }, 'a removed key\'s stream ends, saying why')
   for (const beta of betas) t.match(await endOf(beta), { reason: 'scope_reduced' }, 'a key that lost profile:read: its profile stream ends')
   t.match(await endOf(gamma), { reason: 'revoked' }, 'a rotated key\'s stream ends')
+  t.match(await endOf(epsilon), { reason: 'revoked' }, 'a renamed consumer\'s stream ends: one key never holds two callers\' places')
   t.equal(alpha.events.at(-1)?.id, undefined, 'the end message has no id: Last-Event-ID stays the last change received')
   t.equal(alpha.retries.at(-1), 1000)
 
   await until('the reload to be logged', () => h.logs.some((l) => l.msg === 'event streams ended: the consumers reload changed what their keys allow'))
   const lines = h.logs.filter((l) => l.msg === 'event streams ended: the consumers reload changed what their keys allow')
   t.equal(lines.length, 1, 'one line for the reload, not one per stream')
-  t.match(lines[0], { ended: { revoked: 2, scope_reduced: 2 } })
-  t.same([...(lines[0]?.callers as string[])].sort(), ['alpha', 'beta', 'gamma'])
-  t.equal(await closedBy(h, 'revoked'), 2)
+  t.match(lines[0], { ended: { revoked: 3, scope_reduced: 2 } })
+  t.same([...(lines[0]?.callers as string[])].sort(), ['alpha', 'beta', 'epsilon', 'gamma'])
+  t.equal(await closedBy(h, 'revoked'), 3)
   t.equal(await closedBy(h, 'scope_reduced'), 2)
   t.equal(await openStreams(h), 2, 'each ended stream uncounted')
 
   // Reconnecting with the old credentials: what a new request gets.
   t.equal((await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': keys.alpha })).status, 401)
   t.equal((await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': keys.gamma })).status, 401)
+  t.equal((await open(keys.epsilon)).status, 200, 'the renamed consumer reconnects under its new name')
   const narrowed = await open(keys.beta)
   t.same(Object.keys(JSON.parse(narrowed.events[0]?.data ?? '{}')), ['balance'], 'beta reconnects to a balance-only stream')
 
@@ -185,4 +191,55 @@ t.test('EVENTS_MAX_STREAMS: past it, a stream gets 503 with Retry-After while or
     again.close()
     return again.status === 200
   })
+})
+
+t.test('a key revoked or narrowed while its stream waits for the first fetch gets what a new request would', async (t) => {
+  const dir = directory(t)
+  const file = join(dir, 'consumers.json')
+  const keys = { mu: generateApiKey(), nu: generateApiKey(), keeper: generateApiKey() }
+  writeFileSync(file, consumersJson({ mu: { key: keys.mu, scopes: ['profile:read'] }, nu: { key: keys.nu, scopes: ['profile:read'] }, keeper: { key: keys.keeper, scopes: ['profile:read'] } }))
+  const h = await startHarness(t, { env: { CONSUMERS: '', CONSUMERS_FILE: file } })
+  h.sandbox.hold()
+  const mu = openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': keys.mu })
+  const nu = openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': keys.nu })
+  await h.sandbox.received(1)
+  await h.arrived(2)
+  replaceFile(file, consumersJson({ nu: { key: keys.nu, scopes: ['balance:read'] }, keeper: { key: keys.keeper, scopes: ['profile:read'] } }))
+  await until('the reload', () => h.logs.some((l) => l.msg === 'consumers reloaded'))
+  h.sandbox.release()
+  const revoked = await mu
+  t.equal(revoked.status, 401, 'the revoked key gets no stream')
+  await revoked.ended
+  t.match(JSON.parse(revoked.text()), { code: 'invalid_api_key' })
+  const narrowed = await nu
+  t.equal(narrowed.status, 200)
+  await narrowed.next(1)
+  t.same(Object.keys(JSON.parse(narrowed.events[0]?.data ?? '{}')), ['balance'], 'the narrowed key gets what it may see now')
+  t.equal(await openStreams(h), 1)
+})
+
+t.test('a stream whose handler waits when shutdown begins is ended at once with `shutdown`, and the app closes', async (t) => {
+  const h = await startHarness(t)
+  h.sandbox.hold()
+  const opening = openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.profile })
+  await h.sandbox.received(1)
+  await h.arrived(1)
+  const closing = h.app.close()
+  await until('shutdown to begin', () => !h.app.server.listening)
+  h.sandbox.release()
+  const stream = await opening
+  t.equal(stream.status, 200)
+  t.match(await endOf(stream), { reason: 'shutdown' }, 'told to reconnect elsewhere')
+  await closing
+  t.equal(await closedBy(h, 'shutdown'), 1)
+})
+
+t.test('the opening snapshot is as fresh as GET /profile/balance, however long nobody listened', async (t) => {
+  const h = await startHarness(t)
+  t.equal((await h.get('/profile/balance', { 'x-api-key': h.keys.balance })).json().balance, 48250)
+  h.sandbox.update({ balance: 2000 })
+  h.clock.advance(40_000)
+  const stream = await openEventStream(t, `${h.url}/profile/events`, { 'x-api-key': h.keys.balance })
+  const [snapshot] = await stream.next(1)
+  t.match(JSON.parse(snapshot?.data ?? '{}'), { balance: { balance: 2000 } }, 'fetched again, not the copy from 40 s before')
 })
