@@ -68,7 +68,8 @@ t.test('.env in the working directory is read at start, and the environment wins
   const [, url, key] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\n\s+Loopback only[^\n]*\n\s+Demo API key[^:]*: (\S+)/)
   t.not(new URL(url as string).port, '3000', 'PORT from the environment, not .env\'s 3000')
   t.equal((await httpGet(`${url}/profile`, { 'x-api-key': key as string })).status, 200)
-  t.match(server.stdout(), /"envFile":".env"/, 'the ready line says .env was read')
+  // Log lines are written asynchronously: waited for, not read at once.
+  t.ok(await server.waitFor(/"envFile":".env"/), 'the ready line says .env was read')
   server.child.kill('SIGTERM')
   t.equal((await server.exited).code, 0)
 })
