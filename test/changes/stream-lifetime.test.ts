@@ -243,3 +243,28 @@ t.test('the opening snapshot is as fresh as GET /profile/balance, however long n
   const [snapshot] = await stream.next(1)
   t.match(JSON.parse(snapshot?.data ?? '{}'), { balance: { balance: 2000 } }, 'fetched again, not the copy from 40 s before')
 })
+
+t.test('a bearer token that expires while its stream waits for the first fetch gets 401, as a new request would', async (t) => {
+  const issuer = await startIssuer(t)
+  await issuer.addKey('k1')
+  const h = await startHarness(t, { env: { JWT_JWKS_URL: issuer.url, JWT_ISSUER: 'https://login.example.test/', JWT_AUDIENCE: 'vobiz-bff', JWT_CLOCK_TOLERANCE_SECONDS: '0' } })
+  h.sandbox.hold()
+  // A token still valid when the request arrives (longer ones until one is: a busy machine may take a while),
+  // which then expires while the first fetch is held.
+  let exp = 0
+  let opening: Promise<EventStream> | undefined
+  for (let seconds = 2; opening === undefined; seconds *= 2) {
+    exp = Math.floor(Date.now() / 1000) + seconds
+    const attempt = openEventStream(t, `${h.url}/profile/events`, { authorization: `Bearer ${await issuer.sign({ sub: 'user-1', scope: 'profile:read' }, { exp })}` })
+    const first = await Promise.race([attempt.then(() => 'refused'), h.sandbox.received(1).then(() => 'waiting')])
+    if (first === 'waiting') opening = attempt
+  }
+  await until('the token to expire', () => Date.now() >= exp * 1000)
+  h.sandbox.release()
+  const stream = await opening
+  t.equal(stream.status, 401)
+  await stream.ended
+  t.match(JSON.parse(stream.text()), { code: 'invalid_token', detail: /expired/ })
+  t.equal(stream.headers['www-authenticate'], 'Bearer error="invalid_token"')
+  t.equal(await openStreams(h), 0)
+})
