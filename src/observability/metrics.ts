@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client'
 import { LocalCounter, LocalHistogram } from './local-metrics.ts'
 
 const BREAKER_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const
@@ -22,6 +22,24 @@ export interface MetricSources {
   eventStreams: () => number
   /** The webhook endpoints this replica delivers to now (with Redis, the others' are reported by their deliverer). */
   webhooks: () => Array<{ endpoint: string, depth: number, oldestAgeMs: number | undefined, failures: number, disabled: boolean }>
+}
+
+/** What prom-client's registry reads of a metric (its public shape; the typings leave `name` out). */
+interface Exposed {
+  name: string
+  help: string
+  type: string
+  get: () => Promise<object>
+  /** Histograms format their values for the text exposition through this; the registry prefers it. */
+  getForPromString?: () => Promise<object>
+}
+
+/** `metric` under a name of its own, for the OpenMetrics registry to rename: its values are the original's. */
+function openMetricsView (metric: Exposed): Exposed {
+  const view: Exposed = { name: metric.name, help: metric.help, type: metric.type, get: async () => ({ ...(await metric.get()), name: view.name }) }
+  const forPromString = metric.getForPromString
+  if (forPromString !== undefined) view.getForPromString = async () => ({ ...(await forPromString.call(metric)), name: view.name })
+  return view
 }
 
 /** What the business metrics read of the profile. */
@@ -275,12 +293,19 @@ export class Metrics {
 
   #openMetrics: Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE> | undefined
 
-  /** The same metrics in the OpenMetrics text format (made on the first scrape that asks for it). */
+  /**
+   * The same metrics in the OpenMetrics text format (made on the first scrape that asks for it). Not with
+   * `Registry.merge`: it shares the metric objects, and prom-client 15 renames a counter *in place* when it
+   * writes OpenMetrics (`x_total` becomes `x`), so after one OpenMetrics scrape the text format lost every
+   * `_total`. Each metric is registered here as a view of its own (its own name, the original's values);
+   * prom-client's open pull request #829 removes the mutation upstream.
+   */
   openMetrics (): Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE> {
     if (this.#openMetrics === undefined) {
-      const merged = Registry.merge([this.registry]) as unknown as Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE>
-      merged.setContentType(Registry.OPENMETRICS_CONTENT_TYPE)
-      this.#openMetrics = merged
+      const registry = new Registry() as unknown as Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE>
+      registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE)
+      for (const metric of this.registry.getMetricsAsArray() as unknown as Exposed[]) registry.registerMetric(openMetricsView(metric) as unknown as Metric)
+      this.#openMetrics = registry
     }
     return this.#openMetrics
   }

@@ -36,3 +36,23 @@ t.test('promtool check metrics: a real scrape has no problem and no warning', { 
   t.equal(output.trim(), '', 'no finding')
   t.equal(code, 0)
 })
+
+t.test('an OpenMetrics scrape (what Prometheus asks for) leaves the text format as it was: promtool after text → OpenMetrics → text', { skip }, async (t) => {
+  const token = 'promtool-metrics-token-0123'
+  const h = await startHarness(t, { env: { METRICS_TOKEN: token } })
+  await h.get('/profile', { 'x-api-key': h.keys.profile })
+  const scrape = async (accept?: string) => await httpGet(`${h.url}/metrics`, { authorization: `Bearer ${token}`, ...(accept === undefined ? {} : { accept }) })
+  const before = await scrape()
+  const openMetrics = await scrape('application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5')
+  t.match(openMetrics.headers['content-type'], /^application\/openmetrics-text/)
+  t.match(openMetrics.text, /^# TYPE vobiz_bff_upstream_attempts counter\nvobiz_bff_upstream_attempts_total 1$/m, 'OpenMetrics: the family without _total, its sample with')
+  t.match(openMetrics.text, /# EOF\n$/)
+  const after = await scrape()
+  t.match(after.text, /^vobiz_bff_upstream_attempts_total 1$/m, 'the text format keeps every _total')
+  t.equal(after.text.match(/_total[{ ]/g)?.length, before.text.match(/_total[{ ]/g)?.length, 'as many _total samples as before')
+  const { code, output } = await promtoolCheck(after.text)
+  t.equal(output.trim(), '', 'no finding')
+  t.equal(code, 0)
+  const again = await scrape('application/openmetrics-text;version=1.0.0')
+  t.equal(again.text.replace(/\n[^\n]*(process_|nodejs_|seconds)[^\n]*/g, ''), openMetrics.text.replace(/\n[^\n]*(process_|nodejs_|seconds)[^\n]*/g, ''), 'a second OpenMetrics scrape names the same series')
+})
