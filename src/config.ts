@@ -9,6 +9,7 @@ import { isEncrypted } from './secure-url.ts'
 import { parseSubscriptions, type Subscription } from './webhooks/subscriptions.ts'
 import type { TracingSettings } from './observability/tracing.ts'
 import { tracingSettings } from './tracing-config.ts'
+import { codeOf } from './caught.ts'
 
 const REDIS_FALLBACKS = ['local', 'open', 'closed'] as const
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -175,7 +176,7 @@ export function readConsumersFile (path: string, problems: string[]): Consumer[]
   try {
     source = readFileSync(path, 'utf8')
   } catch (err) {
-    problems.push(`CONSUMERS_FILE: cannot read ${JSON.stringify(path)} (${String((err as NodeJS.ErrnoException).code)}); expected ${describe('CONSUMERS_FILE')}`)
+    problems.push(`CONSUMERS_FILE: cannot read ${JSON.stringify(path)} (${String(codeOf(err))}); expected ${describe('CONSUMERS_FILE')}`)
     return []
   }
   return parseConsumerList(source, 'CONSUMERS_FILE', problems)
@@ -186,7 +187,7 @@ function readWebhooksFile (path: string, problems: string[]): Subscription[] {
   try {
     return parseSubscriptions(readFileSync(path, 'utf8'), problems)
   } catch (err) {
-    problems.push(`WEBHOOKS_FILE: cannot read ${JSON.stringify(path)} (${String((err as NodeJS.ErrnoException).code)}); expected ${describe('WEBHOOKS_FILE')}`)
+    problems.push(`WEBHOOKS_FILE: cannot read ${JSON.stringify(path)} (${String(codeOf(err))}); expected ${describe('WEBHOOKS_FILE')}`)
     return []
   }
 }

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { CONSUMER_NAME, generateApiKey, SCOPES, sha256Hex, type Consumer, type Scope } from './consumers.ts'
+import { messageOf } from './caught.ts'
 
 /**
  * npm run keygen -- --name NAME --scopes profile:read[,balance:read] [--rate-limit N], or -- --webhook
@@ -34,7 +35,7 @@ try {
     }
   }))
 } catch (err) {
-  fail((err as Error).message)
+  fail(messageOf(err))
 }
 if (values.help) {
   process.stdout.write(USAGE)

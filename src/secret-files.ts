@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { codeOf } from './caught.ts'
 
 /** The variables that may come from a file instead (`<NAME>_FILE`: the Docker / Kubernetes secrets convention). */
 export const FILE_VARIABLES = ['VOBIZ_AUTH_ID', 'VOBIZ_AUTH_TOKEN', 'METRICS_TOKEN', 'REDIS_URL'] as const
@@ -29,7 +30,7 @@ export function resolveSecretFiles (raw: Record<string, string>, problems: strin
     try {
       raw[name] = readSecretFile(path)
     } catch (err) {
-      problems.push(`${name}_FILE: cannot read ${JSON.stringify(path)} (${String((err as NodeJS.ErrnoException).code)}); expected the path of a file holding ${name}`)
+      problems.push(`${name}_FILE: cannot read ${JSON.stringify(path)} (${String(codeOf(err))}); expected the path of a file holding ${name}`)
     }
   }
 }

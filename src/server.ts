@@ -6,6 +6,7 @@ import { displayUrl, sandboxBanner } from './banner.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 import { enabledFeatures } from './features.ts'
 import { startTracing, type Tracing } from './observability/tracing.ts'
+import { codeOf, messageOf } from './caught.ts'
 
 /** How long in-flight requests get to finish after SIGTERM/SIGINT before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000
@@ -32,9 +33,9 @@ function loadDotEnv (): boolean {
     process.loadEnvFile('.env')
     return true
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    if (codeOf(err) === 'ENOENT') return false
     /* c8 ignore next 2 */
-    process.stderr.write(`vobiz-partner-bff: cannot read .env (${String((err as NodeJS.ErrnoException).code ?? err)})\n`)
+    process.stderr.write(`vobiz-partner-bff: cannot read .env (${codeOf(err) ?? messageOf(err)})\n`)
     process.exit(1)
   }
 }

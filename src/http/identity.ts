@@ -1,8 +1,9 @@
 import type { FastifyRequest } from 'fastify'
 import { hasAnyScope, type Consumer, type ConsumerRegistry, type Scope } from '../consumers.ts'
-import type { JwtVerifier, TokenError } from './jwt.ts'
+import type { JwtVerifier } from './jwt.ts'
 import { clientNetwork } from './client-address.ts'
 import { problem, type ProblemError } from './problems.ts'
+import { messageOf } from '../caught.ts'
 
 /** The rate-limit window, in seconds (one minute). */
 export const WINDOW_SECONDS = 60
@@ -86,7 +87,7 @@ export function identify (options: IdentifyOptions): Identify {
       const { sub, scopes, expiresAt } = await verifier.verify(token)
       return { kind: 'jwt', name: sub, scopes, expiresAt, limit, rateKey: `jwt:${sub}`, policy, policyHeader }
     } catch (err) {
-      return anonymous(request, invalidToken((err as TokenError).message))
+      return anonymous(request, invalidToken(messageOf(err)))
     }
   }
 

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { codeOf } from '../caught.ts'
 
 /**
  * process.memoryUsage() reads /proc/self/stat, so it throws (EMFILE) when the process is out of file
@@ -17,7 +18,7 @@ export function guardMemoryUsage (log: FastifyBaseLogger): void {
       if (failing) log.info('memory sampling works again')
       failing = false
     } catch (err) {
-      if (!failing) log.error({ code: (err as NodeJS.ErrnoException).code }, 'memory sampling failed (out of file descriptors?): using the last sample until it works again')
+      if (!failing) log.error({ code: codeOf(err) }, 'memory sampling failed (out of file descriptors?): using the last sample until it works again')
       failing = true
     }
     return last

@@ -1,5 +1,6 @@
 import { isSpanContextValid, SpanStatusCode, trace, TraceFlags, type Attributes, type Link, type Span, type SpanContext } from '@opentelemetry/api'
 import type { FastifyPluginCallback } from 'fastify'
+import { codeOf } from '../caught.ts'
 
 /**
  * The service's side of OpenTelemetry tracing: its own spans, through the API package only. Until an SDK is
@@ -61,9 +62,7 @@ export const ATTR = {
 
 /** What an error is called on a span: its code when it has one (UpstreamError), else its class; never its message. */
 export function errorType (err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code
-  if (typeof code === 'string') return code
-  return err instanceof Error ? err.name : 'Error'
+  return codeOf(err) ?? (err instanceof Error ? err.name : 'Error')
 }
 
 /** Marks a span failed with the error's type (semantic conventions: `error.type`), never its message. */

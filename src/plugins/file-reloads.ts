@@ -2,6 +2,7 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs'
 import { dirname } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { codeOf, messageOf } from '../caught.ts'
 
 /** Changes seen by the directory watchers are taken together after this long (editors write in steps). */
 const SETTLE_MS = 50
@@ -37,11 +38,15 @@ interface Group {
 }
 
 function read (paths: string[]): { contents: string[] } | { error: string } {
-  try {
-    return { contents: paths.map((path) => readFileSync(path, 'utf8')) }
-  } catch (err) {
-    return { error: `cannot read ${JSON.stringify((err as NodeJS.ErrnoException).path)} (${String((err as NodeJS.ErrnoException).code)})` }
+  const contents: string[] = []
+  for (const path of paths) {
+    try {
+      contents.push(readFileSync(path, 'utf8'))
+    } catch (err) {
+      return { error: `cannot read ${JSON.stringify(path)} (${String(codeOf(err))})` }
+    }
   }
+  return { contents }
 }
 
 /** One SIGHUP listener for every app in the process (tests run many), calling each app's reload. */
@@ -84,7 +89,7 @@ async function fileReloads (app: FastifyInstance): Promise<void> {
     } catch (err) {
       app.metrics.configReloads.inc({ result: 'error' })
       // What apply throws is a ReloadRefused, or an Error from a bug: either way its message, never contents.
-      log.error({ reload: group.what }, `${group.what} not reloaded, the previous ones stay: ${(err as Error).message}`)
+      log.error({ reload: group.what }, `${group.what} not reloaded, the previous ones stay: ${messageOf(err)}`)
     }
   }
   const reloadAll = (forced: boolean): void => { for (const group of groups) reload(group, forced) }

@@ -8,6 +8,7 @@ import { send } from '../webhooks/send.ts'
 import { parseSubscriptions, type Subscription } from '../webhooks/subscriptions.ts'
 import { EndpointWorker, type EndpointStats } from '../webhooks/worker.ts'
 import { ReloadRefused } from './file-reloads.ts'
+import { messageOf } from '../caught.ts'
 
 export interface WebhooksPluginOptions {
   config: Config
@@ -129,7 +130,7 @@ async function webhooks (app: FastifyInstance, { config, secrets, now }: Webhook
       log.info({ endpoints: next.length, added: next.filter((s) => !before.has(s.name)).map((s) => s.name), removed: [...before].filter((name) => subscriptions.get(name) === undefined) }, 'webhook subscriptions reloaded')
       // Never rejects: a deliverer's loop keeps its own errors.
       reconcile()
-      if (hangUp) markForEnabling(queue, subscriptions.names).then(wakeAll, (err: unknown) => { log.error({ reason: (err as Error).message }, 'SIGHUP: disabled webhook endpoints not enabled (Redis unusable); send SIGHUP again once it is back') })
+      if (hangUp) markForEnabling(queue, subscriptions.names).then(wakeAll, (err: unknown) => { log.error({ reason: messageOf(err) }, 'SIGHUP: disabled webhook endpoints not enabled (Redis unusable); send SIGHUP again once it is back') })
     })
   }
   app.addHook('onReady', reconcile)

@@ -11,6 +11,7 @@ import { snapshotData } from '../changes/events.ts'
 import type { DropReport } from '../webhooks/queue.ts'
 import type { RedisLink } from './link.ts'
 import { RESYNC_FUNCTION, type StreamRecord, type WebhookKeyPart } from './webhook-queue.ts'
+import { messageOf } from '../caught.ts'
 
 /** Lua: creates the floor (KEYS[key]) if there is none, just before now, so that no id from before the stream can be resumed from. */
 const initFloor = (key: number): string => `
@@ -184,7 +185,7 @@ export class ChangeStream implements Feed<ChangeEventData> {
     if (this.#latest !== undefined && fetchedAt <= this.#latest.fetchedAt) return
     this.#latest = { profile, fetchedAt }
     this.#publishing = this.#publishing.then(async () => { await this.#publish(profile, fetchedAt) }).catch((err: unknown) => {
-      this.#options.log.warn({ reason: (err as Error).message }, 'changes not published (Redis unusable); the next fetch after it is back compares with the last published state')
+      this.#options.log.warn({ reason: messageOf(err) }, 'changes not published (Redis unusable); the next fetch after it is back compares with the last published state')
     })
   }
 

@@ -7,6 +7,7 @@ export class RedisTimeoutError extends Error {
 
 /** `connected`: commands are sent; `unavailable`: every caller uses its local fallback until Redis is back. */
 import type { RedisState } from './state.ts'
+import { messageOf } from '../caught.ts'
 
 export type { RedisState }
 
@@ -117,8 +118,7 @@ export class RedisLink {
    * waiting on it, and ioredis reconnects.
    */
   failed (err: unknown): void {
-    // ioredis rejects with Errors only.
-    const message = (err as Error).message
+    const message = messageOf(err)
     if (err instanceof ReplyError) {
       if (this.#replyErrors.size < MAX_REPLY_ERRORS_LOGGED && !this.#replyErrors.has(message)) {
         this.#replyErrors.add(message)

@@ -1,5 +1,6 @@
 import { Pool, errors as undiciErrors } from 'undici'
 import { UpstreamError } from './errors.ts'
+import { messageOf } from '../caught.ts'
 
 export const PARTNER_ME_PATH = '/api/v1/partner/me'
 
@@ -185,7 +186,7 @@ export class VobizClient {
       return new UpstreamError('upstream_timeout', `no complete answer within ${timeoutMs} ms`, { cause: err, retryable: !headers })
     }
     // undici's connection error messages name the socket problem and address, never headers.
-    return new UpstreamError('upstream_unavailable', `connection failed: ${String((err as Error).message)}`, { cause: err, retryable: true })
+    return new UpstreamError('upstream_unavailable', `connection failed: ${messageOf(err)}`, { cause: err, retryable: true })
   }
 
   async close (): Promise<void> {

@@ -2,6 +2,7 @@ import type { Log } from '../observability/log.ts'
 import { HEALTHY, type Delivery, type EndpointState, type Resync, type WebhookQueue } from './queue.ts'
 import type { Attempt } from './send.ts'
 import { entryDigest, readsProfile, wants, type Subscription } from './subscriptions.ts'
+import { messageOf } from '../caught.ts'
 
 /** The outcomes counted in vobiz_bff_webhook_deliveries_total. */
 export type DeliveryResult = 'delivered' | 'failed' | 'expired'
@@ -95,7 +96,7 @@ export class EndpointWorker {
         failing = false
       } catch (err) {
         // The queue's store (Redis) failed: nothing was lost, the same change is tried again.
-        if (!failing) log.error({ endpoint: name, reason: (err as Error).message }, 'webhook queue unusable; deliveries wait for it')
+        if (!failing) log.error({ endpoint: name, reason: messageOf(err) }, 'webhook queue unusable; deliveries wait for it')
         failing = true
       }
       await this.#sleep(waitMs)
