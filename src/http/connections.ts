@@ -26,6 +26,16 @@ export function defaultMaxConnections (limit: number | undefined): number {
   return Math.max(1, limit - Math.max(MIN_HEADROOM, Math.floor(limit / 10)))
 }
 
+/**
+ * The connection cap in force: MAX_CONNECTIONS (or its default), but never more than the descriptor limit less
+ * 64. A connection past Node's cap is dropped where the process sees it ('drop', counted); one that finds no
+ * descriptor is accepted and closed inside libuv, which tells the process nothing, so it cannot be counted.
+ */
+export function connectionCap (configured: number | undefined, limit: number | undefined): number {
+  const ceiling = limit === undefined ? Number.POSITIVE_INFINITY : Math.max(1, limit - MIN_HEADROOM)
+  return Math.min(configured ?? defaultMaxConnections(limit), ceiling)
+}
+
 export interface ConnectionGuardOptions {
   maxConnections: number
   log: FastifyBaseLogger
@@ -69,13 +79,18 @@ export function guardConnections (server: Server, { maxConnections, log, onRefus
   })
 }
 
-/** The connection guard on the app's server; MAX_CONNECTIONS, or the default derived from the descriptor limit. */
-async function connections (app: FastifyInstance, { maxConnections }: { maxConnections: number | undefined }): Promise<void> {
-  guardConnections(app.server, {
-    maxConnections: maxConnections ?? defaultMaxConnections(descriptorLimit()),
-    log: app.log.child({ component: 'connections' }),
-    onRefused: () => { app.metrics.connectionsRefused.inc() }
-  })
+/**
+ * The connection guard on the app's server: MAX_CONNECTIONS, or the default derived from the descriptor limit,
+ * lowered (with a warning) where the descriptor limit could not hold it.
+ */
+async function connections (app: FastifyInstance, { maxConnections, descriptors = descriptorLimit() }: { maxConnections: number | undefined, descriptors?: number | undefined }): Promise<void> {
+  const log = app.log.child({ component: 'connections' })
+  const cap = connectionCap(maxConnections, descriptors)
+  if (maxConnections !== undefined && cap < maxConnections) {
+    log.warn({ maxConnections: cap, openFilesLimit: descriptors },
+      `MAX_CONNECTIONS=${maxConnections} is more than the open-files limit (${descriptors}) can hold: capped at ${cap}, so that connections past it are dropped and counted instead of closed unseen for lack of descriptors`)
+  }
+  guardConnections(app.server, { maxConnections: cap, log, onRefused: () => { app.metrics.connectionsRefused.inc() } })
 }
 
 export default fp(connections, { name: 'connections', fastify: '5.x', dependencies: ['metrics'] })

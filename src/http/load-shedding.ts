@@ -19,6 +19,11 @@ class Overloaded extends ProblemError {
   }
 }
 
+/** The `reason` label of a request shed for under-pressure's check `type` (only these two are configured). */
+export function shedReason (type: string): 'event_loop_delay' | 'heap' {
+  return type === underPressure.TYPE_EVENT_LOOP_DELAY ? 'event_loop_delay' : 'heap'
+}
+
 export interface LoadSheddingOptions {
   /** Event-loop delay past which requests are shed (0: off). */
   maxEventLoopDelayMs: number
@@ -32,7 +37,7 @@ export interface LoadSheddingOptions {
 
 /**
  * @fastify/under-pressure: 503 problem+json with Retry-After past the event-loop delay or heap limits (probes
- * exempt). The heap limit is on the live heap (src/observability/live-heap.ts), checked as under-pressure's
+ * exempt), each counted in `vobiz_bff_requests_shed_total{reason}`. The heap limit is on the live heap (src/observability/live-heap.ts), checked as under-pressure's
  * health check on the same interval, not on under-pressure's own heapUsed sample: that one counts garbage V8
  * has not collected yet, and stays high after the load is gone.
  */
@@ -52,11 +57,14 @@ async function loadShedding (app: FastifyInstance, options: LoadSheddingOptions)
     })
   await app.register(underPressure, {
     maxEventLoopDelay: options.maxEventLoopDelayMs,
-    retryAfter: OVERLOAD_RETRY_AFTER_SECONDS,
     sampleInterval: options.sampleIntervalMs,
-    customError: Overloaded,
+    // Every request shed is counted by its reason, then answered 503.
+    pressureHandler: async (_request, _reply, type) => {
+      app.metrics.requestsShed.inc({ reason: shedReason(type) })
+      throw new Overloaded()
+    },
     ...(heapWithin === undefined ? {} : { healthCheck: async () => heapWithin(), healthCheckInterval: options.sampleIntervalMs })
   })
 }
 
-export default fp(loadShedding, { name: 'load-shedding', fastify: '5.x' })
+export default fp(loadShedding, { name: 'load-shedding', fastify: '5.x', dependencies: ['metrics'] })

@@ -132,7 +132,14 @@ export class Metrics {
 
   readonly connectionsRefused = new Counter({
     name: 'vobiz_bff_connections_refused_total',
-    help: 'Connections dropped at accept: past MAX_CONNECTIONS, or while out of file descriptors',
+    help: 'Connections dropped at accept: past the connection cap (MAX_CONNECTIONS, at most the open-files limit less 64), or on an accept error',
+    registers: [this.registry]
+  })
+
+  readonly requestsShed = new Counter({
+    name: 'vobiz_bff_requests_shed_total',
+    help: 'Requests answered 503 by load shedding, by reason: event_loop_delay (past MAX_EVENT_LOOP_DELAY_MS), heap (live heap past MAX_HEAP_USED_BYTES)',
+    labelNames: ['reason'] as const,
     registers: [this.registry]
   })
 

@@ -38,8 +38,8 @@ export function run (t: Test, name: string, args: string[], env: Record<string, 
 }
 
 /** Like run(), with the process's open-files limit (soft and hard: Node raises the soft one to the hard one) set to `openFiles`. */
-export function runWithFileLimit (t: Test, name: string, openFiles: number, env: Record<string, string>): Running {
-  const [command, args] = untracked([process.execPath, distFile(name)])
+export function runWithFileLimit (t: Test, name: string, openFiles: number, env: Record<string, string>, nodeOptions: string[] = []): Running {
+  const [command, args] = untracked([process.execPath, ...nodeOptions, distFile(name)])
   return capture(t, name, ['bash', ['-c', `ulimit -n ${openFiles} && exec "$@"`, 'bash', command, ...args]], env)
 }
 

@@ -3,8 +3,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import Fastify from 'fastify'
+import fp from 'fastify-plugin'
 import t from 'tap'
-import { defaultMaxConnections, descriptorLimit, guardConnections } from '../../src/http/connections.ts'
+import connections, { connectionCap, defaultMaxConnections, descriptorLimit, guardConnections } from '../../src/http/connections.ts'
 
 t.test('the connection cap is the open-files limit less a tenth of it, at least 64 kept back', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'limits-'))
@@ -22,6 +24,26 @@ t.test('the connection cap is the open-files limit less a tenth of it, at least 
   t.equal(defaultMaxConnections(1_048_576), 943_719)
   t.equal(defaultMaxConnections(40), 1)
   t.equal(defaultMaxConnections(undefined), 10_000)
+})
+
+t.test('the cap in force is never more than the descriptor limit less 64: a connection past it is dropped where it is counted', async (t) => {
+  t.equal(connectionCap(undefined, 256), 192, 'the default')
+  t.equal(connectionCap(100, 256), 100, 'a smaller MAX_CONNECTIONS is kept')
+  t.equal(connectionCap(192, 256), 192)
+  t.equal(connectionCap(193, 256), 192, 'one more than the descriptors can hold')
+  t.equal(connectionCap(2000, 256), 192)
+  t.equal(connectionCap(1000, 1024), 960, 'MAX_CONNECTIONS may use the headroom the default keeps, down to 64')
+  t.equal(connectionCap(5, 40), 1, 'a limit under 65 leaves one connection')
+  t.equal(connectionCap(1_000_000, undefined), 1_000_000, 'no readable limit (not Linux): MAX_CONNECTIONS as set')
+
+  const warnings: Array<Record<string, unknown>> = []
+  const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { warnings.push(JSON.parse(line)) } } } })
+  await app.register(fp(async (app) => { app.decorate('metrics', { connectionsRefused: { inc: () => {} } } as never) }, { name: 'metrics' }))
+  await app.register(connections, { maxConnections: 2000, descriptors: 256 })
+  await app.ready()
+  t.equal(app.server.maxConnections, 192)
+  t.match(warnings, [{ level: 40, component: 'connections', maxConnections: 192, openFilesLimit: 256, msg: /^MAX_CONNECTIONS=2000 is more than the open-files limit \(256\) can hold: capped at 192/ }])
+  await app.close()
 })
 
 t.test('drops and accept errors are logged once per episode, counted each time, and never thrown', async (t) => {

@@ -1,7 +1,9 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import loadShedding from '../../src/http/load-shedding.ts'
+import underPressure from '@fastify/under-pressure'
+import loadShedding, { shedReason } from '../../src/http/load-shedding.ts'
 import problems from '../../src/http/problems.ts'
+import metrics from '../../src/plugins/metrics.ts'
 import { LogCapture } from '../helpers/harness.ts'
 import { until } from '../helpers/time.ts'
 
@@ -11,6 +13,7 @@ t.test('heap shedding ends when the live heap is back under the limit, even thou
   const logs = new LogCapture()
   const app = Fastify({ logger: { stream: logs } })
   t.teardown(() => app.close())
+  await app.register(metrics, { fleet: false, tracing: false, sink: { dropped: 0, pending: 0 } })
   await app.register(problems)
   await app.register(loadShedding, {
     maxEventLoopDelayMs: 0,
@@ -36,6 +39,8 @@ t.test('heap shedding ends when the live heap is back under the limit, even thou
   const shed = await app.inject('/work')
   t.match(shed.json(), { code: 'service_unavailable' })
   t.equal(shed.headers['retry-after'], '5')
+  const counted = async (): Promise<number> => (await app.metrics.registry.getSingleMetric('vobiz_bff_requests_shed_total')?.get())?.values.find((v) => v.labels.reason === 'heap')?.value ?? 0
+  t.equal(await counted(), 2, 'every request shed is counted, by reason')
 
   // The load is gone, but V8 has not collected: the heap reported stays where it was. The next check collects.
   heap.live = 30
@@ -52,8 +57,14 @@ t.test('MAX_HEAP_USED_BYTES=0: no heap check at all', async (t) => {
   let reads = 0
   const app = Fastify()
   t.teardown(() => app.close())
+  await app.register(metrics, { fleet: false, tracing: false, sink: { dropped: 0, pending: 0 } })
   await app.register(loadShedding, { maxEventLoopDelayMs: 0, maxHeapUsedBytes: 0, sampleIntervalMs: 10, heap: { used: () => { reads++; return Infinity } } })
   app.get('/work', async () => 'done')
   t.equal((await app.inject('/work')).statusCode, 200)
   t.equal(reads, 0)
+})
+
+t.test('a request shed is counted under the check that shed it', async (t) => {
+  t.equal(shedReason(underPressure.TYPE_EVENT_LOOP_DELAY), 'event_loop_delay')
+  t.equal(shedReason(underPressure.TYPE_HEALTH_CHECK), 'heap', 'the live-heap check runs as under-pressure\'s health check')
 })

@@ -134,7 +134,7 @@ t.test('the request id is forwarded to Vobiz with the fetch it started', async (
 t.test('load shedding: past a limit, 503 problem+json with Retry-After; probes still answer', async (t) => {
   // Any heap is over a 1-byte limit: once under-pressure has taken its first sample, the service is overloaded.
   // (Blocking the event loop instead would race the next sample, which clears the pressure again.)
-  const h = await startHarness(t, { env: { MAX_HEAP_USED_BYTES: '1' }, deps: { pressureSampleIntervalMs: 10 } })
+  const h = await startHarness(t, { env: { MAX_HEAP_USED_BYTES: '1', METRICS_TOKEN: TOKEN }, deps: { pressureSampleIntervalMs: 10 } })
   await until('under-pressure\'s first sample', () => h.app.memoryUsage().heapUsed > 0)
   const shed = await h.get('/profile', { 'x-api-key': h.keys.profile })
   t.equal(shed.status, 503)
@@ -142,6 +142,11 @@ t.test('load shedding: past a limit, 503 problem+json with Retry-After; probes s
   t.equal(shed.headers['retry-after'], '5')
   t.equal((await h.get('/health/live')).status, 200, 'liveness is exempt')
   t.equal((await h.get('/health/ready')).status, 200, 'readiness is exempt')
+  t.equal((await h.get('/profile/balance', { 'x-api-key': h.keys.profile })).status, 503)
+  // The scrape is shed too (it is not a probe), and counted like the rest.
+  const scrape = await httpGet(`${h.url}/metrics`, { authorization: `Bearer ${TOKEN}` })
+  t.equal(scrape.status, 503)
+  t.same((await h.app.metrics.requestsShed.get()).values.map(({ labels, value }) => [labels, value]), [[{ reason: 'heap' }, 3]], 'each request shed is counted by its reason; the probes are not')
 })
 
 t.test('business metrics: the balance, the account facts and how old they are, from the profile served now', async (t) => {

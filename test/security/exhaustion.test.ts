@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net'
+import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { sha256Hex } from '../../src/consumers.ts'
 import { startSandbox, type Sandbox } from '../../src/sandbox/sandbox.ts'
@@ -100,39 +101,47 @@ function metric (text: string, name: string): number {
   return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
 }
 
-t.test('past MAX_CONNECTIONS (derived from ulimit -n 256), new connections are dropped while established ones are served; then it recovers', async (t) => {
+for (const maxConnections of [undefined, '2000']) {
+  const setting = maxConnections === undefined ? 'derived from ulimit -n 256' : `MAX_CONNECTIONS=${maxConnections} over ulimit -n 256`
+  t.test(`past the connection cap (${setting}), new connections are dropped and counted while established ones are served; then it recovers`, async (t) => {
+    const sandbox = await sandboxFor(t)
+    const server = runWithFileLimit(t, 'server.js', 256, productionEnv(sandbox, maxConnections === undefined ? {} : { MAX_CONNECTIONS: maxConnections }))
+    const [, url, max] = await server.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)".*"maxConnections":(\d+)/)
+    t.equal(Number(max), 192, 'the limit of 256 less 64 kept for Vobiz, Redis and logs')
+    t.equal(lines(server, /is more than the open-files limit \(256\) can hold: capped at 192/).length, maxConnections === undefined ? 0 : 1, 'a MAX_CONNECTIONS the descriptors cannot hold is lowered, with one line')
+    const port = Number(new URL(url as string).port)
+    const established = await EstablishedConnection.open(port)
+    t.match(await established.get('/health/live'), /^HTTP\/1\.1 200 /)
+
+    const { sockets, closedByServer } = flood(port, 400)
+    await until('the connections past the limit to be dropped', () => closedByServer() === 400 - 191)
+    t.match(await established.get('/profile', { 'x-api-key': KEY }), /^HTTP\/1\.1 200 /, 'the established connection is served during the flood')
+    const metrics = await established.get('/metrics', { authorization: `Bearer ${METRICS_TOKEN}` })
+    t.equal(metric(metrics, 'vobiz_bff_connections_refused_total'), 209, 'each dropped connection is counted')
+    t.equal(lines(server, /connection limit reached/).length, 1, 'one log line for the episode, not one per connection')
+
+    for (const socket of sockets) socket.destroy()
+    await until('a new connection to be served again', async () => (await httpGet(`${url}/health/live`).catch(() => ({ status: 0 }))).status === 200)
+    // Probes sent before the server has seen the flood's sockets close may be dropped too, so the episode's
+    // count is at least 209 and equals the counter once no more are dropped.
+    await until('the end of the episode to be logged', () => lines(server, /accepting connections again/).length === 1)
+    const logged = Number(/accepting connections again; (\d+) were dropped/.exec(lines(server, /accepting connections again/)[0] as string)?.[1])
+    t.ok(logged >= 209, `the end of the episode is logged with its count (${logged})`)
+    const after = await established.get('/metrics', { authorization: `Bearer ${METRICS_TOKEN}` })
+    t.equal(metric(after, 'vobiz_bff_connections_refused_total'), logged, 'the logged count is every connection dropped')
+    t.equal(server.child.exitCode, null, 'the process never exited')
+    established.close()
+  })
+}
+
+t.test('out of file descriptors (ulimit -n 256, 100 of them held outside the connection budget): the process lives, serves established connections, and recovers', async (t) => {
   const sandbox = await sandboxFor(t)
-  const server = runWithFileLimit(t, 'server.js', 256, productionEnv(sandbox))
-  const [, url, max] = await server.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)".*"maxConnections":(\d+)/)
-  t.equal(Number(max), 192, 'the limit of 256 less 64 kept for Vobiz, Redis and logs')
-  const port = Number(new URL(url as string).port)
-  const established = await EstablishedConnection.open(port)
-  t.match(await established.get('/health/live'), /^HTTP\/1\.1 200 /)
-
-  const { sockets, closedByServer } = flood(port, 400)
-  await until('the connections past the limit to be dropped', () => closedByServer() === 400 - 191)
-  t.match(await established.get('/profile', { 'x-api-key': KEY }), /^HTTP\/1\.1 200 /, 'the established connection is served during the flood')
-  const metrics = await established.get('/metrics', { authorization: `Bearer ${METRICS_TOKEN}` })
-  t.equal(metric(metrics, 'vobiz_bff_connections_refused_total'), 209, 'each dropped connection is counted')
-  t.equal(lines(server, /connection limit reached/).length, 1, 'one log line for the episode, not one per connection')
-
-  for (const socket of sockets) socket.destroy()
-  await until('a new connection to be served again', async () => (await httpGet(`${url}/health/live`).catch(() => ({ status: 0 }))).status === 200)
-  // Probes sent before the server has seen the flood's sockets close may be dropped too, so the episode's
-  // count is at least 209 and equals the counter once no more are dropped.
-  await until('the end of the episode to be logged', () => lines(server, /accepting connections again/).length === 1)
-  const logged = Number(/accepting connections again; (\d+) were dropped/.exec(lines(server, /accepting connections again/)[0] as string)?.[1])
-  t.ok(logged >= 209, `the end of the episode is logged with its count (${logged})`)
-  const after = await established.get('/metrics', { authorization: `Bearer ${METRICS_TOKEN}` })
-  t.equal(metric(after, 'vobiz_bff_connections_refused_total'), logged, 'the logged count is every connection dropped')
-  t.equal(server.child.exitCode, null, 'the process never exited')
-  established.close()
-})
-
-t.test('out of file descriptors (ulimit -n 256, no connection cap): the process lives, serves established connections, and recovers', async (t) => {
-  const sandbox = await sandboxFor(t)
-  const server = runWithFileLimit(t, 'server.js', 256, productionEnv(sandbox, { MAX_CONNECTIONS: '100000' }))
+  // The cap (192) cannot be reached: descriptors run out first, as when something else in the process uses them.
+  const holder = fileURLToPath(new URL('../helpers/hold-descriptors.cjs', import.meta.url))
+  const server = runWithFileLimit(t, 'server.js', 256, productionEnv(sandbox, { HOLD_DESCRIPTORS: '100' }), ['--require', holder])
   const [, url] = await server.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/)
+  server.child.kill('SIGWINCH')
+  await server.waitFor(/descriptors held/)
   const port = Number(new URL(url as string).port)
   const established = await EstablishedConnection.open(port)
   t.match(await established.get('/profile', { 'x-api-key': KEY }), /^HTTP\/1\.1 200 /)
