@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { FastifyBaseLogger, FastifyInstance, onRequestHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { PROBLEM_CONTENT_TYPE, PROBLEMS, type Problem, type ProblemCode } from '../schemas/problem.ts'
 import { API_SECURITY_HEADERS } from './browser.ts'
-import { problem } from './problems.ts'
+import { problem, refuseBeforeRouting, type ProblemError } from './problems.ts'
 
 /** What Node's HTTP parser reports with a 'clientError' (llhttp's HPE_* codes, Node's timeouts); rawPacket is a Buffer. */
 interface ClientError extends Error {
@@ -66,6 +66,38 @@ export function refuseConnect (_request: IncomingMessage, socket: Duplex): void 
   answerRaw(socket as Socket, 'not_implemented', 'This service does not tunnel (CONNECT). The API serves GET and HEAD.')
 }
 
+/** The problem for an error Fastify's router raises before there is a route (its `frameworkErrors`). */
+export function frameworkProblem (error: Pick<FastifyError, 'code'>): ProblemError {
+  switch (error.code) {
+    case 'FST_ERR_BAD_URL':
+      return problem('bad_request', 'The request path is not valid percent-encoded UTF-8 (RFC 3986, section 2.1).')
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return problem('uri_too_long', 'A segment of the request path is too long.')
+    default:
+      return problem('bad_request', 'The request cannot be routed.')
+  }
+}
+
+/**
+ * Fastify's frameworkErrors: the router refuses a path (not valid percent-encoding, a segment over
+ * maxParamLength) before any hook has run. Answered through the app instead, like every other request.
+ */
+export function frameworkErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  refuseBeforeRouting(request.raw, reply.raw, frameworkProblem(error), request.server.routing)
+}
+
+/**
+ * Node answers a request whose `Expect` is not `100-continue` with a bare 417 unless the server listens for
+ * 'checkExpectation': then it is answered through the app, in problem+json, and the connection closed (a
+ * body may follow that the client meant to send only if the expectation was met).
+ */
+function refuseExpectation (app: FastifyInstance): (request: IncomingMessage, response: ServerResponse) => void {
+  return (request, response) => {
+    const error = problem('expectation_failed', 'The only expectation this service meets is Expect: 100-continue.', { connection: 'close' })
+    refuseBeforeRouting(request, response, error, app.routing)
+  }
+}
+
 /** Writes one problem+json response straight to the socket (there is no request object to reply through), then closes it. */
 function answerRaw (socket: Socket, code: ProblemCode, detail: string, log?: (requestId: string, status: number) => void): void {
   const { status, title } = PROBLEMS[code]
@@ -81,10 +113,11 @@ function answerRaw (socket: Socket, code: ProblemCode, detail: string, log?: (re
   socket.destroySoon()
 }
 
-/** What clientErrorHandler (a server option) does not cover: requests without Host, and CONNECT. */
+/** What clientErrorHandler and frameworkErrors (server options) do not cover: requests without Host, CONNECT, and `Expect`. */
 async function protocolErrors (app: FastifyInstance): Promise<void> {
   app.addHook('onRequest', requireHost)
   app.server.on('connect', refuseConnect)
+  app.server.on('checkExpectation', refuseExpectation(app))
 }
 
 export default fp(protocolErrors, { name: 'protocol-errors', fastify: '5.x' })

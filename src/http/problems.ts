@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { PROBLEM_CONTENT_TYPE, PROBLEMS, type Problem, type ProblemCode } from '../schemas/problem.ts'
@@ -25,6 +26,24 @@ export class ProblemError extends Error {
 
 export function problem (code: ProblemCode, detail: string, headers?: Record<string, string>): ProblemError {
   return new ProblemError(code, detail, headers)
+}
+
+/** The problem a request was refused with before routing (on the raw request; see refuseBeforeRouting). */
+const REFUSED = Symbol('refused before routing')
+type Refusable = IncomingMessage & { [REFUSED]?: ProblemError }
+/** A path no route can have (`%` decoded): where a refused request is routed, to reach the not-found handler. */
+const UNROUTABLE = '/%25'
+
+/**
+ * Answers a request the server refuses before it can be routed (a path that is not valid percent-encoding,
+ * an `Expect` it cannot meet) with `error`, through the app like any other request: it is routed to a path no
+ * route has, so every hook runs (request id, security headers, CORS, span, access line and metrics) and the
+ * not-found handler sends the problem. Its own path is never echoed.
+ */
+export function refuseBeforeRouting (request: IncomingMessage, response: ServerResponse, error: ProblemError, routing: (request: IncomingMessage, response: ServerResponse) => void): void {
+  (request as Refusable)[REFUSED] = error
+  request.url = UNROUTABLE
+  routing(request, response)
 }
 
 /** Codes for the client errors Fastify and Node raise themselves; any other 4xx is `client_error`. */
@@ -118,6 +137,8 @@ async function problems (app: FastifyInstance): Promise<void> {
   })
 
   app.setNotFoundHandler((request, reply) => {
+    const refused = (request.raw as Refusable)[REFUSED]
+    if (refused !== undefined) return sendProblem(request, reply, refused)
     const path = request.url.split('?', 1)[0] as string
     const allow = allowed.get(path) ?? prefixes.find(([prefix]) => path.startsWith(prefix))?.[1]
     if (allow !== undefined) {

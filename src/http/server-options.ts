@@ -1,7 +1,7 @@
 import { LogController } from 'fastify'
 import type { Config } from '../config.ts'
 import { trustProxyOption } from './client-address.ts'
-import { clientErrorHandler } from './client-errors.ts'
+import { clientErrorHandler, frameworkErrors } from './client-errors.ts'
 import { requestId } from './request-id.ts'
 import { lazyChildLogger } from './request-logger.ts'
 
@@ -24,6 +24,8 @@ export function serverOptions (config: Config) {
     requestTimeout: config.REQUEST_TIMEOUT_MS,
     keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
     clientErrorHandler,
+    // A path the router refuses (bad percent-encoding, an over-long segment) is answered through the app.
+    frameworkErrors,
     // Shutdown is answered by the drain plugin, in problem+json.
     return503OnClosing: false,
     trustProxy: trustProxyOption(config.TRUST_PROXY)

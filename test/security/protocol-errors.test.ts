@@ -1,7 +1,8 @@
 import { once } from 'node:events'
 import { connect } from 'node:net'
 import t from 'tap'
-import { startHarness } from '../helpers/harness.ts'
+import { frameworkProblem } from '../../src/http/client-errors.ts'
+import { httpGet, startHarness } from '../helpers/harness.ts'
 
 interface RawAnswer { status: number, headers: Record<string, string>, body: string, closed: boolean }
 
@@ -67,6 +68,42 @@ t.test('protocol-level errors are problem+json with the security headers and a r
   t.equal((await h.get('/health/live')).status, 200, 'and the service is unharmed')
 })
 
+t.test('a path the router refuses and an Expect the service cannot meet: problem+json through the app, with every header, an access line and metrics', async (t) => {
+  const h = await startHarness(t, { env: { CORS_ORIGINS: 'https://app.example.com', METRICS_TOKEN: 'protocol-metrics-token' } })
+  const port = Number(new URL(h.url).port)
+  const cases: Array<[string, string, number, string]> = [
+    ['a malformed percent-escape', 'GET /profile/%ZZ HTTP/1.1', 400, 'bad_request'],
+    ['an overlong UTF-8 encoding', 'GET /%c0%af HTTP/1.1', 400, 'bad_request'],
+    ['a truncated escape on the stream route', 'GET /profile/events%E0%A4%A HTTP/1.1', 400, 'bad_request'],
+    ['an expectation other than 100-continue', 'GET /profile HTTP/1.1\r\nExpect: 999-foo', 417, 'expectation_failed']
+  ]
+  for (const [what, head, status, code] of cases) {
+    const answer = await exchange(port, `${head}\r\nHost: x\r\nOrigin: https://app.example.com\r\nX-Request-Id: refused-${status}-${code}\r\nConnection: close\r\n\r\n`)
+    t.equal(answer.status, status, `${what}: ${status}`)
+    t.match(answer.headers, {
+      'content-type': 'application/problem+json; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'x-frame-options': 'DENY',
+      'content-security-policy': "default-src 'none';frame-ancestors 'none'",
+      'strict-transport-security': String,
+      'access-control-allow-origin': 'https://app.example.com',
+      'x-request-id': `refused-${status}-${code}`
+    }, `${what}: the headers every answer has`)
+    const body = JSON.parse(answer.body)
+    t.same(Object.keys(body), ['type', 'title', 'status', 'detail', 'code', 'request_id'], `${what}: RFC 9457 members`)
+    t.match(body, { type: `urn:vobiz-bff:problem:${code}`, status, code, request_id: `refused-${status}-${code}` })
+    t.notMatch(answer.body, /%|profile|c0/i, `${what}: the path is not echoed`)
+    t.match(h.logs.filter((line) => line.reqId === `refused-${status}-${code}`), [{ msg: 'request', method: 'GET', route: '(no route)', status }], `${what}: one access line`)
+  }
+  const metrics = (await httpGet(`${h.url}/metrics`, { authorization: 'Bearer protocol-metrics-token' })).text
+  t.match(metrics, /^http_request_duration_seconds_count\{method="GET",route="\(no route\)",status="400"\} 3$/m)
+  t.match(metrics, /^http_request_duration_seconds_count\{method="GET",route="\(no route\)",status="417"\} 1$/m)
+  const continued = await exchange(port, `GET /profile HTTP/1.1\r\nHost: x\r\nX-API-Key: ${h.keys.profile}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`)
+  t.equal(continued.status, 100, 'Expect: 100-continue is met')
+  t.match(continued.body, /^HTTP\/1\.1 200 OK\r\n/, 'and the request served')
+})
+
 t.test('MAX_CONNECTIONS: a connection past the cap is dropped at once and counted; the established one is served', async (t) => {
   const h = await startHarness(t, { env: { MAX_CONNECTIONS: '1', METRICS_TOKEN: 'protocol-metrics-token' } })
   const port = Number(new URL(h.url).port)
@@ -82,4 +119,10 @@ t.test('MAX_CONNECTIONS: a connection past the cap is dropped at once and counte
   await new Promise((resolve) => established.once('close', resolve))
   t.match(answer, /^HTTP\/1\.1 200 [^]*\nvobiz_bff_connections_refused_total 1\n/)
   t.ok(h.logs.some((l) => l.component === 'connections' && /connection limit reached/.test(String(l.msg))))
+})
+
+t.test('each error Fastify\'s router raises before routing has its problem', async (t) => {
+  t.match(frameworkProblem({ code: 'FST_ERR_BAD_URL' }), { code: 'bad_request', message: /percent-encoded/ })
+  t.match(frameworkProblem({ code: 'FST_ERR_MAX_PARAM_LENGTH' }), { code: 'uri_too_long' })
+  t.match(frameworkProblem({ code: 'FST_ERR_ASYNC_CONSTRAINT' }), { code: 'bad_request', message: 'The request cannot be routed.' })
 })
