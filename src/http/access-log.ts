@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { pino } from 'pino'
 import type { Metrics } from '../observability/metrics.ts'
 import { exemplarOf, requestSpan, traceFields } from '../observability/tracing.ts'
+import { clientAddress } from './client-address.ts'
 
 /**
  * Observes every request's duration and writes one summary line per request (instead of Fastify's two):
@@ -34,7 +35,7 @@ function lineWriter (write: (line: string) => void, base: Record<string, string>
     const consumer = identity == null || identity.kind === 'anonymous' ? '' : `,"consumer":${JSON.stringify(identity.name)}`
     const status = reply.statusCode
     // Refusals (401, 403, 429) say who was refused: the client address as TRUST_PROXY resolves it.
-    const client = status === 401 || status === 403 || status === 429 ? `,"client":${JSON.stringify(request.ip)}` : ''
+    const client = status === 401 || status === 403 || status === 429 ? `,"client":${JSON.stringify(clientAddress(request))}` : ''
     const cacheStatus = reply.getHeader('cache-status')
     const cache = typeof cacheStatus === 'string' ? `,"cache":${JSON.stringify(cacheStatus)}` : ''
     write(`${head}${Date.now()},${fields}${JSON.stringify(request.id)},"method":${method}${routeField},"status":${status}${consumer}${client}${cache},"ms":${Math.round(reply.elapsedTime * 10) / 10}${trace},"msg":"request"}\n`)

@@ -38,6 +38,35 @@ export function trustProxyOption (trust: TrustProxy): boolean | string[] | ((add
   return typeof trust === 'number' ? (_address, hop) => hop < trust : trust
 }
 
+/** `1.2.3.4:80` and `[2001:db8::1]:80` (some proxies append the port) as the address; anything else that is not an address: undefined. */
+function addressOf (hop: string): string | undefined {
+  if (isIP(hop) !== 0) return hop
+  const withPort = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]):\d{1,5}$/.exec(hop)
+  const address = withPort?.[1] ?? withPort?.[2]
+  return address !== undefined && isIP(address) !== 0 ? address : undefined
+}
+
+/**
+ * The client's address as TRUST_PROXY resolves it, but only ever an address: Fastify (proxy-addr) takes the
+ * farthest trusted X-Forwarded-For entry as it is, so a `g1`, `010.0.0.9` or `167772169` there would be a
+ * client of its own (an anonymous rate-limit bucket per made-up value). Walking out from the socket, the
+ * first hop that is not an address ends the chain: the client is the last address before it (the proxy that
+ * wrote the garbage, when it is the first). `ips` is the chain nearest first (Fastify's `request.ips`, set
+ * when TRUST_PROXY is); `address:port` entries count as their address.
+ */
+export function clientAddress (request: { ip: string | undefined, ips?: string[] | undefined }): string {
+  const { ip } = request
+  if (ip !== undefined && isIP(ip) !== 0) return ip
+  const [socket = 'unknown', ...hops] = request.ips ?? [ip ?? 'unknown']
+  let client = socket
+  for (const hop of hops) {
+    const address = addressOf(hop)
+    if (address === undefined) break
+    client = address
+  }
+  return client
+}
+
 /** The eight 16-bit groups of an IPv6 address (which must be valid), an embedded IPv4 tail included. */
 function ipv6Groups (address: string): number[] {
   let text = address.split('%')[0] as string

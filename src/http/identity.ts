@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import { hasAnyScope, type Consumer, type ConsumerRegistry, type Scope } from '../consumers.ts'
 import type { JwtVerifier } from './jwt.ts'
-import { clientNetwork } from './client-address.ts'
+import { clientAddress, clientNetwork } from './client-address.ts'
 import { problem, type ProblemError } from './problems.ts'
 import { messageOf } from '../caught.ts'
 
@@ -67,7 +67,7 @@ export function identify (options: IdentifyOptions): Identify {
   const how = jwt === undefined ? 'the X-API-Key header' : 'the X-API-Key header or an Authorization: Bearer token'
   const missing = problem('missing_api_key', `Send your API key in ${how}.`, { 'www-authenticate': challenge })
   const anonymous = (request: FastifyRequest, failure: ProblemError): Identity =>
-    ({ kind: 'anonymous', failure, ...budget('anonymous', anonymousLimit, `ip:${clientNetwork(request.ip)}`) })
+    ({ kind: 'anonymous', failure, ...budget('anonymous', anonymousLimit, `ip:${clientNetwork(clientAddress(request))}`) })
   // Per consumer object: a reload makes new ones, and the identities of removed consumers go with them.
   const identities = new WeakMap<Consumer, Identity>()
   const ofConsumer = (consumer: Consumer): Identity => {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { clientNetwork, parseTrustProxy, trustProxyOption } from '../../src/http/client-address.ts'
+import { clientAddress, clientNetwork, parseTrustProxy, trustProxyOption } from '../../src/http/client-address.ts'
 
 t.test('TRUST_PROXY: false, true, a hop count, or a list of proxy addresses and ranges', async (t) => {
   t.equal(parseTrustProxy('false'), false)
@@ -24,4 +24,18 @@ t.test('anonymous clients are counted per IPv4 address and per IPv6 /64', async 
   t.equal(clientNetwork('::ffff:203.0.113.9'), '203.0.113.9', 'IPv4-mapped counts as the IPv4 address')
   t.equal(clientNetwork('::ffff:cb00:7109'), '203.0.113.9')
   t.equal(clientNetwork('64:ff9b::203.0.113.9'), '64:ff9b:0:0::/64')
+})
+
+t.test('the client is only ever an address: the chain ends at the first hop that is not one', async (t) => {
+  t.equal(clientAddress({ ip: '203.0.113.9' }), '203.0.113.9', 'an address is taken as it is')
+  t.equal(clientAddress({ ip: 'g1', ips: ['10.0.0.1', 'g1'] }), '10.0.0.1', 'the proxy that wrote it')
+  t.equal(clientAddress({ ip: 'g1', ips: ['10.0.0.1', '203.0.113.9', 'g1'] }), '203.0.113.9', 'the last address before it')
+  t.equal(clientAddress({ ip: '198.51.100.1', ips: ['10.0.0.1', 'g1', '198.51.100.1'] }), '198.51.100.1', 'taken as is when the farthest is an address (TRUST_PROXY trusted every hop)')
+  t.equal(clientAddress({ ip: '1.2.3.4:80', ips: ['10.0.0.1', '1.2.3.4:80'] }), '1.2.3.4')
+  t.equal(clientAddress({ ip: '[2001:db8::1]:8080', ips: ['10.0.0.1', '[2001:db8::1]:8080'] }), '2001:db8::1')
+  for (const madeUp of ['010.0.0.9', '167772169', '1.2.3.4:', '1.2.3.4:123456', '[g::1]:80', '[1.2.3.4]:80x', '999.1.1.1:80', ' 1.2.3.4']) {
+    t.equal(clientAddress({ ip: madeUp, ips: ['10.0.0.1', madeUp] }), '10.0.0.1', `${JSON.stringify(madeUp)} is not an address`)
+  }
+  t.equal(clientAddress({ ip: undefined }), 'unknown', 'a socket already closed')
+  t.equal(clientAddress({ ip: undefined, ips: [] }), 'unknown')
 })

@@ -60,6 +60,21 @@ t.test('TRUST_PROXY as a hop count or a proxy list: the address the last trusted
   }
 })
 
+t.test('an X-Forwarded-For entry that is not an address is no client of its own: it counts as the hop that sent it', async (t) => {
+  for (const trust of ['1', 'true', 'loopback']) {
+    const h = await startHarness(t, { env: { ANONYMOUS_RATE_LIMIT_PER_MINUTE: '1', TRUST_PROXY: trust } })
+    const statuses = []
+    for (const madeUp of ['g1', '010.0.0.9', '167772169', '1.2.3.4.5', '', 'unknown', '[::1]:x']) statuses.push((await h.get('/profile', { 'x-forwarded-for': madeUp })).status)
+    t.same(statuses, [401, 429, 429, 429, 429, 429, 429], `TRUST_PROXY=${trust}: one budget (the proxy's), however the entry is made up`)
+    t.equal((await h.get('/profile', { 'x-forwarded-for': '1.2.3.4:80' })).status, 401, `TRUST_PROXY=${trust}: an address with a port is that address`)
+    t.equal((await h.get('/profile', { 'x-forwarded-for': '1.2.3.4' })).status, 429)
+    t.equal((await h.get('/profile', { 'x-forwarded-for': '[2001:db8::1]:443' })).status, 401)
+    t.equal((await h.get('/profile', { 'x-forwarded-for': '2001:db8::2' })).status, 429, 'the same /64')
+    const refused = h.logs.filter((line) => line.msg === 'request' && line.status === 429).map((line) => line.client)
+    t.same(new Set(refused), new Set(['127.0.0.1', '1.2.3.4', '2001:db8::2']), 'the access line names the address counted')
+  }
+})
+
 t.test('anonymous IPv6 clients are counted per /64: rotating through one network does not reset the budget', async (t) => {
   const h = await startHarness(t, { env: { ANONYMOUS_RATE_LIMIT_PER_MINUTE: '1', TRUST_PROXY: 'loopback' } })
   const from = async (address: string) => (await h.get('/profile', { 'x-forwarded-for': address })).status
