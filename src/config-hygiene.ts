@@ -34,9 +34,11 @@ export function editDistance (a: string, b: string, max = Number.POSITIVE_INFINI
 /**
  * One line per variable in `env` that is not one of `known` but looks meant as one: within edit distance 2
  * of one (1 for names of up to 7 characters, so that HOME is not taken for HOST) — naming it — or sharing
- * one of this service's prefixes.
+ * one of this service's prefixes. `strict` (STRICT_CONFIG): the lines are start-up problems, so they do not
+ * say the variable is ignored.
  */
-export function unknownVariables (env: NodeJS.ProcessEnv, known: readonly string[]): string[] {
+export function unknownVariables (env: NodeJS.ProcessEnv, known: readonly string[], strict = false): string[] {
+  const consequence = strict ? ' (STRICT_CONFIG=true: start-up stops)' : ' and is ignored'
   const ours = new Set(known)
   const lines: string[] = []
   for (const name of Object.keys(env).sort()) {
@@ -51,9 +53,9 @@ export function unknownVariables (env: NodeJS.ProcessEnv, known: readonly string
       }
     }
     if (distance <= (name.length <= 7 ? 1 : 2)) {
-      lines.push(`${name} is not a variable of this service and is ignored; did you mean ${closest}?`)
+      lines.push(`${name} is not a variable of this service${consequence}; did you mean ${closest}?`)
     } else if (OUR_PREFIXES.some((prefix) => name.startsWith(prefix))) {
-      lines.push(`${name} is not a variable of this service and is ignored (they are listed in docs/configuration.md)`)
+      lines.push(`${name} is not a variable of this service${consequence}; they are listed in docs/configuration.md`)
     }
   }
   return lines

@@ -327,8 +327,8 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
       problems.push(`CONSUMERS: no consumer configured; expected ${describe('CONSUMERS')} in CONSUMERS or CONSUMERS_FILE (npm run keygen makes one)`)
     }
   }
-  const warnings = unknownVariables(source, Object.keys(PROPERTIES))
-  if (valid.STRICT_CONFIG) problems.push(...warnings.map((warning) => `${warning} (STRICT_CONFIG=true)`))
+  const warnings = unknownVariables(source, Object.keys(PROPERTIES), valid.STRICT_CONFIG)
+  if (valid.STRICT_CONFIG) problems.push(...warnings)
   if (problems.length > 0) throw new ConfigError(problems)
 
   const { CONSUMERS: _inline, CONSUMERS_FILE: _file, JWT_ALGORITHMS: _algorithms, CORS_ORIGINS: _origins, HOST, ...rest } = valid

@@ -35,7 +35,7 @@ t.test('a variable meant for this service but not one of its own is named, with 
   t.same(unknownVariables(env, KNOWN), [
     'PROFILE_TTL_SECOND is not a variable of this service and is ignored; did you mean PROFILE_TTL_SECONDS?',
     'VOBIZ_AUTH_TOKN is not a variable of this service and is ignored; did you mean VOBIZ_AUTH_TOKEN?',
-    'VOBIZ_TIMEOUT is not a variable of this service and is ignored (they are listed in docs/configuration.md)'
+    'VOBIZ_TIMEOUT is not a variable of this service and is ignored; they are listed in docs/configuration.md'
   ])
 })
 
@@ -44,6 +44,8 @@ t.test('loadConfig: warnings by default, a start-up error with STRICT_CONFIG=tru
   t.same(config.warnings, ['BALANCE_TTL_SECOND is not a variable of this service and is ignored; did you mean BALANCE_TTL_SECONDS?'])
   t.equal(config.BALANCE_TTL_SECONDS, 5, 'the misspelt one is not taken')
   const error = t.throws(() => loadConfig({ VOBIZ_SANDBOX: 'true', BALANCE_TTL_SECOND: '1', STRICT_CONFIG: 'true' })) as ConfigError
-  t.same(error.problems, ['BALANCE_TTL_SECOND is not a variable of this service and is ignored; did you mean BALANCE_TTL_SECONDS? (STRICT_CONFIG=true)'])
+  t.same(error.problems, ['BALANCE_TTL_SECOND is not a variable of this service (STRICT_CONFIG=true: start-up stops); did you mean BALANCE_TTL_SECONDS?'])
+  const prefixed = t.throws(() => loadConfig({ VOBIZ_SANDBOX: 'true', VOBIZ_TIMEOUT: '1', STRICT_CONFIG: 'true' })) as ConfigError
+  t.same(prefixed.problems, ['VOBIZ_TIMEOUT is not a variable of this service (STRICT_CONFIG=true: start-up stops); they are listed in docs/configuration.md'], 'never "is ignored" when it stops start-up')
   t.same(loadConfig({ VOBIZ_SANDBOX: 'true', STRICT_CONFIG: 'true' }).warnings, [])
 })

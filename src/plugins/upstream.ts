@@ -52,6 +52,12 @@ function reloadCredentials (app: FastifyInstance, config: Config, client: VobizC
   })
 }
 
+/** Where the operator set the credentials: each variable, or its file (with the path) when that is used. */
+export function credentialsSource (config: Pick<Config, 'VOBIZ_AUTH_ID_FILE' | 'VOBIZ_AUTH_TOKEN_FILE'>): string {
+  const source = (name: string, file: string | undefined): string => file === undefined ? name : `${name}_FILE (${file})`
+  return `${source('VOBIZ_AUTH_ID', config.VOBIZ_AUTH_ID_FILE)} / ${source('VOBIZ_AUTH_TOKEN', config.VOBIZ_AUTH_TOKEN_FILE)}`
+}
+
 /** Without credentials nothing is sent to Vobiz: every fetch fails as a credentials failure would. */
 const withoutCredentials: Pick<VobizClient, 'attempt' | 'close'> = {
   attempt: async () => { throw new UpstreamError('upstream_auth_failed', 'no Vobiz credentials are configured (VOBIZ_AUTH_ID / VOBIZ_AUTH_TOKEN)') },
@@ -89,6 +95,7 @@ async function upstream (app: FastifyInstance, { config, clock, secrets }: Upstr
     // With REDIS_URL the breaker and cool-down are the fleet's (docs/adr/0001-one-breaker.md).
     ...(app.fleet === null ? {} : { holdOffStore: app.fleet.holdOffStore }),
     logger,
+    credentialsSource: credentialsSource(config),
     clock,
     observe: app.metrics.observeFetch
   })

@@ -24,6 +24,8 @@ export interface UpstreamOptions<T> {
   /** Where the breaker and cool-down state lives (default: this process; with Redis, the fleet's). */
   holdOffStore?: HoldOffStore
   logger: Logger
+  /** Where the credentials come from, as the operator set them (the variables' names, a file's path), for the line that says Vobiz rejected them. */
+  credentialsSource: string
   /** Called once per fetch (for metrics). */
   observe?: FetchObserver
   /** Source of jitter, [0, 1). */
@@ -140,7 +142,7 @@ export class ResilientUpstream<T> {
     this.#failures.report(kind, (repeats) => {
       const entry = { reqId: requestId, upstream: { outcome: error.code, status: error.upstreamStatus, upstreamCode: error.upstreamCode, attempts, ms: Math.round(ms) }, ...(repeats > 0 ? { repeats } : {}) }
       if (error.code === 'upstream_auth_failed') {
-        this.#options.logger.error(entry, 'vobiz rejected the partner credentials: check VOBIZ_AUTH_ID / VOBIZ_AUTH_TOKEN')
+        this.#options.logger.error(entry, `vobiz rejected the partner credentials: check ${this.#options.credentialsSource}`)
       } else {
         this.#options.logger.warn(entry, `vobiz fetch failed: ${error.message}`)
       }

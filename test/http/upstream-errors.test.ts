@@ -64,6 +64,7 @@ t.test('upstream failures map to problem+json', async (t) => {
   t.notOk(h.rawLogs().includes(h.sandbox.authToken), 'the Vobiz token never reaches the logs')
   t.notOk(h.rawLogs().includes(h.keys.profile), 'the consumer key never reaches the logs')
   const authLine = h.logs.find((l) => l.level === 50 && String(l.msg).includes('rejected the partner credentials'))
+  t.equal(authLine?.msg, 'vobiz rejected the partner credentials: check VOBIZ_AUTH_ID / VOBIZ_AUTH_TOKEN', 'the variables the operator set')
   t.ok(authLine, 'an upstream 401/403 is logged at error level for operators')
   t.match(authLine, { upstream: { outcome: 'upstream_auth_failed', status: 401, upstreamCode: 'HTTP_401' } })
 })

@@ -127,4 +127,10 @@ t.test('VOBIZ_AUTH_TOKEN_FILE: a rotation needs no restart; a fetch in flight fi
   await server.waitFor(/vobiz credentials not reloaded, the previous ones stay: VOBIZ_AUTH_TOKEN_FILE: not a usable VOBIZ_AUTH_TOKEN/)
   const still = await httpGet(`${server.url}/profile/balance`, { 'x-api-key': key, 'cache-control': 'no-cache' })
   t.equal(still.status, 200, 'an empty file is refused: the last good token stays')
+
+  // Vobiz stops accepting the token: the line says where the operator put it.
+  sandbox.authToken = 'third-token-5555555555'
+  await httpGet(`${server.url}/profile/balance`, { 'x-api-key': key, 'cache-control': 'no-cache' })
+  const [line] = await server.waitFor(/"msg":"vobiz rejected the partner credentials: [^"]*"/)
+  t.equal(line, `"msg":"vobiz rejected the partner credentials: check VOBIZ_AUTH_ID / VOBIZ_AUTH_TOKEN_FILE (${tokenFile})"`)
 })
