@@ -24,3 +24,38 @@ t.test('a threshold is crossed once each way, whatever happens on either side', 
   t.same(detectChanges(at(500), at(1000), thresholds)[0]?.crossings, [{ threshold: 1000, direction: 'above' }], 'reaching a threshold is being back above it')
   t.same(detectChanges(at(1000), at(999.99), thresholds)[0]?.crossings, [{ threshold: 1000, direction: 'below' }])
 })
+
+t.test('every field of the profile but the id and the timestamps belongs to one class, and changing it alone reports that class', async (t) => {
+  const changed: Array<[keyof typeof base, unknown, string]> = [
+    ['balance', 4000, 'balance'],
+    ['currency', 'USD', 'balance'],
+    ['gstin', '27ABCDE1234F1Z5', 'billing'],
+    ['gst_status', 'inactive', 'billing'],
+    ['tds_applicable', false, 'billing'],
+    ['tds_percentage', 10, 'billing'],
+    ['account_type', 'reseller', 'billing'],
+    ['status', 'suspended', 'billing'],
+    ['name', 'Acme Telecom Ltd', 'contact'],
+    ['email', 'accounts@acme.example', 'contact'],
+    ['phone', '+919800000000', 'contact'],
+    ['company', 'Acme Holdings', 'contact']
+  ]
+  for (const [field, value, cls] of changed) {
+    t.same(detectChanges(base, { ...base, [field]: value }, []), [{ class: cls, fields: [field], crossings: [] }], `${field} is ${cls}`)
+  }
+})
+
+t.test('only the balance change carries crossings, even when other classes change in the same fetch', async (t) => {
+  const changes = detectChanges({ ...base, balance: 12000 }, { ...base, balance: 9000, status: 'suspended', name: 'Renamed' }, [10000])
+  t.same(changes, [
+    { class: 'billing', fields: ['status'], crossings: [] },
+    { class: 'contact', fields: ['name'], crossings: [] },
+    { class: 'balance', fields: ['balance'], crossings: [{ threshold: 10000, direction: 'below' }] }
+  ])
+})
+
+t.test('landing exactly on a threshold from above, or leaving it upwards, crosses nothing', async (t) => {
+  const at = (balance: number) => ({ ...base, balance })
+  t.same(detectChanges(at(1200), at(1000), [1000])[0]?.crossings, [], 'from above to exactly the threshold: still at or above it')
+  t.same(detectChanges(at(1000), at(1200), [1000])[0]?.crossings, [], 'from exactly the threshold upwards: it was never below')
+})
