@@ -45,13 +45,26 @@ export class SecretFilter {
     for (const digest of digests) this.#digests.add(digest.toLowerCase())
   }
 
+  /**
+   * Whether `text` holds a configured secret or a consumer key anywhere in it (the same recognition as
+   * `scrub`): the check on every value a consumer can receive, before it leaves the process.
+   */
+  contains (text: string): boolean {
+    if (this.#needles.some((needle) => text.includes(needle))) return true
+    if (this.#digests.size === 0) return false
+    return (text.match(KEY_CANDIDATE) ?? []).some((candidate) => this.#isKey(candidate))
+  }
+
+  #isKey (candidate: string): boolean {
+    return this.#digests.has(createHash('sha256').update(candidate).digest('hex'))
+  }
+
   scrub (line: string): string {
     let clean = line
     for (const needle of this.#needles) {
       if (clean.includes(needle)) clean = clean.replaceAll(needle, CENSOR)
     }
     if (this.#digests.size === 0) return clean
-    return clean.replace(KEY_CANDIDATE, (candidate) =>
-      this.#digests.has(createHash('sha256').update(candidate).digest('hex')) ? CENSOR : candidate)
+    return clean.replace(KEY_CANDIDATE, (candidate) => this.#isKey(candidate) ? CENSOR : candidate)
   }
 }
