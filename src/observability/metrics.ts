@@ -93,6 +93,13 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  readonly fieldsWithheld = new Counter({
+    name: 'vobiz_bff_upstream_fields_withheld_total',
+    help: 'Profile fields Vobiz sent that were left out of what consumers receive, per fetch, by field and reason: unusable (a value that cannot be published), secret (it held a configured secret)',
+    labelNames: ['field', 'reason'] as const,
+    registers: [this.registry]
+  })
+
   readonly upstreamAttempts = new Counter({ name: 'vobiz_bff_upstream_attempts_total', help: 'HTTP requests sent to Vobiz', registers: [this.registry] })
   readonly upstreamRetries = new Counter({ name: 'vobiz_bff_upstream_retries_total', help: 'Vobiz requests that were retries', registers: [this.registry] })
   readonly rateLimited = new Counter({

@@ -4,6 +4,10 @@ import { createHash } from 'node:crypto'
 export const MIN_SECRET_LENGTH = 8
 /** Runs of the API-key alphabet (base64url, as `npm run keygen` makes them) long enough to be a key. */
 const KEY_CANDIDATE = /[A-Za-z0-9_-]{32,256}/g
+/** The length of the keys `npm run keygen` issues (32 random bytes, base64url: src/consumers.ts). */
+const ISSUED_KEY_LENGTH = 43
+/** Runs long enough to hold an issued key with more of the alphabet around it. */
+const LONG_RUN = /[A-Za-z0-9_-]{44,}/g
 const CENSOR = '[redacted]'
 
 export interface SecretFilterOptions {
@@ -45,13 +49,32 @@ export class SecretFilter {
     for (const digest of digests) this.#digests.add(digest.toLowerCase())
   }
 
+  /**
+   * Whether `text` holds a configured secret or a consumer key anywhere in it: the check on every value a
+   * consumer can receive, before it leaves the process. Recognises what `scrub` does and, since a value is
+   * short and checked once per fetch, also a key issued by keygen inside a longer run of the key alphabet
+   * (`ref_<key>`): every 43-character window of such a run is hashed.
+   */
+  contains (text: string): boolean {
+    if (this.#needles.some((needle) => text.includes(needle))) return true
+    if (this.#digests.size === 0) return false
+    if ((text.match(KEY_CANDIDATE) ?? []).some((candidate) => this.#isKey(candidate))) return true
+    return (text.match(LONG_RUN) ?? []).some((run) => {
+      for (let at = 0; at + ISSUED_KEY_LENGTH <= run.length; at++) if (this.#isKey(run.slice(at, at + ISSUED_KEY_LENGTH))) return true
+      return false
+    })
+  }
+
+  #isKey (candidate: string): boolean {
+    return this.#digests.has(createHash('sha256').update(candidate).digest('hex'))
+  }
+
   scrub (line: string): string {
     let clean = line
     for (const needle of this.#needles) {
       if (clean.includes(needle)) clean = clean.replaceAll(needle, CENSOR)
     }
     if (this.#digests.size === 0) return clean
-    return clean.replace(KEY_CANDIDATE, (candidate) =>
-      this.#digests.has(createHash('sha256').update(candidate).digest('hex')) ? CENSOR : candidate)
+    return clean.replace(KEY_CANDIDATE, (candidate) => this.#isKey(candidate) ? CENSOR : candidate)
   }
 }

@@ -9,7 +9,7 @@ import { ReloadRefused } from './file-reloads.ts'
 import type { Profile } from '../schemas/profile.ts'
 import { VobizClient } from '../vobiz/client.ts'
 import { UpstreamError } from '../vobiz/errors.ts'
-import { normalizeProfile } from '../vobiz/profile.ts'
+import { ProfileGate } from '../vobiz/profile-gate.ts'
 import { ResilientUpstream } from '../vobiz/upstream.ts'
 
 declare module 'fastify' {
@@ -22,8 +22,8 @@ declare module 'fastify' {
 export interface UpstreamPluginOptions {
   config: Config
   clock: Clock
-  /** The log's secret filter, told rotated credentials. */
-  secrets: Pick<SecretFilter, 'add'>
+  /** The log's secret filter, told rotated credentials; it also keeps them out of every profile served. */
+  secrets: Pick<SecretFilter, 'add' | 'contains'>
 }
 
 /**
@@ -31,7 +31,7 @@ export interface UpstreamPluginOptions {
  * (and on SIGHUP): both validated first, then used from the next attempt, while an attempt in flight finishes
  * with the old ones. A rotation needs no restart.
  */
-function reloadCredentials (app: FastifyInstance, config: Config, client: VobizClient, secrets: UpstreamPluginOptions['secrets'], initial: { authId: string, authToken: string }): void {
+function reloadCredentials (app: FastifyInstance, config: Config, client: VobizClient, secrets: UpstreamPluginOptions['secrets'], gate: ProfileGate, initial: { authId: string, authToken: string }): void {
   const files = { authId: config.VOBIZ_AUTH_ID_FILE, authToken: config.VOBIZ_AUTH_TOKEN_FILE }
   const watched = (Object.keys(files) as Array<keyof typeof files>).filter((part) => files[part] !== undefined)
   if (watched.length === 0) return
@@ -46,6 +46,7 @@ function reloadCredentials (app: FastifyInstance, config: Config, client: VobizC
     const changed = watched.filter((part) => next[part] !== current[part]).map((part) => names[part])
     if (changed.length === 0) return
     secrets.add([next.authId, next.authToken])
+    gate.addAuthId(next.authId)
     client.setCredentials(next)
     current = next
     log.info({ changed }, 'vobiz credentials reloaded: the next fetch uses them')
@@ -64,10 +65,14 @@ const withoutCredentials: Pick<VobizClient, 'attempt' | 'close'> = {
   close: async () => {}
 }
 
-/** The Vobiz client (undici, one attempt) behind retries, deadline, breaker and cool-down, then the normaliser. */
+/**
+ * The Vobiz client (undici, one attempt) behind retries, deadline, breaker and cool-down, then the gate every
+ * consumer-facing value passes: the normaliser, and the check that no field holds a configured secret.
+ */
 async function upstream (app: FastifyInstance, { config, clock, secrets }: UpstreamPluginOptions): Promise<void> {
   const logger = app.log.child({ component: 'vobiz' })
   const credentials = vobizCredentials(config)
+  const gate = new ProfileGate({ secrets, authId: credentials?.authId, logger, count: (field, reason) => { app.metrics.fieldsWithheld.inc({ field, reason }) } })
   let client: Pick<VobizClient, 'attempt' | 'close'> = withoutCredentials
   if (credentials !== undefined) {
     const vobiz = new VobizClient({
@@ -77,16 +82,12 @@ async function upstream (app: FastifyInstance, { config, clock, secrets }: Upstr
       maxBodyBytes: config.UPSTREAM_MAX_BODY_BYTES,
       maxRetryAfterSeconds: config.UPSTREAM_MAX_RETRY_AFTER_SECONDS
     })
-    reloadCredentials(app, config, vobiz, secrets, credentials)
+    reloadCredentials(app, config, vobiz, secrets, gate, credentials)
     client = vobiz
   }
   const upstream = new ResilientUpstream<Profile>({
     client,
-    parse: (raw) => {
-      const { profile, dropped } = normalizeProfile(raw)
-      if (dropped.length > 0) logger.warn({ dropped }, 'vobiz profile fields with unusable values were omitted')
-      return profile
-    },
+    parse: gate.parse,
     timeoutMs: config.UPSTREAM_TIMEOUT_MS,
     attemptTimeoutMs: config.UPSTREAM_ATTEMPT_TIMEOUT_MS,
     retries: config.UPSTREAM_RETRIES,

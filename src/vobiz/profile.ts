@@ -10,7 +10,8 @@ import { UpstreamError } from './errors.ts'
  * case-insensitive enums. Strict in what it publishes: fields are copied one by one, so anything Vobiz adds
  * (auth_id, slug, ...) is dropped; a known field with an unusable value is omitted and reported in `dropped`;
  * a missing or unusable `id` or `balance`, or an amount a JSON number cannot carry exactly, rejects the whole
- * response. Free text loses its control characters; identifiers (id, gstin) with one are unusable.
+ * response. Free text loses its control and invisible formatting characters (CONTROL); identifiers (id, gstin)
+ * with one are unusable.
  */
 export interface Normalized {
   profile: Profile
@@ -33,9 +34,14 @@ const maxLength = (key: typeof TEXT_FIELDS[number] | 'id' | 'gstin'): number => 
 const MAX_SIGNIFICANT_DIGITS = 15
 const MAX_MONEY = 2 ** 53 / 100
 
-/** C0 controls, DEL, C1 controls, and the line/paragraph separators that break JavaScript and log lines. */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const CONTROL = /[\u0000-\u001F\u007F-\u009F\u2028\u2029]/gu
+/**
+ * C0 controls, DEL, C1 controls, the line/paragraph separators that break JavaScript and log lines, and the
+ * invisible characters that make text display other than it reads (Trojan Source, CVE-2021-42574): the
+ * bidirectional embeddings, overrides and isolates (U+202A–202E, U+2066–2069), the Arabic letter mark
+ * (U+061C), the zero-width space, joiners and direction marks (U+200B–200F) and the byte-order mark (U+FEFF).
+ */
+// eslint-disable-next-line no-control-regex -- matching these characters is the point
+const CONTROL = /[\u0000-\u001F\u007F-\u009F\u061C\u200B-\u200F\u2028-\u202E\u2066-\u2069\uFEFF]/gu
 /** With the u flag, a surrogate matches only when it is not half of a pair. */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u
 

@@ -293,6 +293,31 @@ t.test('unusable upstream fields are omitted from the profile and logged as a wa
   t.match(h.logs.find((l) => l.level === 40), { dropped: ['tds_percentage', 'status'], msg: /omitted/ })
 })
 
+t.test('a field Vobiz keeps sending unusable (or holding a secret) is logged once, not on every poll; again when the set changes and when it is usable again; counted on every fetch', async (t) => {
+  const h = await startHarness(t)
+  const poll = async (times: number): Promise<void> => {
+    for (let i = 0; i < times; i++) t.equal((await h.get('/profile', { 'x-api-key': h.keys.profile, 'cache-control': 'no-cache' })).status, 200)
+  }
+  const lines = (pattern: RegExp) => h.logs.filter((l) => pattern.test(String(l.msg)))
+  h.sandbox.update({ status: 'pending', name: `Acme ${h.sandbox.authToken}` })
+  await poll(10)
+  t.equal(h.sandbox.requests, 10, 'ten fetches')
+  t.same(lines(/unusable values/).map((l) => [l.level, l.dropped]), [[40, ['status']]], 'the unusable status: one line for ten polls')
+  t.same(lines(/configured secret/).map((l) => [l.level, l.withheld]), [[50, ['name']]], 'the withheld name: one line for ten polls')
+  const metrics = await h.app.metrics.registry.metrics()
+  t.match(metrics, /vobiz_bff_upstream_fields_withheld_total\{field="status",reason="unusable"\} 10/)
+  t.match(metrics, /vobiz_bff_upstream_fields_withheld_total\{field="name",reason="secret"\} 10/)
+
+  h.sandbox.update({ gst_status: 'maybe' })
+  await poll(3)
+  t.same(lines(/unusable values/).map((l) => l.dropped), [['status'], ['gst_status', 'status']], 'another field: the new set, once')
+  h.sandbox.update({ status: 'active', gst_status: 'active', name: 'Acme' })
+  await poll(3)
+  t.same(lines(/unusable values/).map((l) => l.level), [40, 40, 30], 'usable again: one line saying so')
+  t.same(lines(/configured secret/).map((l) => l.level), [50, 30])
+  t.notOk(h.rawLogs().includes(h.sandbox.authToken))
+})
+
 t.test('access lines of refusals (401, 403, 429) carry the client address; other lines do not', async (t) => {
   const h = await startHarness(t, { env: { RATE_LIMIT_PER_MINUTE: '1' } })
   await h.get('/profile', { 'x-api-key': 'not-a-key' })

@@ -140,6 +140,19 @@ t.test('text: control characters are removed from free text; identifiers with on
   }
 })
 
+t.test('Trojan Source: bidirectional controls, zero-width characters and the BOM are removed from free text; an identifier with one is unusable', async (t) => {
+  const invisible = [0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069, 0x061C, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0xFEFF]
+  for (const point of invisible) {
+    const c = String.fromCodePoint(point)
+    const hex = `U+${point.toString(16).toUpperCase().padStart(4, '0')}`
+    const { profile, dropped } = normalizeProfile({ id: 'p', balance: 1, name: `Acme${c} Telecom`, company: `${c}Acme${c}`, email: `billing@acme${c}.example`, phone: `+91${c}98765`, account_type: `partner${c}`, gstin: `29ABCDE${c}1234F1Z5` })
+    t.same(profile, { id: 'p', name: 'Acme Telecom', email: 'billing@acme.example', phone: '+9198765', company: 'Acme', balance: 1, account_type: 'partner' }, `${hex} is removed from free text`)
+    t.same(dropped, ['gstin'], `${hex} makes a GSTIN unusable`)
+    t.throws(() => normalizeProfile({ id: `partner${c}-1`, balance: 1 }), { code: 'upstream_invalid_response', message: /no usable id/ }, `${hex} makes an id unusable`)
+  }
+  t.same(normalizeProfile({ id: 'p', balance: 1, name: 'आचार्य 😀 عربي' }).profile.name, 'आचार्य 😀 عربي', 'other scripts and emoji are untouched')
+})
+
 t.test('prototype-polluting keys are inert', async (t) => {
   const { profile } = normalizeProfile(JSON.parse('{"id":"p","balance":1,"__proto__":{"admin":true},"constructor":{"x":1}}'))
   t.same(Object.keys(profile), ['id', 'balance'])
