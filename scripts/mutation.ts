@@ -1,4 +1,6 @@
-import { Stryker, type PartialStrykerOptions } from '@stryker-mutator/core'
+import { Stryker } from '@stryker-mutator/core'
+
+type StrykerOptions = ConstructorParameters<typeof Stryker>[0]
 
 /**
  * npm run test:mutation [-- NAME…]: StrykerJS over the core modules, each against its focused test files
@@ -25,7 +27,7 @@ for (const name of names) if (!(name in MODULES)) throw new Error(`${name}: not 
 const scores: Array<[string, number, number, number]> = []
 for (const [name, { mutate, tests }] of Object.entries(MODULES)) {
   if (names.length > 0 && !names.includes(name)) continue
-  const options: PartialStrykerOptions = {
+  const options: StrykerOptions = {
     testRunner: 'command',
     commandRunner: { command: tests.map((file) => `node --import tsx ${file}`).join(' && ') },
     mutate: [mutate],
@@ -40,7 +42,7 @@ for (const [name, { mutate, tests }] of Object.entries(MODULES)) {
     clearTextReporter: { allowColor: false, logTests: false },
     tempDirName: '.stryker-tmp',
     cleanTempDir: 'always',
-    logLevel: 'warn'
+    logLevel: 'warn' as NonNullable<StrykerOptions['logLevel']>
   }
   const results = await new Stryker(options).runMutationTest()
   const killed = results.filter((r) => r.status === 'Killed' || r.status === 'Timeout').length

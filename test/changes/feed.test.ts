@@ -1,5 +1,5 @@
 import t from 'tap'
-import { MemoryFeed, parseId } from '../../src/changes/feed.ts'
+import { isAfter, MemoryFeed, parseId } from '../../src/changes/feed.ts'
 
 const change = (n: number) => ({ class: 'balance' as const, data: n })
 
@@ -42,4 +42,18 @@ t.test('ids issued elsewhere (the fleet\'s stream) are added in order; one not a
   t.same(heard, ['6-0', '7-1'])
   t.equal(feed.lastId, '7-1')
   t.same(feed.since('4-0'), { kind: 'snapshot' }, 'before the start it was given')
+})
+
+t.test('ids: `<ms>-<n>` exactly, compared as numbers', async (t) => {
+  t.same(parseId('1700000000000-0'), [1700000000000, 0])
+  t.same(parseId('1-12'), [1, 12], 'a sequence of two digits and more')
+  t.same(parseId('999999999999999-999999999'), [999999999999999, 999999999], 'the longest of each part')
+  for (const bad of ['x1-2', '1-2x', ' 1-2', '1-1234567890', '1234567890123456-0', '1-', '-1', '1', '', '1-2-3', '1.5-2']) {
+    t.equal(parseId(bad), undefined, JSON.stringify(bad))
+  }
+  t.equal(isAfter('2-0', '1-5'), true, 'a later fetch')
+  t.equal(isAfter('1-10', '1-9'), true, 'a later change of the same fetch: numbers, not text')
+  t.equal(isAfter('1-5', '1-5'), false, 'not after itself')
+  t.equal(isAfter('1-4', '1-5'), false)
+  t.equal(isAfter('1-9', '2-0'), false)
 })

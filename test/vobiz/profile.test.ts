@@ -1,4 +1,5 @@
 import t from 'tap'
+import { Profile } from '../../src/schemas/profile.ts'
 import { normalizeProfile, significantDigits } from '../../src/vobiz/profile.ts'
 
 const documented = {
@@ -157,4 +158,96 @@ t.test('prototype-polluting keys are inert', async (t) => {
   const { profile } = normalizeProfile(JSON.parse('{"id":"p","balance":1,"__proto__":{"admin":true},"constructor":{"x":1}}'))
   t.same(Object.keys(profile), ['id', 'balance'])
   t.equal(({} as Record<string, unknown>).admin, undefined)
+})
+
+/** One rule per case: each of these would let a wrong value through, or a good one be refused, if it broke. */
+t.test('the rules of the normaliser, one at a time', async (t) => {
+  const balanceOf = (balance: unknown): number | undefined => normalizeProfile({ id: 'p', balance }).profile.balance
+  const refusesBalance = (balance: unknown, why: string): void => {
+    t.throws(() => normalizeProfile({ id: 'p', balance }), { name: 'UpstreamError', code: 'upstream_invalid_response', message: /no usable balance/ }, why)
+  }
+
+  t.test('money: a decimal numeral, whole from its first character to its last', async (t) => {
+    t.equal(balanceOf('23906'), 23906, 'a whole number as a string (the fraction is optional)')
+    t.equal(balanceOf(' 23906.5 '), 23906.5, 'surrounding spaces are trimmed')
+    t.equal(balanceOf(' 123456789012.345 '), 123456789012.345, 'spaces are not digits: 15 significant digits is within the limit')
+    refusesBalance('1e3', 'an exponent')
+    refusesBalance('0x10', 'hexadecimal')
+    refusesBalance('12abc', 'trailing text')
+    refusesBalance('abc12', 'leading text')
+    refusesBalance('1.', 'a point without a fraction')
+    refusesBalance(true, 'a boolean')
+    refusesBalance(['1'], 'an array')
+  })
+
+  t.test('money: inexact amounts within the size limit are refused on their own (never rounded)', async (t) => {
+    refusesBalance('10000000000000.001', '17 significant digits, zeros inside it counted')
+    refusesBalance('10000000.0000000001', '18 significant digits: counted as written, not after parsing (which gives 10000000)')
+    refusesBalance('-123456789012.3456', 'a sign is not a digit, the 16 digits are')
+    t.equal(balanceOf('-123456789012.345'), -123456789012.345, '15 digits after a sign')
+    t.equal(balanceOf(90_000_000_000_000), 90_000_000_000_000, 'under 2^53 / 100')
+    refusesBalance(100_000_000_000_000, '1e14: one digit, but past 2^53 / 100')
+    refusesBalance('-100000000000000', 'and negative')
+    t.equal(significantDigits('-123'), 3)
+    t.equal(significantDigits('+123'), 3)
+    t.equal(significantDigits('1.5E-7'), 2, 'the exponent is not counted, whatever its case')
+    t.equal(significantDigits('120'), 3, 'trailing zeros of a whole number are significant')
+    t.equal(significantDigits('0.0012'), 2, 'leading zeros are not')
+  })
+
+  t.test('tds_percentage: from 0 to 100 inclusive; outside, dropped (not the whole answer)', async (t) => {
+    const tds = (value: unknown) => normalizeProfile({ id: 'p', balance: 1, tds_percentage: value })
+    t.same(tds(0).profile.tds_percentage, 0)
+    t.same(tds(100).profile.tds_percentage, 100)
+    t.same(tds('7.5').profile.tds_percentage, 7.5)
+    for (const bad of [-0.01, 100.01, -1, 'ten', true]) {
+      const { profile, dropped } = tds(bad)
+      t.equal(profile.tds_percentage, undefined, `${String(bad)} is not published`)
+      t.same(dropped, ['tds_percentage'], `${String(bad)} is reported`)
+    }
+  })
+
+  t.test('booleans: true and false, as JSON or as the strings "true" and "false"; nothing else', async (t) => {
+    const tdsApplicable = (value: unknown) => normalizeProfile({ id: 'p', balance: 1, tds_applicable: value }).profile.tds_applicable
+    t.equal(tdsApplicable('true'), true)
+    t.equal(tdsApplicable('false'), false)
+    t.equal(tdsApplicable(true), true)
+    t.equal(tdsApplicable(false), false)
+    for (const bad of ['TRUE', 'yes', 1, 0, '']) t.equal(tdsApplicable(bad), undefined, JSON.stringify(bad))
+  })
+
+  t.test('lengths: up to the schema\'s maximum inclusive', async (t) => {
+    const nameMax = (Profile.properties.name as unknown as { maxLength: number }).maxLength
+    const idMax = (Profile.properties.id as unknown as { maxLength: number }).maxLength
+    t.equal(normalizeProfile({ id: 'p', balance: 1, name: 'n'.repeat(nameMax) }).profile.name?.length, nameMax)
+    t.same(normalizeProfile({ id: 'p', balance: 1, name: 'n'.repeat(nameMax + 1) }).dropped, ['name'])
+    t.equal(normalizeProfile({ id: 'i'.repeat(idMax), balance: 1 }).profile.id.length, idMax)
+    t.throws(() => normalizeProfile({ id: 'i'.repeat(idMax + 1), balance: 1 }), { message: /no usable id/ })
+  })
+
+  t.test('enums and currency are trimmed and case-insensitive; anything else is dropped without an error', async (t) => {
+    t.match(normalizeProfile({ id: 'p', balance: 1, gst_status: ' ACTIVE ', status: ' Suspended', currency: ' inr ' }).profile, { gst_status: 'active', status: 'suspended', currency: 'INR' })
+    const odd = normalizeProfile({ id: 'p', balance: 1, currency: ['INR'], gst_status: ['active'], status: 7 })
+    t.same(odd.profile, { id: 'p', balance: 1 })
+    t.same(odd.dropped, ['currency', 'gst_status', 'status'])
+  })
+
+  t.test('timestamps: an ISO-8601 date first, at most 64 characters, a string', async (t) => {
+    const created = (value: unknown) => normalizeProfile({ id: 'p', balance: 1, created_at: value }).profile.created_at
+    const padded = (zeros: number) => `2026-01-01T00:00:00.${'0'.repeat(zeros)}Z`
+    t.equal(padded(43).length, 64)
+    t.equal(created(padded(43)), '2026-01-01T00:00:00.000Z', '64 characters')
+    t.equal(created(padded(44)), undefined, '65 characters (Date.parse would take it)')
+    t.equal(created('2026-01-01'), '2026-01-01T00:00:00.000Z')
+    t.equal(created('Mon 2026-01-01'), undefined, 'a date not at the start (Date.parse would take it)')
+    t.equal(created('2026-01-1'), undefined, 'a one-digit day (Date.parse would take it)')
+    t.equal(created(['2026-01-01T00:00:00Z']), undefined, 'an array holding one (Date.parse would take it)')
+  })
+
+  t.test('the data envelope is used only when the top level has no id', async (t) => {
+    t.same(normalizeProfile({ id: 'top', balance: 1, data: { id: 'inner', balance: 2 } }).profile, { id: 'top', balance: 1 })
+    t.same(normalizeProfile({ data: { id: 'inner', balance: 2 } }).profile, { id: 'inner', balance: 2 })
+    t.throws(() => normalizeProfile({ balance: 1, data: 'not an object' }), { message: /no usable id/ })
+    t.throws(() => normalizeProfile([{ id: 'p', balance: 1 }]), { message: 'partner profile is not a JSON object' })
+  })
 })
