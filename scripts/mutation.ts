@@ -32,7 +32,7 @@ for (const [name, { mutate, tests }] of Object.entries(MODULES)) {
     commandRunner: { command: tests.map((file) => `node --import tsx ${file}`).join(' && ') },
     mutate: [mutate],
     // What the tests read besides src/ and test/: nothing else is copied into Stryker's sandbox.
-    ignorePatterns: ['/*', '!/src', '!/test', '!/package.json', '!/tsconfig.json'],
+    ignorePatterns: ['/*', '!/src', '!/test', '!/openapi', '!/package.json', '!/tsconfig.json'],
     coverageAnalysis: 'off',
     concurrency: 2,
     timeoutMS: 20_000,

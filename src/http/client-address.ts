@@ -23,7 +23,7 @@ export function parseTrustProxy (value: string): TrustProxy | string {
   if (entries.length === 0) return 'it is empty'
   for (const entry of entries) {
     if (NAMED_RANGES.has(entry)) continue
-    const [address = '', prefix, extra] = entry.split('/')
+    const [address, prefix, extra] = entry.split('/') as [string, string?, string?]
     const family = isIP(address)
     const bits = family === 4 ? 32 : 128
     if (family === 0 || extra !== undefined || (prefix !== undefined && !(/^\d+$/.test(prefix) && Number(prefix) <= bits))) {
@@ -41,9 +41,8 @@ export function trustProxyOption (trust: TrustProxy): boolean | string[] | ((add
 /** `1.2.3.4:80` and `[2001:db8::1]:80` (some proxies append the port) as the address; anything else that is not an address: undefined. */
 function addressOf (hop: string): string | undefined {
   if (isIP(hop) !== 0) return hop
-  const withPort = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]):\d{1,5}$/.exec(hop)
-  const address = withPort?.[1] ?? withPort?.[2]
-  return address !== undefined && isIP(address) !== 0 ? address : undefined
+  const address = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]):\d{1,5}$/.exec(hop)?.slice(1).find((group) => group !== undefined) ?? ''
+  return isIP(address) !== 0 ? address : undefined
 }
 
 /**
@@ -54,10 +53,10 @@ function addressOf (hop: string): string | undefined {
  * wrote the garbage, when it is the first). `ips` is the chain nearest first (Fastify's `request.ips`, set
  * when TRUST_PROXY is); `address:port` entries count as their address.
  */
-export function clientAddress (request: { ip: string | undefined, ips?: string[] | undefined }): string {
-  const { ip } = request
-  if (ip !== undefined && isIP(ip) !== 0) return ip
-  const [socket = 'unknown', ...hops] = request.ips ?? [ip ?? 'unknown']
+export function clientAddress ({ ip = 'unknown', ips = [] }: { ip: string | undefined, ips?: string[] | undefined }): string {
+  if (isIP(ip) !== 0) return ip
+  // Without TRUST_PROXY there is no chain, and `ip` is the socket's address (unknown once it has closed).
+  const [socket = 'unknown', ...hops] = ips
   let client = socket
   for (const hop of hops) {
     const address = addressOf(hop)
@@ -76,11 +75,12 @@ function ipv6Groups (address: string): number[] {
     const [a = 0, b = 0, c = 0, d = 0] = tail.split('.').map(Number)
     text = `${text.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`
   }
-  const [head = '', rest] = text.split('::')
+  const [head, rest] = text.split('::') as [string, string?]
   const left = head === '' ? [] : head.split(':')
   const right = rest === undefined || rest === '' ? [] : rest.split(':')
+  // None without `::` (a valid address then has all eight).
   const zeros = Array<string>(8 - left.length - right.length).fill('0')
-  return [...left, ...(rest === undefined ? [] : zeros), ...right].map((group) => Number.parseInt(group, 16))
+  return [...left, ...zeros, ...right].map((group) => Number.parseInt(group, 16))
 }
 
 /**
@@ -89,7 +89,7 @@ function ipv6Groups (address: string): number[] {
  * IPv4-mapped IPv6 addresses count as the IPv4 address.
  */
 export function clientNetwork (ip: string): string {
-  if (isIP(ip) !== 6 && isIP(ip.split('%')[0] as string) !== 6) return ip
+  if (isIP(ip) !== 6) return ip
   const groups = ipv6Groups(ip)
   if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
     const [high = 0, low = 0] = groups.slice(6)

@@ -91,7 +91,8 @@ export class HoldOff {
 
   async succeeded (): Promise<void> {
     this.#probing = false
-    if (this.#seen.failures === 0 && this.#seen.openUntil === 0) return
+    // Nothing counted (the breaker opens only past failures): nothing to clear.
+    if (this.#seen.failures === 0) return
     await this.#write({ ...CLEAR, coolingDownUntil: this.#seen.coolingDownUntil })
   }
 

@@ -39,3 +39,36 @@ t.test('the client is only ever an address: the chain ends at the first hop that
   t.equal(clientAddress({ ip: undefined }), 'unknown', 'a socket already closed')
   t.equal(clientAddress({ ip: undefined, ips: [] }), 'unknown')
 })
+
+t.test('TRUST_PROXY, one rule per case', async (t) => {
+  t.equal(parseTrustProxy(' true '), true, 'trimmed')
+  t.equal(parseTrustProxy('1'), 1)
+  t.equal(parseTrustProxy('10'), 10, 'a hop count of two digits')
+  t.equal(parseTrustProxy('100'), 100, 'at most 100')
+  t.equal(parseTrustProxy('0'), '0 is not a hop count from 1 to 100')
+  t.equal(parseTrustProxy('101'), '101 is not a hop count from 1 to 100')
+  t.same(parseTrustProxy('linklocal'), ['linklocal'])
+  t.same(parseTrustProxy('uniquelocal'), ['uniquelocal'])
+  t.same(parseTrustProxy('10.0.0.1,'), ['10.0.0.1'], 'a trailing comma')
+  t.same(parseTrustProxy(' 10.0.0.1 ,  10.0.0.2'), ['10.0.0.1', '10.0.0.2'], 'spaces around entries')
+  t.equal(parseTrustProxy(' , '), 'it is empty')
+  t.same(parseTrustProxy('10.0.0.1/32'), ['10.0.0.1/32'], 'an IPv4 /32')
+  t.same(parseTrustProxy('2001:db8::/48'), ['2001:db8::/48'], 'an IPv6 prefix past 32')
+  t.same(parseTrustProxy('2001:db8::1/128'), ['2001:db8::1/128'])
+  for (const bad of ['10.0.0.0/8x', '10.0.0.0/x8', '10.0.0.0/', '::/129', '10.0.0.0/33']) {
+    t.equal(parseTrustProxy(bad), `${JSON.stringify(bad)} is not an IP address, a CIDR range or one of loopback, linklocal, uniquelocal`, bad)
+  }
+})
+
+t.test('client addresses, one rule per case', async (t) => {
+  t.equal(clientAddress({ ip: 'g1', ips: ['10.0.0.1', '10.20.30.40:8080', 'g1'] }), '10.20.30.40', 'every octet up to three digits')
+  t.equal(clientAddress({ ip: 'x1.2.3.4:80', ips: ['10.0.0.1', 'x1.2.3.4:80'] }), '10.0.0.1', 'text before an address with a port')
+  t.equal(clientAddress({ ip: 'g1', ips: undefined }), 'unknown', 'no chain and no address')
+})
+
+t.test('IPv6 networks, one rule per case', async (t) => {
+  t.equal(clientNetwork('2001:db8:0:1:0:ffff:cb00:7109'), '2001:db8:0:1::/64', 'ffff in the sixth group of an ordinary address is not IPv4-mapped')
+  t.equal(clientNetwork('2001::1:2:3:4:5:6'), '2001:0:1:2::/64', '`::` stands for as many groups as are missing')
+  t.equal(clientNetwork('0:0:0:0:0:ffff::'), '0.0.0.0', 'a trailing `::`')
+  t.equal(clientNetwork('::ffff:203.0.113.9%eth0'), '203.0.113.9', 'a zone id after an IPv4 tail')
+})

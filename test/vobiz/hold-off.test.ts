@@ -99,3 +99,74 @@ t.test('the state is the store\'s: two guards on one store act as one (a fleet)'
   await a.failed(rateLimited(2))
   t.match(await shortCircuit(b), { shortCircuit: 'cooling-down' }, 'one 429 holds off all')
 })
+
+t.test('behind a probe in flight, Retry-After is a whole open period, from the moment the period ends', async (t) => {
+  const { guard, advance } = holdOff({ threshold: 1, openMs: 10_000 })
+  await guard.admit()
+  await guard.failed(failure)
+  advance(10_000)
+  await guard.admit()
+  t.match(await shortCircuit(guard), { code: 'upstream_unavailable', message: 'the circuit breaker is open', shortCircuit: 'breaker-open', retryAfterSeconds: 10 }, 'exactly at the end of the period')
+  advance(3_000)
+  t.match(await shortCircuit(guard), { retryAfterSeconds: 10 }, 'and later: should the probe fail, a whole period follows')
+})
+
+t.test('the cool-down\'s short circuit says what it is', async (t) => {
+  const { guard } = holdOff()
+  await guard.admit()
+  await guard.failed(rateLimited(3))
+  t.match(await shortCircuit(guard), { code: 'upstream_rate_limited', message: 'holding off after a Vobiz 429', retryAfterSeconds: 3 })
+})
+
+t.test('only failures that say something about Vobiz count: a short circuit handed back does not', async (t) => {
+  const { guard } = holdOff({ threshold: 2 })
+  for (const shortCircuitKind of ['breaker-open', 'cooling-down'] as const) {
+    await guard.failed(new UpstreamError('upstream_unavailable', 'refused here', { shortCircuit: shortCircuitKind }))
+  }
+  t.equal(guard.status().breaker, 'closed')
+  t.equal(await shortCircuit(guard), undefined)
+})
+
+t.test('a success writes to the store only when there is something to clear', async (t) => {
+  const writes: unknown[] = []
+  const memory = new MemoryHoldOffStore()
+  const store: HoldOffStore = { read: () => memory.read(), write: (state) => { writes.push(state); memory.write(state) } }
+  const { guard } = holdOff({ threshold: 2, store })
+  await guard.admit()
+  await guard.succeeded()
+  t.same(writes, [], 'closed and nothing counted: no write (with Redis, no round trip)')
+  await guard.admit()
+  await guard.failed(failure)
+  await guard.admit()
+  await guard.succeeded()
+  t.same(writes, [{ failures: 1, openUntil: 0, coolingDownUntil: 0 }, { failures: 0, openUntil: 0, coolingDownUntil: 0 }], 'a counted failure is cleared')
+})
+
+t.test('each replica probes once per half-open period, whatever its earlier requests did', async (t) => {
+  const store = new MemoryHoldOffStore()
+  let clock = 0
+  const make = () => new HoldOff({ store, threshold: 2, openMs: 5_000, now: () => clock, onBreakerChange: () => {} })
+  const [a, b] = [make(), make()]
+  // A request of `a` admitted while closed, still in flight, when `b`'s failures open the breaker.
+  await a.admit()
+  await b.admit()
+  await b.failed(failure)
+  await b.admit()
+  await b.failed(failure)
+  clock += 5_000
+  t.equal(await shortCircuit(a), undefined, 'a request admitted while closed is no probe: `a` may probe now')
+  t.match(await shortCircuit(a), { shortCircuit: 'breaker-open' }, 'one probe at a time')
+  // `b` probes too, and succeeds: the breaker is closed for `a` while its own probe is still out.
+  await b.admit()
+  await b.succeeded()
+  t.equal(await shortCircuit(a), undefined, 'closed by another replica: no longer held behind its own probe')
+  await a.succeeded()
+
+  // After a success, the next half-open period gets a probe again.
+  for (let i = 0; i < 2; i++) {
+    await b.admit()
+    await b.failed(failure)
+  }
+  clock += 5_000
+  t.equal(await shortCircuit(a), undefined, 'a probe after an earlier success')
+})
