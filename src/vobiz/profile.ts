@@ -51,7 +51,8 @@ function isObject (value: unknown): value is Raw {
 
 function toNumber (value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) ? value : undefined
-  if (typeof value === 'string' && DECIMAL.test(value.trim())) return Number(value.trim())
+  // Number() trims the same whitespace String.prototype.trim does.
+  if (typeof value === 'string' && DECIMAL.test(value.trim())) return Number(value)
   return undefined
 }
 
@@ -68,8 +69,10 @@ export function significantDigits (numeral: string): number {
  */
 export function toExactAmount (value: unknown): number | undefined {
   const number = toNumber(value)
+  // Stryker disable next-line ConditionalExpression: without this line undefined reaches `return number` below, which returns it
+  if (number === undefined) return undefined
   // Stryker disable next-line EqualityOperator: no amount of exactly 2^53 / 100 has 15 significant digits or fewer, so the next check refuses it either way
-  if (number === undefined || Math.abs(number) >= MAX_MONEY) return undefined
+  if (Math.abs(number) >= MAX_MONEY) return undefined
   if (significantDigits(typeof value === 'string' ? value.trim() : String(number)) > MAX_SIGNIFICANT_DIGITS) return undefined
   return number === 0 ? 0 : number
 }
@@ -152,6 +155,7 @@ export function normalizeProfile (raw: unknown): Normalized {
   take('tds_applicable', toBoolean)
   take('tds_percentage', (v) => {
     const n = toExactAmount(v)
+    // Stryker disable next-line ConditionalExpression: a comparison with undefined is false, so undefined is refused without the first check too
     return n !== undefined && n >= 0 && n <= 100 ? n : undefined
   })
   take('status', (v) => toEnum(v, ['active', 'suspended', 'closed'] as const))

@@ -55,7 +55,7 @@ t.test('TRUST_PROXY, one rule per case', async (t) => {
   t.same(parseTrustProxy('10.0.0.1/32'), ['10.0.0.1/32'], 'an IPv4 /32')
   t.same(parseTrustProxy('2001:db8::/48'), ['2001:db8::/48'], 'an IPv6 prefix past 32')
   t.same(parseTrustProxy('2001:db8::1/128'), ['2001:db8::1/128'])
-  for (const bad of ['10.0.0.0/8x', '10.0.0.0/x8', '10.0.0.0/', '::/129', '10.0.0.0/33']) {
+  for (const bad of ['10.0.0.0/8x', '10.0.0.0/x8', '10.0.0.0/ 8', '10.0.0.0/8e0', '10.0.0.0/', '::/129', '10.0.0.0/33']) {
     t.equal(parseTrustProxy(bad), `${JSON.stringify(bad)} is not an IP address, a CIDR range or one of loopback, linklocal, uniquelocal`, bad)
   }
 })

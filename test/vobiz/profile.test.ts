@@ -249,5 +249,6 @@ t.test('the rules of the normaliser, one at a time', async (t) => {
     t.same(normalizeProfile({ data: { id: 'inner', balance: 2 } }).profile, { id: 'inner', balance: 2 })
     t.throws(() => normalizeProfile({ balance: 1, data: 'not an object' }), { message: /no usable id/ })
     t.throws(() => normalizeProfile([{ id: 'p', balance: 1 }]), { message: 'partner profile is not a JSON object' })
+    for (const raw of ['text', 42, null, true]) t.throws(() => normalizeProfile(raw), { message: 'partner profile is not a JSON object' }, JSON.stringify(raw))
   })
 })
