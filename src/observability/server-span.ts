@@ -32,9 +32,6 @@ const KNOWN_METHODS = new Set<string>([
   HTTP_REQUEST_METHOD_VALUE_TRACE
 ])
 
-/** The default port of a scheme, for a Host header that names none. */
-const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443 }
-
 /**
  * Names the span `{method} {http.route}`, or `{method}` when no route matched (never the URL: unbounded, and
  * the caller's), `HTTP` standing for a method the conventions do not know; and sets the Required and
@@ -55,11 +52,14 @@ export function describeServerSpan (span: Span, request: ServerRequest): void {
     [ATTR_NETWORK_PROTOCOL_VERSION]: request.raw.httpVersion,
     [ATTR_CLIENT_ADDRESS]: request.ip
   })
+  // From the Host header (or a trusted proxy's X-Forwarded-Host); its port, or the scheme's default. An HTTP/1.0
+  // request may come without one: then neither is known.
   if (request.hostname !== '') {
-    const port = request.port ?? DEFAULT_PORTS[scheme]
-    // An IPv6 literal without its brackets, as the conventions write addresses.
-    span.setAttribute(ATTR_SERVER_ADDRESS, request.hostname.replace(/^\[(.*)\]$/, '$1'))
-    if (port !== undefined) span.setAttribute(ATTR_SERVER_PORT, port)
+    span.setAttributes({
+      // An IPv6 literal without its brackets, as the conventions write addresses.
+      [ATTR_SERVER_ADDRESS]: request.hostname.replace(/^\[(.*)\]$/, '$1'),
+      [ATTR_SERVER_PORT]: request.port ?? (scheme === 'https' ? 443 : 80)
+    })
   }
   const userAgent = request.headers['user-agent']
   if (typeof userAgent === 'string') span.setAttribute(ATTR_USER_AGENT_ORIGINAL, userAgent)

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { connect } from 'node:net'
 import t from 'tap'
 import { request } from 'undici'
 import { startTracing } from '../../src/observability/tracing.ts'
@@ -86,4 +87,43 @@ t.test('server spans of a 200, 304, 401, 404, 405, 502 and an unknown method fol
   t.equal(ok.attributes['http.request.method_original'], undefined, 'a known method has no original')
   t.same(receiver.spans.filter((span) => /notFoundHandler|fastify ->/.test(span.name)), [], 'no span named after the plugin chain')
   t.notOk(receiver.raw().includes(key), 'the key sent in the User-Agent reached no span')
+})
+
+/** One request over a raw socket (for what an HTTP client library would not send); resolves with the status code. */
+async function rawRequest (url: string, lines: string[]): Promise<number> {
+  const { hostname, port } = new URL(url)
+  const socket = connect(Number(port), hostname)
+  // Written, not ended: the server closes the connection once it has answered (Connection: close, or HTTP/1.0).
+  socket.write(`${lines.join('\r\n')}\r\n\r\n`)
+  const chunks: Buffer[] = []
+  for await (const chunk of socket) chunks.push(chunk as Buffer)
+  return Number(/^HTTP\/1\.[01] (\d{3})/.exec(Buffer.concat(chunks).toString('latin1'))?.[1])
+}
+
+t.test('server.address and server.port come from the Host header, the scheme and host from a trusted proxy; an HTTP/1.0 request without a Host has neither', async (t) => {
+  const h = await startHarness(t, { deps: { tracing }, env: { TRUST_PROXY: '1' } })
+  const cases: Array<[string, string[], Record<string, unknown>]> = [
+    ['an IPv6 host with a port, behind a TLS proxy', ['HTTP/1.1', 'Host: [::1]:8443', 'X-Forwarded-Proto: https'], { 'server.address': '::1', 'server.port': 8443, 'url.scheme': 'https', 'network.protocol.version': '1.1' }],
+    ['a name without a port, behind a TLS proxy', ['HTTP/1.1', 'Host: bff.example', 'X-Forwarded-Proto: https'], { 'server.address': 'bff.example', 'server.port': 443, 'url.scheme': 'https' }],
+    ['the proxy\'s X-Forwarded-Host', ['HTTP/1.1', 'Host: 10.0.0.5:3000', 'X-Forwarded-Host: api.example:8080'], { 'server.address': 'api.example', 'server.port': 8080, 'url.scheme': 'http' }],
+    ['a name without a port, plain HTTP', ['HTTP/1.1', 'Host: bff.example'], { 'server.address': 'bff.example', 'server.port': 80, 'url.scheme': 'http' }],
+    ['HTTP/1.0 without a Host', ['HTTP/1.0'], { 'server.address': undefined, 'server.port': undefined, 'url.scheme': 'http', 'network.protocol.version': '1.0' }]
+  ]
+  for (const [name, [version, ...headers], expected] of cases) {
+    const traceId = randomBytes(16).toString('hex')
+    const status = await rawRequest(h.url, [`GET /profile ${version as string}`, `X-API-Key: ${h.keys.profile}`, `traceparent: 00-${traceId}-${randomBytes(8).toString('hex')}-01`, 'Connection: close', ...headers])
+    t.equal(status, 200, `${name}: answered`)
+    const span = await receiver.waitForSpan(`${name}: the server span`, (span) => span.traceId === traceId && span.kind === SERVER)
+    t.match(span.attributes, expected, name)
+    for (const [key, value] of Object.entries(expected)) if (value === undefined) t.notOk(key in span.attributes, `${name}: no ${key}`)
+  }
+})
+
+t.test('an anonymous caller\'s malformed traceparent: a new trace, and nothing to link to', async (t) => {
+  const h = await startHarness(t, { deps: { tracing } })
+  const before = receiver.spans.length
+  t.equal((await h.get('/profile', { traceparent: '00-not-a-trace-context-01', 'user-agent': 'malformed-traceparent-test' })).status, 401)
+  const span = await receiver.waitForSpan('its server span', (span) => span.kind === SERVER && span.attributes['user_agent.original'] === 'malformed-traceparent-test' && receiver.spans.indexOf(span) >= before)
+  t.equal(span.parentSpanId, '')
+  t.same(span.links, [])
 })

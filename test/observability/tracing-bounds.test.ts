@@ -66,6 +66,9 @@ for (const [receiver, endpoint] of [['dead', deadEndpoint], ['hanging', hangingE
 
     tracer.startSpan('after').end()
     t.equal(budget.held, 1, 'once settled, spans are taken again')
+    await provider.forceFlush().catch(() => {})
+    t.equal(budget.held, 0, 'a flush exports it (or gives it up)')
+    tracer.startSpan('last').end()
     // Shutting down exports it (the batch processor reports an export that failed as a rejection).
     await provider.shutdown().catch(() => {})
     t.equal(budget.held, 0)
