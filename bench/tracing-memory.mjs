@@ -8,7 +8,7 @@
  *   dead     an endpoint where nothing listens (connection refused)
  *   hanging  a receiver that accepts the connection and never answers
  * Prints, per case: requests answered, 503s (load shedding), peak RSS (VmHWM), the heap used as /metrics
- * reported it at the end, and the
+ * reported it at the end, the live heap right after (a full collection: bench/live-heap-server.mjs), and the
  * spans counted by vobiz_bff_trace_spans_exported_total. Loopback only.
  */
 import { spawn } from 'node:child_process'
@@ -77,9 +77,13 @@ async function measure (name, receiver) {
     CONSUMERS: JSON.stringify([{ name: 'bench', key_sha256: sha256Hex(key), scopes: ['profile:read'], rate_limit_per_minute: 100_000_000 }]),
     METRICS_TOKEN,
     ACCESS_LOG: 'false',
+    // OTEL_BSP_* and the like, to measure other bounds (the endpoint is the case's).
+    ...Object.fromEntries(Object.entries(process.env).filter(([key]) => key.startsWith('OTEL_'))),
     ...(receiver === undefined ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url })
   }
-  const child = spawn(process.execPath, [...NODE_FLAGS, join(root, 'dist/server.js')], { env, stdio: 'ignore' })
+  const child = spawn(process.execPath, [...NODE_FLAGS, '--expose-gc', join(root, 'bench/live-heap-server.mjs')], { env, stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (chunk) => { stderr += chunk })
   try {
     const deadline = performance.now() + 60_000
     while ((await get(port, '/health/live', {}).catch(() => ({ status: 0 }))).status !== 200) {
@@ -96,7 +100,11 @@ async function measure (name, receiver) {
     const spans = Object.fromEntries([...text.matchAll(/^vobiz_bff_trace_spans_exported_total\{result="(\w+)"\} (\S+)$/gm)].map((m) => [m[1], Number(m[2])]))
     const peakRss = Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024)
     const shed = result.statusCodeStats?.['503']?.count ?? 0
-    return { case: name, requests: result.requests.total, shed503: shed, peakRssMb: peakRss, heapUsedMb: heap, spans }
+    // The live heap right after the load, the receiver's state unchanged: what tracing still holds.
+    child.kill('SIGUSR2')
+    while (!stderr.includes('\n')) await sleep(20)
+    const live = Math.round(JSON.parse(stderr.split('\n')[0]).heapUsed / MB)
+    return { case: name, requests: result.requests.total, shed503: shed, peakRssMb: peakRss, heapUsedMb: heap, liveHeapMb: live, spans }
   } finally {
     child.kill('SIGKILL')
     await once(child, 'exit')
@@ -109,7 +117,7 @@ const names = process.argv.length > 3 ? process.argv.slice(3) : Object.keys(CASE
 const rows = []
 for (const name of names) rows.push(await measure(name, await CASES[name]()))
 process.stdout.write(`node bench/tracing-memory.mjs ${SECONDS} (GET /profile, 8 connections, ${SECONDS} s per case)\n`)
-process.stdout.write('| case | requests | 503 (shed) | peak RSS MB | heap used MB (end) | spans (vobiz_bff_trace_spans_exported_total) |\n|---|---|---|---|---|---|\n')
+process.stdout.write('| case | requests | 503 (shed) | peak RSS MB | heap used MB (end, /metrics) | live heap MB (end, after a full GC) | spans (vobiz_bff_trace_spans_exported_total) |\n|---|---|---|---|---|---|---|\n')
 for (const row of rows) {
-  process.stdout.write(`| ${row.case} | ${row.requests} | ${row.shed503} | ${row.peakRssMb} | ${row.heapUsedMb} | ${Object.entries(row.spans).map(([k, v]) => `${k} ${v}`).join(', ') || '—'} |\n`)
+  process.stdout.write(`| ${row.case} | ${row.requests} | ${row.shed503} | ${row.peakRssMb} | ${row.heapUsedMb} | ${row.liveHeapMb} | ${Object.entries(row.spans).map(([k, v]) => `${k} ${v}`).join(', ') || '—'} |\n`)
 }
