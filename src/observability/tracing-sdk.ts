@@ -143,9 +143,9 @@ export function otlpExporter ({ protocol, url, timeoutMillis, batch }: Pick<Trac
  * The way from a span's end to the OTLP receiver: the budget (every span held, at most OTEL_BSP_MAX_QUEUE_SIZE),
  * the SDK's batch processor with the OTEL_BSP_* settings, the scrubbing and counting exporter, the OTLP one.
  */
-export function spanPipeline (settings: Pick<TracingSettings, 'protocol' | 'url' | 'timeoutMillis' | 'batch'>, inner = otlpExporter(settings)): { processor: SpanProcessor, exporter: GuardedExporter, budget: SpanBudget } {
+export function spanPipeline (settings: Pick<TracingSettings, 'protocol' | 'url' | 'timeoutMillis' | 'batch'>): { processor: SpanProcessor, exporter: GuardedExporter, budget: SpanBudget } {
   const budget = new SpanBudget(settings.batch.maxQueueSize)
-  const exporter = new GuardedExporter(inner, budget)
+  const exporter = new GuardedExporter(otlpExporter(settings), budget)
   const processor = new BudgetedSpanProcessor(new BatchSpanProcessor(exporter, settings.batch), budget, () => { exporter.listener('dropped', 1) })
   return { processor, exporter, budget }
 }

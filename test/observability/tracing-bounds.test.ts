@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import { createServer as createHttpServer, type ServerResponse } from 'node:http'
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
+import { SamplingDecision } from '@opentelemetry/api'
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node'
 import { startTracing, type ExportOutcome } from '../../src/observability/tracing.ts'
 import { spanPipeline } from '../../src/observability/tracing-sdk.ts'
@@ -74,6 +75,16 @@ for (const [receiver, endpoint] of [['dead', deadEndpoint], ['hanging', hangingE
     t.equal(budget.held, 0)
   })
 }
+
+t.test('a span recorded but not sampled is not held: the batch processor would not export it', async (t) => {
+  const { processor, budget } = spanPipeline(testTracing('http://127.0.0.1:9/v1/traces'))
+  const provider = new NodeTracerProvider({ spanProcessors: [processor], sampler: { shouldSample: () => ({ decision: SamplingDecision.RECORD }) } })
+  const span = provider.getTracer('bounds-test').startSpan('recorded only')
+  t.ok(span.isRecording())
+  span.end()
+  t.equal(budget.held, 0)
+  await provider.shutdown()
+})
 
 /** A receiver that takes every export and answers none until it is opened; then it answers them all, and every later one. */
 async function gatedEndpoint (t: Test): Promise<{ url: string, open: () => void }> {
