@@ -202,8 +202,10 @@ t.test('tracing is off unless the OTEL_* variables turn it on, the OpenTelemetry
     resourceAttributes: undefined,
     sampler: 'parentbased_always_on',
     samplerRatio: 1,
+    batch: { maxQueueSize: 2048, maxExportBatchSize: 512, scheduledDelayMillis: 5000, exportTimeoutMillis: 30000 },
+    timeoutMillis: 10000,
     redis: false
-  }, 'an endpoint turns it on: the traces path appended, protobuf, the package name, sampled as the caller says')
+  }, 'an endpoint turns it on: the traces path appended, protobuf, the package name, sampled as the caller says, the OpenTelemetry default bounds')
   t.equal(loadConfig({ ...base, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://tempo.example/otlp/v1/traces', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://ignored:4318' }).tracing?.url, 'https://tempo.example/otlp/v1/traces', 'the traces endpoint is used as is, and wins')
   t.equal(loadConfig({ ...base, OTEL_TRACES_EXPORTER: 'otlp' }).tracing?.url, 'http://localhost:4318/v1/traces', 'OTEL_TRACES_EXPORTER=otlp alone: the default receiver')
   t.equal(loadConfig({ ...base, OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).tracing, undefined, 'none wins over an endpoint')
@@ -217,8 +219,24 @@ t.test('tracing is off unless the OTEL_* variables turn it on, the OpenTelemetry
     OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
     OTEL_TRACES_SAMPLER_ARG: '0.25',
     OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod',
+    OTEL_BSP_MAX_QUEUE_SIZE: '100',
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '10',
+    OTEL_BSP_SCHEDULE_DELAY: '200',
+    OTEL_BSP_EXPORT_TIMEOUT: '3000',
+    OTEL_EXPORTER_OTLP_TIMEOUT: '2000',
+    OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '1000',
     REDIS_URL: 'redis://127.0.0.1:6379'
-  }).tracing, { protocol: 'http/json', serviceName: 'billing-bff', sampler: 'parentbased_traceidratio', samplerRatio: 0.25, resourceAttributes: 'deployment.environment.name=prod', redis: true }, 'each variable is honoured')
+  }).tracing, {
+    protocol: 'http/json',
+    serviceName: 'billing-bff',
+    sampler: 'parentbased_traceidratio',
+    samplerRatio: 0.25,
+    resourceAttributes: 'deployment.environment.name=prod',
+    batch: { maxQueueSize: 100, maxExportBatchSize: 10, scheduledDelayMillis: 200, exportTimeoutMillis: 3000 },
+    timeoutMillis: 1000,
+    redis: true
+  }, 'each variable is honoured')
+  t.match(problems({ ...base, OTEL_TRACES_EXPORTER: 'otlp', OTEL_BSP_MAX_QUEUE_SIZE: '100', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '101' }), [/^OTEL_BSP_MAX_EXPORT_BATCH_SIZE: 101 is more than OTEL_BSP_MAX_QUEUE_SIZE \(100\)/], 'a batch larger than the queue is refused')
 
   const refused = problems({ ...base, OTEL_EXPORTER_OTLP_ENDPOINT: 'not a url', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'ftp://x', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_TRACES_SAMPLER: 'sometimes', OTEL_TRACES_SAMPLER_ARG: '2' })
   t.match(refused, [

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { authorize, type Identity } from './identity.ts'
 import { problem } from './problems.ts'
+import { takeEarlyIdentity } from './trace-context.ts'
 
 /**
  * The onRequest step of every API route: identify, count against the rate limit, authorize (401 / 403 come
@@ -17,7 +18,8 @@ export function routeGuard (app: Pick<FastifyInstance, 'identify' | 'limiters'>)
     }
     return {
       onRequest (request, reply, done) {
-        const identity = identify(request)
+        // Identified already when tracing had to decide whether to continue the caller's trace (trace-context.ts).
+        const identity = takeEarlyIdentity(request) ?? identify(request)
         if (identity instanceof Promise) {
           identity.then((resolved) => { admit(resolved, request, reply, done) }, done)
         } else {

@@ -22,6 +22,8 @@ export interface MetricSources {
   eventStreams: () => number
   /** The webhook endpoints this replica delivers to now (with Redis, the others' are reported by their deliverer). */
   webhooks: () => Array<{ endpoint: string, depth: number, oldestAgeMs: number | undefined, failures: number, disabled: boolean }>
+  /** Only with tracing on: spans held for export now (queued or being exported). */
+  traceSpansHeld?: (() => number) | undefined
 }
 
 /** What prom-client's registry reads of a metric (its public shape; the typings leave `name` out). */
@@ -191,8 +193,17 @@ export class Metrics {
     })
     this.#webhookMetrics(sources)
     this.traceSpans = tracing
-      ? new Counter({ name: 'vobiz_bff_trace_spans_exported_total', help: 'Spans sent to the OTLP receiver, by result: ok, or failed (those spans are lost)', labelNames: ['result'] as const, registers: [this.registry] })
+      ? new Counter({ name: 'vobiz_bff_trace_spans_exported_total', help: 'Spans sent to the OTLP receiver, by result: ok, failed (those spans are lost), or dropped (never sent: OTEL_BSP_MAX_QUEUE_SIZE spans were held already)', labelNames: ['result'] as const, registers: [this.registry] })
       : undefined
+    if (tracing) {
+      // eslint-disable-next-line no-new
+      new Gauge({
+        name: 'vobiz_bff_trace_spans_held',
+        help: 'Spans ended and not yet exported or given up on, queued or being exported (at most OTEL_BSP_MAX_QUEUE_SIZE)',
+        registers: [this.registry],
+        collect () { this.set(sources().traceSpansHeld?.() ?? 0) }
+      })
+    }
     if (fleet) {
       // eslint-disable-next-line no-new
       new Gauge({

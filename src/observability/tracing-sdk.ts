@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { register } from 'node:module'
 import { unescape } from 'node:querystring'
-import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api'
+import { context as otelContext, SamplingDecision, SpanKind, SpanStatusCode, type Attributes, type Context, type Link } from '@opentelemetry/api'
 import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core'
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { OTLPTraceExporter as OtlpProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto'
@@ -12,22 +12,49 @@ import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import {
   AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler, TraceIdRatioBasedSampler,
-  type ReadableSpan, type Sampler, type SpanExporter
+  type ReadableSpan, type Sampler, type SamplingResult, type SpanExporter, type SpanProcessor
 } from '@opentelemetry/sdk-trace-node'
 import { ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions/incubating'
 import { FastifyOtelInstrumentation } from '@fastify/otel'
-import { setRequestSpan, type Tracing, type TracingSettings } from './tracing.ts'
+import { ATTR, distrustedCaller, setRequestSpan, type ExportOutcome, type Tracing, type TracingSettings } from './tracing.ts'
+import { describeServerSpan } from './server-span.ts'
+import { BudgetedSpanProcessor, SpanBudget } from './span-budget.ts'
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 
 /** Requests that are not traced: probes and scrapes (every few seconds, and of no interest in a trace). */
 const UNTRACED = /^\/(?:health|metrics|docs)(?:[/?]|$)/
 
+/**
+ * @fastify/otel marks the spans it makes for hooks and handlers with this attribute. The service asks for none
+ * (`instrumentHooks`, `instrumentHandler`), yet the not-found handler gets one regardless, named after the
+ * plugin chain (`notFoundHandler - fastify -> metrics -> tracing -> …`): it is never recorded.
+ */
+const FASTIFY_HOOK_ATTRIBUTE = 'fastify.type'
+
+/** A sampler that records no @fastify/otel hook span, and leaves every other decision to `inner`. */
+export class WithoutHookSpans implements Sampler {
+  readonly #inner: Sampler
+
+  constructor (inner: Sampler) {
+    this.#inner = inner
+  }
+
+  shouldSample (context: Context, traceId: string, name: string, kind: SpanKind, attributes: Attributes, links: Link[]): SamplingResult {
+    if (attributes[FASTIFY_HOOK_ATTRIBUTE] !== undefined) return { decision: SamplingDecision.NOT_RECORD }
+    return this.#inner.shouldSample(context, traceId, name, kind, attributes, links)
+  }
+
+  toString (): string {
+    return this.#inner.toString()
+  }
+}
+
 /** The sampler OTEL_TRACES_SAMPLER names (the OpenTelemetry environment names). */
 export function samplerOf ({ sampler, samplerRatio }: Pick<TracingSettings, 'sampler' | 'samplerRatio'>): Sampler {
   const [parentBased, root] = sampler.startsWith('parentbased_') ? [true, sampler.slice('parentbased_'.length)] : [false, sampler]
   const rootSampler = root === 'always_on' ? new AlwaysOnSampler() : root === 'always_off' ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(samplerRatio)
-  return parentBased ? new ParentBasedSampler({ root: rootSampler }) : rootSampler
+  return new WithoutHookSpans(parentBased ? new ParentBasedSampler({ root: rootSampler }) : rootSampler)
 }
 
 /** OTEL_RESOURCE_ATTRIBUTES: `key=value` pairs, comma-separated, values URL-encoded; malformed pairs are skipped. */
@@ -45,7 +72,8 @@ type Writable<T> = { -readonly [K in keyof T]: T[K] }
 /**
  * The last step before a span leaves the process: every text in it (name, attribute and event values, status
  * message) goes through the secret filter, as every log line does. And the server span of a request answered
- * 4xx keeps an unset status, as the HTTP semantic conventions say (@fastify/otel marks any thrown error).
+ * 4xx keeps an unset status, as the HTTP semantic conventions say (@fastify/otel marks any thrown error); one
+ * answered 5xx has `error.type`, the status code as text (Conditionally Required), unless a cause was named.
  */
 export function prepare (span: ReadableSpan, scrub: (text: string) => string): void {
   const s = span as Writable<ReadableSpan>
@@ -56,7 +84,10 @@ export function prepare (span: ReadableSpan, scrub: (text: string) => string): v
   const status = s.attributes['http.response.status_code']
   if (s.kind === SpanKind.SERVER && typeof status === 'number' && status < 500) {
     s.status = { code: SpanStatusCode.UNSET }
-  } else if (s.status.message !== undefined) {
+    return
+  }
+  if (s.kind === SpanKind.SERVER && typeof status === 'number') s.attributes[ATTR.errorType] ??= String(status)
+  if (s.status.message !== undefined) {
     s.status = { ...s.status, message: scrub(s.status.message) }
   }
 }
@@ -69,22 +100,26 @@ function scrubAttributes (attributes: Attributes, scrub: (text: string) => strin
 }
 
 /**
- * The OTLP exporter behind the scrubbing step, telling its listener how every export went. The app sets both
+ * The OTLP exporter behind the scrubbing step, telling its listener how every export went, and releasing the
+ * spans of each export from the budget once it has settled. The app sets the filter and the listener
  * (src/plugins/tracing.ts) before it serves its first request.
  */
 export class GuardedExporter implements SpanExporter {
   readonly #inner: SpanExporter
+  readonly #budget: SpanBudget
   scrub: (text: string) => string = (text) => text
-  listener: (ok: boolean, spans: number) => void = () => {}
+  listener: (result: ExportOutcome, spans: number) => void = () => {}
 
-  constructor (inner: SpanExporter) {
+  constructor (inner: SpanExporter, budget: SpanBudget) {
     this.#inner = inner
+    this.#budget = budget
   }
 
   export (spans: ReadableSpan[], done: (result: ExportResult) => void): void {
     for (const span of spans) prepare(span, this.scrub)
     this.#inner.export(spans, (result) => {
-      this.listener(result.code === ExportResultCode.SUCCESS, spans.length)
+      this.#budget.release(spans.length)
+      this.listener(result.code === ExportResultCode.SUCCESS ? 'ok' : 'failed', spans.length)
       done(result)
     })
   }
@@ -94,9 +129,25 @@ export class GuardedExporter implements SpanExporter {
   }
 }
 
-/** The OTLP/HTTP exporter for the protocol: protobuf or JSON (the SDK reads headers, timeout and TLS settings itself). */
-export function otlpExporter ({ protocol, url }: Pick<TracingSettings, 'protocol' | 'url'>): SpanExporter {
-  return protocol === 'http/json' ? new OtlpJsonExporter({ url }) : new OtlpProtobufExporter({ url })
+/**
+ * The OTLP/HTTP exporter for the protocol, protobuf or JSON (the SDK reads headers, compression and TLS
+ * settings itself). One export may take `timeoutMillis`, its retries included; as many exports may be under way
+ * as the span budget has batches (a flush at shutdown sends them all at once), never more.
+ */
+export function otlpExporter ({ protocol, url, timeoutMillis, batch }: Pick<TracingSettings, 'protocol' | 'url' | 'timeoutMillis' | 'batch'>): SpanExporter {
+  const options = { url, timeoutMillis, concurrencyLimit: Math.ceil(batch.maxQueueSize / batch.maxExportBatchSize) }
+  return protocol === 'http/json' ? new OtlpJsonExporter(options) : new OtlpProtobufExporter(options)
+}
+
+/**
+ * The way from a span's end to the OTLP receiver: the budget (every span held, at most OTEL_BSP_MAX_QUEUE_SIZE),
+ * the SDK's batch processor with the OTEL_BSP_* settings, the scrubbing and counting exporter, the OTLP one.
+ */
+export function spanPipeline (settings: Pick<TracingSettings, 'protocol' | 'url' | 'timeoutMillis' | 'batch'>): { processor: SpanProcessor, exporter: GuardedExporter, budget: SpanBudget } {
+  const budget = new SpanBudget(settings.batch.maxQueueSize)
+  const exporter = new GuardedExporter(otlpExporter(settings), budget)
+  const processor = new BudgetedSpanProcessor(new BatchSpanProcessor(exporter, settings.batch), budget, () => { exporter.listener('dropped', 1) })
+  return { processor, exporter, budget }
 }
 
 /**
@@ -109,7 +160,7 @@ export function otlpExporter ({ protocol, url }: Pick<TracingSettings, 'protocol
  * are the process's.
  */
 export function startSdk (settings: TracingSettings): Tracing {
-  const exporter = new GuardedExporter(otlpExporter(settings))
+  const { processor, exporter, budget } = spanPipeline(settings)
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({
       ...resourceAttributes(settings.resourceAttributes),
@@ -118,7 +169,7 @@ export function startSdk (settings: TracingSettings): Tracing {
       [ATTR_SERVICE_INSTANCE_ID]: randomUUID()
     }),
     sampler: samplerOf(settings),
-    spanProcessors: [new BatchSpanProcessor(exporter)]
+    spanProcessors: [processor]
   })
   provider.register({ propagator: new W3CTraceContextPropagator() })
 
@@ -130,11 +181,10 @@ export function startSdk (settings: TracingSettings): Tracing {
     recordExceptions: false,
     ignorePaths: ({ url }) => UNTRACED.test(url),
     requestHook: (span, request) => {
-      const route = request.routeOptions.url
-      span.updateName(route === undefined ? request.method : `${request.method} ${route}`)
-      // The path only: a query string is the caller's text, and may hold anything.
-      const query = request.url.indexOf('?')
-      if (query !== -1) span.setAttribute('url.path', request.url.slice(0, query))
+      describeServerSpan(span, request)
+      // A caller whose trace context was not trusted (src/http/trace-context.ts): its trace is linked, not joined.
+      const caller = distrustedCaller(otelContext.active())
+      if (caller !== undefined) span.addLink({ context: caller, attributes: { [ATTR.linkReason]: 'untrusted-caller' } })
       setRequestSpan(request, span)
     }
   })
@@ -155,6 +205,7 @@ export function startSdk (settings: TracingSettings): Tracing {
     fastifyPlugin: fastify.plugin(),
     scrubWith: (scrub) => { exporter.scrub = scrub },
     onExport: (listener) => { exporter.listener = listener },
+    held: () => budget.held,
     shutdown: async () => {
       unregister()
       await provider.shutdown()

@@ -1,4 +1,6 @@
-import { isSpanContextValid, SpanStatusCode, trace, TraceFlags, type Attributes, type Link, type Span, type SpanContext } from '@opentelemetry/api'
+import {
+  createContextKey, INVALID_SPAN_CONTEXT, isSpanContextValid, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Link, type Span, type SpanContext
+} from '@opentelemetry/api'
 import type { FastifyPluginCallback } from 'fastify'
 import { codeOf } from '../caught.ts'
 
@@ -18,9 +20,16 @@ export interface TracingSettings {
   resourceAttributes: string | undefined
   sampler: 'parentbased_always_on' | 'parentbased_always_off' | 'parentbased_traceidratio' | 'always_on' | 'always_off' | 'traceidratio'
   samplerRatio: number
+  /** The batch span processor's bounds (OTEL_BSP_*): `maxQueueSize` bounds every span held, queued or being exported. */
+  batch: { maxQueueSize: number, maxExportBatchSize: number, scheduledDelayMillis: number, exportTimeoutMillis: number }
+  /** How long one export may take, retries included (OTEL_EXPORTER_OTLP_TIMEOUT). */
+  timeoutMillis: number
   /** Trace Redis commands (REDIS_URL is set). */
   redis: boolean
 }
+
+/** What became of spans: exported, given up on after a failed export, or dropped because too many were held. */
+export type ExportOutcome = 'ok' | 'failed' | 'dropped'
 
 /** The running SDK, as the app uses it. */
 export interface Tracing {
@@ -28,8 +37,10 @@ export interface Tracing {
   fastifyPlugin: FastifyPluginCallback
   /** Every exported span goes through this first (the log's secret filter, which reloads extend). */
   scrubWith: (scrub: (text: string) => string) => void
-  /** Told the result of every export (for metrics and the log). */
-  onExport: (listener: (ok: boolean, spans: number) => void) => void
+  /** Told the result of every export (for metrics and the log), and of every span dropped because `maxQueueSize` spans are held. */
+  onExport: (listener: (result: ExportOutcome, spans: number) => void) => void
+  /** Spans held now: ended and not yet exported or given up on (at most `batch.maxQueueSize`). */
+  held: () => number
   /** Exports what is buffered, then stops (at shutdown, after the last request). */
   shutdown: () => Promise<void>
 }
@@ -144,4 +155,20 @@ export function exemplarOf (span: Span | undefined): { trace_id: string, span_id
   const context = span?.spanContext()
   if (context === undefined || (context.traceFlags & TraceFlags.SAMPLED) === 0 || !isSpanContextValid(context)) return undefined
   return { trace_id: context.traceId, span_id: context.spanId }
+}
+
+/** The context an untrusted caller's `traceparent` carried (see src/http/trace-context.ts). */
+const UNTRUSTED_CALLER = createContextKey('vobiz_bff untrusted caller')
+/** A parent that is no parent: @fastify/otel extracts the caller's context only while no span is active, and the SDK starts a new root under an invalid one. */
+const NO_PARENT = trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
+
+/** `active` for a request whose trace context is not trusted: its server span starts a new trace, and links to `caller`. */
+export function distrustCaller (active: Context, caller: SpanContext | undefined): Context {
+  const untrusted = trace.setSpan(active, NO_PARENT)
+  return caller === undefined ? untrusted : untrusted.setValue(UNTRUSTED_CALLER, caller)
+}
+
+/** The caller's context `distrustCaller` kept, in `active`. */
+export function distrustedCaller (active: Context): SpanContext | undefined {
+  return active.getValue(UNTRUSTED_CALLER) as SpanContext | undefined
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { SecretFilter } from '../observability/secret-filter.ts'
+import { traceContextGate } from '../http/trace-context.ts'
 import { ATTR, requestSpan, type Tracing } from '../observability/tracing.ts'
 
 declare module 'fastify' {
@@ -20,18 +21,25 @@ export interface TracingPluginOptions {
 /**
  * Tracing's place in the app, when it is on: @fastify/otel first (so that every later hook, the route and the
  * log lines run inside the request's span), the consumer's name on the server span, every exported span
- * scrubbed of secrets, and exports counted (a receiver that stops answering is logged once, and when it is
- * back).
+ * scrubbed of secrets, an untrusted caller's trace context not continued (src/http/trace-context.ts), and
+ * exports counted (a receiver that stops answering is logged once, and when it is back), and dropped spans.
  */
 async function tracing (app: FastifyInstance, { tracing, secrets }: TracingPluginOptions): Promise<void> {
   app.decorate('traced', tracing !== undefined)
   if (tracing === undefined) return
+  // Before @fastify/otel's hook: only an authenticated caller's traceparent is continued (identify is the
+  // callers plugin's, registered later: looked up when a request comes).
+  app.addHook('onRequest', traceContextGate((request) => app.identify(request)))
   await app.register(tracing.fastifyPlugin)
   tracing.scrubWith((text) => secrets.scrub(text))
   const log = app.log.child({ component: 'tracing' })
   const state = { failing: false }
-  tracing.onExport((ok, spans) => {
-    app.metrics.traceSpans?.inc({ result: ok ? 'ok' : 'failed' }, spans)
+  app.metrics.watch({ traceSpansHeld: tracing.held })
+  tracing.onExport((result, spans) => {
+    app.metrics.traceSpans?.inc({ result }, spans)
+    // Drops are counted only: they say the receiver is slow or gone, which its failures already say.
+    if (result === 'dropped') return
+    const ok = result === 'ok'
     if (ok === !state.failing) return
     state.failing = !ok
     if (ok) log.info('trace export works again')

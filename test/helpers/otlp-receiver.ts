@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createRequire } from 'node:module'
 import type { Test } from 'tap'
+import type { TracingSettings } from '../../src/observability/tracing.ts'
 import { until } from './time.ts'
 
 /**
@@ -143,4 +144,23 @@ export async function startOtlpReceiver (t: Test): Promise<OtlpReceiver> {
   t.teardown(() => { server.closeAllConnections(); server.close() })
   receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   return receiver
+}
+
+/**
+ * Tracing settings for an in-process SDK exporting to `url` (`<receiver>/v1/traces`): exported within a tenth of
+ * a second, and a failing receiver given up on within one.
+ */
+export function testTracing (url: string, overrides: Partial<TracingSettings> = {}): TracingSettings {
+  return {
+    url,
+    protocol: 'http/protobuf',
+    serviceName: 'test',
+    resourceAttributes: undefined,
+    sampler: 'always_on',
+    samplerRatio: 1,
+    batch: { maxQueueSize: 2048, maxExportBatchSize: 512, scheduledDelayMillis: 100, exportTimeoutMillis: 30_000 },
+    timeoutMillis: 1000,
+    redis: false,
+    ...overrides
+  }
 }

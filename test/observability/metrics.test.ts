@@ -17,6 +17,14 @@ t.test('a scrape before the components attach their state reports them idle; aft
   t.match(after, /^vobiz_bff_log_buffer_bytes 512$/m)
 })
 
+t.test('with tracing on: spans held read 0 until tracing attaches its count, then the count', async (t) => {
+  const metrics = new Metrics({ fleet: false, tracing: true })
+  t.match(await metrics.registry.metrics(), /^vobiz_bff_trace_spans_held 0$/m)
+  metrics.watch({ traceSpansHeld: () => 42 })
+  t.match(await metrics.registry.metrics(), /^vobiz_bff_trace_spans_held 42$/m)
+  t.notMatch(await new Metrics({ fleet: false }).registry.metrics(), /vobiz_bff_trace_spans_held/, 'and no such metric with tracing off')
+})
+
 t.test('the business metrics: absent before the first fetch, then from the profile served now', async (t) => {
   const metrics = new Metrics({ fleet: false })
   const now: { facts?: { balance: number, currency?: string, status?: string, fetchedAt: number, ageMs: number }, lastSuccessAt?: number } = {}

@@ -2,19 +2,15 @@ import t from 'tap'
 import { startTracing } from '../../src/observability/tracing.ts'
 import { httpGet, startHarness } from '../helpers/harness.ts'
 import { redisUnavailable, startRedis, uniquePrefix } from '../helpers/redis.ts'
-import { startOtlpReceiver } from '../helpers/otlp-receiver.ts'
+import { startOtlpReceiver, testTracing } from '../helpers/otlp-receiver.ts'
 import { until } from '../helpers/time.ts'
 
 // In-process, where the harness knows when requests have reached the cache and moves the clock. The SDK is
 // this test process's own (one per test file), exporting to a real OTLP receiver.
 
-// Exported within a tenth of a second, and a failing receiver given up on within one (read by the SDK when it starts).
-process.env.OTEL_BSP_SCHEDULE_DELAY = '100'
-process.env.OTEL_EXPORTER_OTLP_TIMEOUT = '1000'
-
 // One SDK per process (its tracer provider is the process's), so one for the whole file.
 const receiver = await startOtlpReceiver(t)
-const tracing = await startTracing({ url: `${receiver.url}/v1/traces`, protocol: 'http/protobuf', serviceName: 'in-process-test', resourceAttributes: 'deployment.environment.name=test', sampler: 'always_on', samplerRatio: 1, redis: false })
+const tracing = await startTracing(testTracing(`${receiver.url}/v1/traces`, { serviceName: 'in-process-test', resourceAttributes: 'deployment.environment.name=test' }))
 t.teardown(async () => { await tracing.shutdown() })
 
 t.test('every request that waited on a fetch in flight links to that fetch\'s load span', async (t) => {

@@ -4,6 +4,7 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace-node'
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core'
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { OTLPTraceExporter as OtlpProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto'
+import { SpanBudget } from '../../src/observability/span-budget.ts'
 import { GuardedExporter, otlpExporter, prepare, resourceAttributes, samplerOf } from '../../src/observability/tracing-sdk.ts'
 
 // The SDK's pieces that decide something, without starting it (it is the process's; see tracing-in-process.test.ts).
@@ -55,8 +56,9 @@ t.test('before export: every text scrubbed; a server span answered 4xx keeps an 
 })
 
 t.test('the exporter for the protocol, behind the step that scrubs and counts', async (t) => {
-  t.type(otlpExporter({ protocol: 'http/protobuf', url: 'http://127.0.0.1:1/v1/traces' }), OtlpProtobufExporter)
-  t.type(otlpExporter({ protocol: 'http/json', url: 'http://127.0.0.1:1/v1/traces' }), OtlpJsonExporter)
+  const bounds = { timeoutMillis: 1000, batch: { maxQueueSize: 8, maxExportBatchSize: 4, scheduledDelayMillis: 100, exportTimeoutMillis: 1000 } }
+  t.type(otlpExporter({ protocol: 'http/protobuf', url: 'http://127.0.0.1:1/v1/traces', ...bounds }), OtlpProtobufExporter)
+  t.type(otlpExporter({ protocol: 'http/json', url: 'http://127.0.0.1:1/v1/traces', ...bounds }), OtlpJsonExporter)
 
   const results: ExportResult[] = [{ code: ExportResultCode.SUCCESS }, { code: ExportResultCode.FAILED }]
   const sent: string[] = []
@@ -64,17 +66,20 @@ t.test('the exporter for the protocol, behind the step that scrubs and counts', 
     export: (spans: ReadableSpan[], done: (result: ExportResult) => void) => { sent.push(...spans.map((span) => span.name)); done(results.shift() as ExportResult) },
     shutdown: async () => {}
   }
-  const guarded = new GuardedExporter(inner)
+  const budget = new SpanBudget(8)
+  for (let i = 0; i < 3; i++) budget.take()
+  const guarded = new GuardedExporter(inner, budget)
   const span = () => ({ name: 'a SECRET', kind: SpanKind.INTERNAL, attributes: {}, events: [], links: [], status: { code: SpanStatusCode.UNSET } }) as unknown as ReadableSpan
   const done: number[] = []
   guarded.export([span()], (result) => done.push(result.code))
   t.same(sent, ['a SECRET'], 'until the app sets its filter, spans pass as they are (none is made before it does)')
-  const counted: Array<[boolean, number]> = []
+  const counted: Array<[string, number]> = []
   guarded.scrub = (text) => text.replace('SECRET', '[redacted]')
   guarded.listener = (ok, spans) => counted.push([ok, spans])
   guarded.export([span(), span()], (result) => done.push(result.code))
   t.same(sent, ['a SECRET', 'a [redacted]', 'a [redacted]'])
-  t.same(counted, [[false, 2]], 'a failed export is counted, with its spans')
+  t.same(counted, [['failed', 2]], 'a failed export is counted, with its spans')
+  t.equal(budget.held, 0, 'the spans of every settled export are no longer held')
   t.same(done, [ExportResultCode.SUCCESS, ExportResultCode.FAILED], 'and reported to the SDK as it was')
   await guarded.shutdown()
 })

@@ -4,7 +4,7 @@ import type { Fault } from '../../src/sandbox/sandbox.ts'
 import { startTracing } from '../../src/observability/tracing.ts'
 import { consumersJson, httpGet, startHarness } from '../helpers/harness.ts'
 import { startIssuer } from '../helpers/issuer.ts'
-import { startOtlpReceiver } from '../helpers/otlp-receiver.ts'
+import { startOtlpReceiver, testTracing } from '../helpers/otlp-receiver.ts'
 
 /**
  * One service started with distinctive secrets, driven through every route and error path — including
@@ -14,7 +14,7 @@ import { startOtlpReceiver } from '../helpers/otlp-receiver.ts'
 t.test('the Vobiz credentials, consumer keys and JWTs never leak', async (t) => {
   // Traced to a real OTLP receiver: the spans are searched too (every byte that was exported).
   const receiver = await startOtlpReceiver(t)
-  const tracing = await startTracing({ url: `${receiver.url}/v1/traces`, protocol: 'http/protobuf', serviceName: 'leak-test', resourceAttributes: undefined, sampler: 'always_on', samplerRatio: 1, redis: false })
+  const tracing = await startTracing(testTracing(`${receiver.url}/v1/traces`, { serviceName: 'leak-test' }))
   const issuer = await startIssuer(t)
   await issuer.addKey('k1')
   const secrets = {
