@@ -1,6 +1,6 @@
 import type { Span } from '@opentelemetry/api'
 import {
-  ATTR_CLIENT_ADDRESS, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_REQUEST_METHOD_ORIGINAL, ATTR_NETWORK_PROTOCOL_VERSION, ATTR_SERVER_ADDRESS,
+  ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_REQUEST_METHOD_ORIGINAL, ATTR_NETWORK_PROTOCOL_VERSION, ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT, ATTR_URL_PATH, ATTR_URL_SCHEME, ATTR_USER_AGENT_ORIGINAL, HTTP_REQUEST_METHOD_VALUE_CONNECT, HTTP_REQUEST_METHOD_VALUE_DELETE,
   HTTP_REQUEST_METHOD_VALUE_GET, HTTP_REQUEST_METHOD_VALUE_HEAD, HTTP_REQUEST_METHOD_VALUE_OPTIONS, HTTP_REQUEST_METHOD_VALUE_OTHER,
   HTTP_REQUEST_METHOD_VALUE_PATCH, HTTP_REQUEST_METHOD_VALUE_POST, HTTP_REQUEST_METHOD_VALUE_PUT, HTTP_REQUEST_METHOD_VALUE_TRACE
@@ -12,11 +12,10 @@ import {
  * the path, the route and the status code; this adds the rest, when the span starts.
  */
 
-/** What a server span needs of a request (Fastify's: `ip` and `protocol` as TRUST_PROXY resolves them). */
+/** What a server span needs of a request (Fastify's: `protocol` and `hostname` as TRUST_PROXY resolves them). */
 export interface ServerRequest {
   method: string
   url: string
-  ip: string
   protocol: string
   hostname: string
   port: number | null
@@ -49,8 +48,7 @@ export function describeServerSpan (span: Span, request: ServerRequest): void {
   const scheme = request.protocol
   span.setAttributes({
     [ATTR_URL_SCHEME]: scheme,
-    [ATTR_NETWORK_PROTOCOL_VERSION]: request.raw.httpVersion,
-    [ATTR_CLIENT_ADDRESS]: request.ip
+    [ATTR_NETWORK_PROTOCOL_VERSION]: request.raw.httpVersion
   })
   // From the Host header (or a trusted proxy's X-Forwarded-Host); its port, or the scheme's default. An HTTP/1.0
   // request may come without one: then neither is known.

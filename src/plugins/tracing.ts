@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { ATTR_CLIENT_ADDRESS } from '@opentelemetry/semantic-conventions'
+import { clientAddress } from '../http/client-address.ts'
 import type { SecretFilter } from '../observability/secret-filter.ts'
 import { traceContextGate } from '../http/trace-context.ts'
 import { ATTR, requestSpan, type Tracing } from '../observability/tracing.ts'
@@ -45,10 +47,15 @@ async function tracing (app: FastifyInstance, { tracing, secrets }: TracingPlugi
     if (ok) log.info('trace export works again')
     else log.warn('trace export failed: spans are dropped until the OTLP receiver accepts them again (vobiz_bff_trace_spans_exported_total)')
   })
-  // The consumer's name (never its key): known once the route guard ran, so added before the span ends.
+  // The consumer's name (never its key): known once the route guard ran, so added before the span ends. And
+  // the client's address as the rate limiter counts it: only ever an address (src/http/client-address.ts).
   app.addHook('onSend', (request, _reply, payload, done) => {
-    const { identity } = request
-    if (identity != null && identity.kind !== 'anonymous') requestSpan(request)?.setAttribute(ATTR.consumer, identity.name)
+    const span = requestSpan(request)
+    if (span !== undefined) {
+      span.setAttribute(ATTR_CLIENT_ADDRESS, clientAddress(request))
+      const { identity } = request
+      if (identity != null && identity.kind !== 'anonymous') span.setAttribute(ATTR.consumer, identity.name)
+    }
     done(null, payload)
   })
 }

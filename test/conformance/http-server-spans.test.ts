@@ -77,6 +77,8 @@ t.test('server spans of a 200, 304, 401, 404, 405, 502 and an unknown method fol
     const named = method === '_OTHER' ? 'HTTP' : method
     t.equal(span.name, route === undefined ? named : `${named} ${route}`, `${name}: span name`)
   }
+  const madeUp = await serverSpan('GET', '/profile', { ...auth, 'x-forwarded-for': 'g1' }, 200)
+  t.equal(madeUp.attributes['client.address'], '127.0.0.1', 'an X-Forwarded-For entry that is not an address: the hop that sent it')
   t.equal(ok.attributes['http.route'], '/profile')
   t.equal(notModified.attributes['http.route'], '/profile')
   t.equal(unauthorized.parentSpanId, '', 'an unauthenticated caller\'s trace is not continued: a new root')
