@@ -16,7 +16,7 @@ const MODULES: Record<string, { mutate: string, tests: string[] }> = {
   'client-address': { mutate: 'src/http/client-address.ts', tests: ['test/http/client-address.test.ts'] },
   'cache-headers': { mutate: 'src/http/cache-headers.ts', tests: ['test/http/cache-headers.test.ts'] },
   'rate-limit-counter': { mutate: 'src/rate-limit-counter.ts', tests: ['test/rate-limit-counter.test.ts'] },
-  problems: { mutate: 'src/http/problems.ts', tests: ['test/http/problems.test.ts'] },
+  problems: { mutate: 'src/http/problems.ts', tests: ['test/http/problem-mapping.test.ts'] },
   'event-streams': { mutate: 'src/http/event-streams.ts', tests: ['test/http/event-streams.test.ts'] }
 }
 

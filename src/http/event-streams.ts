@@ -73,6 +73,11 @@ export class EventStreams {
     return this.#open.size
   }
 
+  /** Callers with an open stream: a caller whose last stream closed holds no entry. */
+  get callers (): number {
+    return this.#perCaller.size
+  }
+
   /** Open streams of the caller whose rate key is `rateKey`. */
   of (rateKey: string): number {
     return this.#perCaller.get(rateKey) ?? 0
