@@ -38,8 +38,8 @@ export function run (t: Test, name: string, args: string[], env: Record<string, 
 }
 
 /** Runs `argv` (a command, then its arguments) like run(): outside tap's tracking, with exactly `env` (plus PATH). */
-export function runCommand (t: Test, name: string, argv: string[], env: Record<string, string>): Running {
-  return capture(t, name, untracked(argv), env)
+export function runCommand (t: Test, name: string, argv: string[], env: Record<string, string>, cwd?: string): Running {
+  return capture(t, name, untracked(argv), env, cwd)
 }
 
 /** Like run(), with the process's open-files limit (soft and hard: Node raises the soft one to the hard one) set to `openFiles`. */
