@@ -1,16 +1,27 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto'
+import { basename, isAbsolute, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { CONSUMER_NAME, generateApiKey, SCOPES, sha256Hex, type Consumer, type Scope } from './consumers.ts'
 import { messageOf } from './caught.ts'
 
 /**
- * npm run keygen -- --name NAME --scopes profile:read[,balance:read] [--rate-limit N], or -- --webhook
- * (or `vobiz-bff-keygen …`, the package's bin, which runs from dist/ in a production install too).
- * Prints a new random API key once (give it to the consumer) and the CONSUMERS entry to paste
+ * npm run keygen -- --name NAME --scopes profile:read[,balance:read] [--rate-limit N], or -- --webhook; in the
+ * image (or any production install) `node dist/keygen.js …`, which needs nothing but node: no npm, no writable
+ * HOME. Prints a new random API key once (give it to the consumer) and the CONSUMERS entry to paste
  * (only the key's SHA-256 is stored).
  */
-const USAGE = `usage: npm run keygen -- --name NAME --scopes ${SCOPES.join(',')} [--rate-limit N]
+
+/** How this was run, as the user would type it again: through npm's script, the package's bin, or node. */
+function invokedAs (): string {
+  if (process.env.npm_lifecycle_event === 'keygen') return 'npm run keygen --'
+  const script = process.argv[1] ?? 'dist/keygen.js'
+  if (basename(script) === 'vobiz-bff-keygen') return 'vobiz-bff-keygen'
+  const fromHere = relative(process.cwd(), script)
+  return `node ${fromHere.startsWith('..') || isAbsolute(fromHere) ? script : fromHere}`
+}
+
+const USAGE = `usage: ${invokedAs()} --name NAME --scopes ${SCOPES.join(',')} [--rate-limit N]
   --name        the consumer's name in logs and metrics: 1–64 of A–Z a–z 0–9 . _ -
   --scopes      comma-separated: profile:read (both routes), balance:read (/profile/balance only); default profile:read
   --rate-limit  that consumer's requests per minute (default: RATE_LIMIT_PER_MINUTE)

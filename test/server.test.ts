@@ -129,5 +129,5 @@ t.test('start-up: one warning per misspelt variable, and the ready line lists wh
 
   const strict = run(t, 'server.js', [], { VOBIZ_SANDBOX: 'true', PORT: '0', PROFILE_TTL_SECOND: '5', STRICT_CONFIG: 'true' })
   t.equal((await strict.exited).code, 1)
-  t.match(strict.stderr(), /PROFILE_TTL_SECOND is not a variable of this service.*\(STRICT_CONFIG=true\)/)
+  t.match(strict.stderr(), /PROFILE_TTL_SECOND is not a variable of this service \(STRICT_CONFIG=true: start-up stops\); did you mean PROFILE_TTL_SECONDS\?/)
 })

@@ -37,6 +37,11 @@ export function run (t: Test, name: string, args: string[], env: Record<string, 
   return capture(t, name, untracked([process.execPath, ...nodeOptions, distFile(name), ...args]), env, cwd)
 }
 
+/** Runs `argv` (a command, then its arguments) like run(): outside tap's tracking, with exactly `env` (plus PATH). */
+export function runCommand (t: Test, name: string, argv: string[], env: Record<string, string>, cwd?: string): Running {
+  return capture(t, name, untracked(argv), env, cwd)
+}
+
 /** Like run(), with the process's open-files limit (soft and hard: Node raises the soft one to the hard one) set to `openFiles`. */
 export function runWithFileLimit (t: Test, name: string, openFiles: number, env: Record<string, string>, nodeOptions: string[] = []): Running {
   const [command, args] = untracked([process.execPath, ...nodeOptions, distFile(name)])

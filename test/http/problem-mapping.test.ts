@@ -1,4 +1,4 @@
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import t from 'tap'
 import { connect } from 'node:net'
 import { frameworkErrors } from '../../src/http/client-errors.ts'
@@ -10,7 +10,7 @@ import { LogCapture } from '../helpers/harness.ts'
  * The problem mapping on a bare app, one rule per case: what each kind of error becomes (code, status,
  * detail, headers), what is logged, and what the not-found handler says for each kind of path.
  */
-async function appWith (routes: (app: ReturnType<typeof Fastify>) => void): Promise<{ app: ReturnType<typeof Fastify>, logs: LogCapture }> {
+async function appWith (routes: (app: FastifyInstance) => void): Promise<{ app: FastifyInstance, logs: LogCapture }> {
   const logs = new LogCapture()
   const app = Fastify({ logger: { stream: logs }, frameworkErrors })
   await app.register(problems)
@@ -29,7 +29,7 @@ t.test('every Vobiz failure has its own code and detail, and says when to retry'
     ['breaker', new UpstreamError('upstream_unavailable', 'internal text', { shortCircuit: 'breaker-open', retryAfterSeconds: 3 })],
     ['cooling', new UpstreamError('upstream_rate_limited', 'internal text', { shortCircuit: 'cooling-down', retryAfterSeconds: 2 })]
   ])
-  const { app, logs } = await appWith((app) => { app.get('/:which', async (request) => { throw thrown.get((request.params as { which: string }).which) }) })
+  const { app, logs } = await appWith((app) => { app.get<{ Params: { which: string } }>('/:which', async (request) => { throw thrown.get(request.params.which) }) })
   t.teardown(() => app.close())
   const expected: Array<[string, number, string, string, string | undefined]> = [
     ['timeout', 504, 'upstream_timeout', 'Vobiz did not answer within the upstream deadline. Try again shortly.', undefined],
@@ -57,8 +57,8 @@ t.test('Fastify\'s and Node\'s client errors keep their status; only Fastify\'s 
     [413, 'payload_too_large'], [414, 'uri_too_long'], [415, 'unsupported_media_type'], [431, 'headers_too_large'], [418, 'client_error'], [499, 'client_error']
   ]
   const { app, logs } = await appWith((app) => {
-    app.get('/fst/:status', async (request) => { throw Object.assign(new Error(`Fastify says ${(request.params as { status: string }).status}`), { statusCode: Number((request.params as { status: string }).status), code: 'FST_ERR_SOMETHING' }) })
-    app.get('/other/:status', async (request) => { throw Object.assign(new Error('secret internal text'), { statusCode: Number((request.params as { status: string }).status), code: 'ERR_OTHER' }) })
+    app.get<{ Params: { status: string } }>('/fst/:status', async (request) => { throw Object.assign(new Error(`Fastify says ${request.params.status}`), { statusCode: Number(request.params.status), code: 'FST_ERR_SOMETHING' }) })
+    app.get<{ Params: { status: string } }>('/other/:status', async (request) => { throw Object.assign(new Error('secret internal text'), { statusCode: Number(request.params.status), code: 'ERR_OTHER' }) })
     app.get('/uncoded', async () => { throw Object.assign(new Error('secret internal text'), { statusCode: 409 }) })
     app.get('/5xx', async () => { throw Object.assign(new Error('secret internal text'), { statusCode: 500 }) })
     app.get('/399', async () => { throw Object.assign(new Error('secret internal text'), { statusCode: 399 }) })
