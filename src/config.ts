@@ -330,7 +330,7 @@ export function loadConfig (source: NodeJS.ProcessEnv): Config {
     if (valid.VOBIZ_AUTH_ID === undefined) problems.push(`VOBIZ_AUTH_ID: missing; expected ${describe('VOBIZ_AUTH_ID')} (or VOBIZ_SANDBOX=true)`)
     if (valid.VOBIZ_AUTH_TOKEN === undefined) problems.push(`VOBIZ_AUTH_TOKEN: missing; expected ${describe('VOBIZ_AUTH_TOKEN')} (or VOBIZ_SANDBOX=true)`)
     if (consumers.length === 0 && !problems.some((p) => p.startsWith('CONSUMERS'))) {
-      problems.push(`CONSUMERS: no consumer configured; expected ${describe('CONSUMERS')} in CONSUMERS or CONSUMERS_FILE (npm run keygen makes one)`)
+      problems.push(`CONSUMERS: no consumer configured; expected ${describe('CONSUMERS')} in CONSUMERS or CONSUMERS_FILE (npm run keygen makes one; node dist/keygen.js in the image)`)
     }
   }
   const warnings = unknownVariables(source, Object.keys(PROPERTIES), valid.STRICT_CONFIG)

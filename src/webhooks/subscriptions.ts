@@ -12,7 +12,7 @@ export const SubscriptionSchema = Type.Object({
   name: Type.String({ pattern: CONSUMER_NAME.source, description: 'the endpoint\'s name: in logs and metric labels (never the URL)' }),
   url: Type.String({ minLength: 1, maxLength: 2048, description: 'where deliveries are POSTed: https:// (http:// only for a loopback host)' }),
   events: Type.Array(Type.Enum(CHANGE_CLASSES), { minItems: 1, uniqueItems: true, description: 'the change classes delivered: billing, contact, balance' }),
-  secret: Type.String({ pattern: SECRET.source, description: 'the signing secret, whsec_ and base64 of 24 to 64 random bytes (npm run keygen -- --webhook makes one)' })
+  secret: Type.String({ pattern: SECRET.source, description: 'the signing secret, whsec_ and base64 of 24 to 64 random bytes (npm run keygen -- --webhook makes one; node dist/keygen.js --webhook in the image)' })
 }, { additionalProperties: false })
 export type Subscription = Static<typeof SubscriptionSchema>
 
