@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import t from 'tap'
 import { connect } from 'node:net'
 import { frameworkErrors } from '../../src/http/client-errors.ts'
-import problems from '../../src/http/problems.ts'
+import problems, { problem } from '../../src/http/problems.ts'
 import { UpstreamError } from '../../src/vobiz/errors.ts'
 import { LogCapture } from '../helpers/harness.ts'
 
@@ -63,9 +63,21 @@ t.test('Fastify\'s and Node\'s client errors keep their status; only Fastify\'s 
     app.get('/5xx', async () => { throw Object.assign(new Error('secret internal text'), { statusCode: 500 }) })
     app.get('/399', async () => { throw Object.assign(new Error('secret internal text'), { statusCode: 399 }) })
     app.get('/503', async () => { throw Object.assign(new Error('closing'), { statusCode: 503 }) })
+    app.get('/validated', { schema: { querystring: { type: 'object', properties: { n: { type: 'integer' } } } } }, async () => 'ok')
+    app.get('/own', async () => { throw problem('precondition_failed', 'If-Match does not name this.', { etag: '"x"' }) })
+    // eslint-disable-next-line no-throw-literal -- what a careless plugin may throw
+    app.get('/plain-object', async () => { throw { statusCode: 400, code: 'FST_ERR_X' } })
     app.get('/string-status', async () => { throw Object.assign(new Error('secret internal text'), { statusCode: '404' }) })
   })
   t.teardown(() => app.close())
+  const validated = await app.inject('/validated?n=zero')
+  t.match(validated.json(), { code: 'bad_request', status: 400, detail: /^Invalid request: querystring\/n must be integer/ }, 'a validation error says what failed')
+  const own = await app.inject('/own')
+  t.equal(own.statusCode, 412)
+  t.match(own.json(), { code: 'precondition_failed', detail: 'If-Match does not name this.' }, 'a problem thrown is sent as it is')
+  t.equal(own.headers.etag, '"x"', 'with its headers')
+  t.equal(problem('bad_request', 'x').name, 'ProblemError')
+  t.match((await app.inject('/plain-object')).json(), { code: 'bad_request', detail: 'Bad request' }, 'a Fastify code without a message: the title')
   for (const [status, code] of statuses) {
     const fst = await app.inject(`/fst/${status}`)
     t.match(fst.json(), { code, status: code === 'client_error' ? 400 : status, detail: `Fastify says ${status}` }, `FST ${status} → ${code}, with Fastify's message`)
@@ -95,7 +107,11 @@ t.test('a wrong method gets 405 with the path\'s own Allow; anything else 404', 
     app.route({ method: 'HEAD', url: '/head-only', handler: async () => 'ok' })
     app.get('/files/*', async () => 'ok')
     app.get('/limited/*', { config: { allow: 'GET' } }, async () => 'ok')
+    app.get('/no-head', { exposeHeadRoute: false }, async () => 'ok')
+    app.get('/late', { exposeHeadRoute: false }, async () => 'ok')
+    app.route({ method: 'HEAD', url: '/late', config: { allow: 'GET' }, handler: async () => 'ok' })
   })
+  t.ok(app.hasPlugin('problems'), 'other plugins can depend on it by name')
   t.teardown(() => app.close())
   const cases: Array<[string, string, number, string | undefined, string]> = [
     ['DELETE', '/both', 405, 'GET, HEAD', 'DELETE is not supported on /both; use GET or HEAD.'],
@@ -107,6 +123,9 @@ t.test('a wrong method gets 405 with the path\'s own Allow; anything else 404', 
     ['POST', '/files/a/b.css', 405, 'GET, HEAD', 'POST is not supported on /files/a/b.css; use GET or HEAD.'],
     ['POST', '/limited/x', 405, 'GET', 'POST is not supported on /limited/x; use GET.'],
     ['GET', '/nowhere', 404, undefined, 'No resource here. The API serves GET /profile and GET /profile/balance.'],
+    ['GET', '/bothx', 404, undefined, 'No resource here. The API serves GET /profile and GET /profile/balance.'],
+    ['DELETE', '/no-head', 405, 'GET, HEAD', 'DELETE is not supported on /no-head; use GET or HEAD.'],
+    ['DELETE', '/late', 405, 'GET', 'DELETE is not supported on /late; use GET.'],
     ['GET', '/xfiles/a', 404, undefined, 'No resource here. The API serves GET /profile and GET /profile/balance.']
   ]
   for (const [method, url, status, allow, detail] of cases) {
