@@ -1,9 +1,9 @@
+import { ATTR_CLIENT_ADDRESS } from '@opentelemetry/semantic-conventions'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { ATTR_CLIENT_ADDRESS } from '@opentelemetry/semantic-conventions'
 import { clientAddress } from '../http/client-address.ts'
-import type { SecretFilter } from '../observability/secret-filter.ts'
 import { traceContextGate } from '../http/trace-context.ts'
+import type { SecretFilter } from '../observability/secret-filter.ts'
 import { ATTR, requestSpan, type Tracing } from '../observability/tracing.ts'
 
 declare module 'fastify' {
