@@ -10,10 +10,10 @@
  * Loopback only; about a minute. Needs a descriptor limit above twice STREAMS (`ulimit -n`).
  */
 import { spawn } from 'node:child_process'
-import { request } from 'node:http'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { get } from './http-get.mjs'
 import { generateApiKey, sha256Hex } from '../dist/consumers.js'
 import { startSandbox } from '../dist/sandbox/sandbox.js'
 import { freePort } from './ports.mjs'
@@ -25,17 +25,6 @@ const CHANGES = Number(process.argv[3] ?? 60)
 const PER_SUBJECT = 5
 const METRICS_TOKEN = 'heap-shedding-bench-token'
 const MB = 1024 * 1024
-
-function get (port, path, headers) {
-  return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path, headers }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk) => { body += chunk })
-      res.on('end', () => { resolve({ status: res.statusCode, body }) })
-    }).on('error', reject).end()
-  })
-}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 

@@ -14,10 +14,11 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { createServer as createHttpServer, request } from 'node:http'
+import { createServer as createHttpServer } from 'node:http'
 import { createServer as createNetServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { get } from './http-get.mjs'
 import autocannon from 'autocannon'
 import { generateApiKey, sha256Hex } from '../dist/consumers.js'
 import { freePort } from './ports.mjs'
@@ -31,17 +32,6 @@ const NODE_FLAGS = process.env.BENCH_START_FLAGS === '1'
   ? JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start.split(' ').slice(1, -1)
   : []
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-function get (port, path, headers) {
-  return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path, headers }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk) => { body += chunk })
-      res.on('end', () => { resolve({ status: res.statusCode, body }) })
-    }).on('error', reject).end()
-  })
-}
 
 /** A receiver that accepts every export. */
 async function working () {

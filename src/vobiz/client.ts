@@ -1,6 +1,6 @@
 import { Pool, errors as undiciErrors } from 'undici'
 import { UpstreamError } from './errors.ts'
-import { messageOf } from '../caught.ts'
+import { codeOf, messageOf } from '../caught.ts'
 
 export const PARTNER_ME_PATH = '/api/v1/partner/me'
 
@@ -61,7 +61,8 @@ export function upstreamErrorCode (body: string): string | undefined {
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined
   const error = (parsed as Record<string, unknown>).error
-  const code = typeof error === 'object' && error !== null ? (error as Record<string, unknown>).code : error
+  // `{ error: { code } }` or `{ error: code }`.
+  const code = codeOf(error) ?? error
   if (typeof code !== 'string') return undefined
   const upper = code.toUpperCase()
   return KNOWN_UPSTREAM_CODES.has(upper) || /^HTTP_[1-5]\d\d$/.test(upper) ? upper : undefined
